@@ -1,0 +1,107 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// LedgerStore: the durable side of the ledger. The PostgreSQL implementation lives in src/store;
+// tests use MemoryStore and FaultyStore. All methods are called from the group-commit writer or
+// from read paths; an implementation must be safe for concurrent calls of its read methods with
+// one writer.
+#ifndef TOKENLEDGER_STORE_H_
+#define TOKENLEDGER_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "tokenledger/types.h"
+
+namespace tokenledger {
+
+// One logical operation: everything one API call makes durable, committed all or nothing with
+// the rest of its batch. When `idempotency` is set and its key already exists in the store, the
+// whole mutation is skipped and the outcome names the stored record instead.
+struct Mutation {
+  std::optional<IdempotencyRecord> idempotency;
+  std::vector<TransferRecord> transfers;
+  std::vector<HoldRecord> holds;  // inserted, or updated (status) when the hold_id exists
+  std::optional<TenantRecord> tenant;
+  std::optional<AccountRecord> account;  // upserted
+  std::optional<TeamRecord> team;        // upserted
+  std::optional<ApiKeyRecord> api_key;   // inserted, or updated (revoked) when the key_id exists
+};
+
+struct MutationOutcome {
+  bool committed = true;
+  // When !committed: the record already stored under the mutation's idempotency key.
+  IdempotencyRecord existing;
+};
+
+// What a process needs in memory to serve: everything but the transfers themselves.
+struct Snapshot {
+  struct AccountBalance {
+    AccountRecord account;
+    PostedTotals posted;
+  };
+  std::vector<TenantRecord> tenants;
+  std::vector<ApiKeyRecord> api_keys;
+  std::vector<TeamRecord> teams;
+  std::vector<AccountBalance> accounts;  // includes each tenant's system accounts
+  std::vector<HoldRecord> holds;         // open holds, and holds closed recently
+  std::vector<IdempotencyRecord> idempotency;  // the most recent keys, up to a bound
+};
+
+// Reconciliation input for one tenant, read in one consistent snapshot.
+struct ReconcileData {
+  struct Row {
+    std::string account_id;
+    PostedTotals recomputed;  // from the transfers
+    PostedTotals stored;      // the balances table
+    int64_t open_held = 0;    // sum of open holds
+  };
+  std::vector<Row> rows;
+  int64_t transfers_checked = 0;
+  int64_t ledger_sum = 0;  // sum over accounts of (credits - debits), from the transfers
+};
+
+struct TransferQuery {
+  std::string tenant_id;
+  std::string account_id;
+  int32_t limit = 100;
+  int64_t before_seq = 0;  // 0 = newest
+  int64_t since_us = 0;    // 0 = no bound
+  int64_t until_us = 0;    // 0 = no bound
+};
+
+class LedgerStore {
+ public:
+  virtual ~LedgerStore() = default;
+
+  // Commits every mutation of `batch` in one transaction, or none. `batch_id` is written in the
+  // same transaction so that a commit whose outcome was lost can be resolved (CommittedBatch).
+  // Errors: kUnavailable when the database cannot be reached (nothing or everything of the batch
+  // may be committed only if kDataLoss/"in doubt"; see CommittedBatch).
+  virtual absl::StatusOr<std::vector<MutationOutcome>> Commit(
+      absl::Span<const Mutation* const> batch, uint64_t batch_id) = 0;
+
+  // Whether the batch with this id was committed. Used after a commit whose answer was lost.
+  virtual absl::StatusOr<bool> CommittedBatch(uint64_t batch_id) = 0;
+
+  virtual absl::StatusOr<Snapshot> Load() = 0;
+
+  virtual absl::StatusOr<std::vector<TransferRecord>> ListTransfers(const TransferQuery& q) = 0;
+
+  virtual absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotency(
+      const std::string& tenant_id, const std::string& key) = 0;
+
+  virtual absl::StatusOr<ReconcileData> Recompute(const std::string& tenant_id) = 0;
+
+  // Overwrites stored balances with the given totals (transfers are the truth).
+  virtual absl::Status RepairBalances(
+      const std::string& tenant_id,
+      const std::vector<std::pair<std::string, PostedTotals>>& totals) = 0;
+};
+
+}  // namespace tokenledger
+
+#endif  // TOKENLEDGER_STORE_H_

@@ -1,0 +1,109 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// The gRPC services of API.md. Handlers only translate: authenticate, turn the request into
+// engine arguments, call the engine, turn its answer (or Status) into the response. They use
+// the callback API, so a Debit waiting for its group commit holds no thread.
+#ifndef TOKENLEDGER_API_SERVICES_H_
+#define TOKENLEDGER_API_SERVICES_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "api/auth.h"
+#include "grpcpp/grpcpp.h"
+#include "ledger/engine.h"
+#include "tokenledger/v1/admin.grpc.pb.h"
+#include "tokenledger/v1/authorization.grpc.pb.h"
+#include "tokenledger/v1/budget.grpc.pb.h"
+
+namespace tokenledger {
+
+grpc::Status ToGrpcStatus(const absl::Status& s);
+
+// FNV-1a 64 of the method name and the request serialized deterministically with its
+// idempotency key cleared: equal for the same request, whatever the key.
+uint64_t RequestFingerprint(absl::string_view method, const google::protobuf::Message& request);
+
+// Counts calls by method and status code, for metrics and tests. Thread-safe.
+class CallCounters {
+ public:
+  void Count(Method method, grpc::StatusCode code);
+  uint64_t Get(Method method, grpc::StatusCode code) const;
+
+ private:
+  static constexpr int kMethods = 14;
+  static constexpr int kCodes = 17;
+  std::atomic<uint64_t> counts_[kMethods][kCodes] = {};
+};
+
+struct ApiContext {
+  Ledger* ledger;
+  const Authenticator* auth;
+  CallCounters* counters;  // may be null
+};
+
+class AuthorizationServiceImpl final : public v1::AuthorizationService::CallbackService {
+ public:
+  explicit AuthorizationServiceImpl(ApiContext ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* ctx,
+                                      const v1::AuthorizeRequest* req,
+                                      v1::AuthorizeResponse* resp) override;
+  grpc::ServerUnaryReactor* Debit(grpc::CallbackServerContext* ctx, const v1::DebitRequest* req,
+                                  v1::DebitResponse* resp) override;
+  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx,
+                                    const v1::ReleaseRequest* req,
+                                    v1::ReleaseResponse* resp) override;
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const v1::CheckRequest* req,
+                                  v1::CheckResponse* resp) override;
+
+ private:
+  ApiContext ctx_;
+};
+
+class BudgetServiceImpl final : public v1::BudgetService::CallbackService {
+ public:
+  explicit BudgetServiceImpl(ApiContext ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* UpsertAccount(grpc::CallbackServerContext* ctx,
+                                          const v1::UpsertAccountRequest* req,
+                                          v1::UpsertAccountResponse* resp) override;
+  grpc::ServerUnaryReactor* UpsertTeam(grpc::CallbackServerContext* ctx,
+                                       const v1::UpsertTeamRequest* req,
+                                       v1::UpsertTeamResponse* resp) override;
+  grpc::ServerUnaryReactor* Grant(grpc::CallbackServerContext* ctx, const v1::GrantRequest* req,
+                                  v1::GrantResponse* resp) override;
+  grpc::ServerUnaryReactor* Adjust(grpc::CallbackServerContext* ctx, const v1::AdjustRequest* req,
+                                   v1::AdjustResponse* resp) override;
+  grpc::ServerUnaryReactor* GetBalance(grpc::CallbackServerContext* ctx,
+                                       const v1::GetBalanceRequest* req,
+                                       v1::Balance* resp) override;
+  grpc::ServerUnaryReactor* ListTransfers(grpc::CallbackServerContext* ctx,
+                                          const v1::ListTransfersRequest* req,
+                                          v1::ListTransfersResponse* resp) override;
+
+ private:
+  ApiContext ctx_;
+};
+
+class AdminServiceImpl final : public v1::AdminService::CallbackService {
+ public:
+  explicit AdminServiceImpl(ApiContext ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* CreateTenant(grpc::CallbackServerContext* ctx,
+                                         const v1::CreateTenantRequest* req,
+                                         v1::CreateTenantResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateApiKey(grpc::CallbackServerContext* ctx,
+                                         const v1::CreateApiKeyRequest* req,
+                                         v1::CreateApiKeyResponse* resp) override;
+  grpc::ServerUnaryReactor* RevokeApiKey(grpc::CallbackServerContext* ctx,
+                                         const v1::RevokeApiKeyRequest* req,
+                                         v1::RevokeApiKeyResponse* resp) override;
+  grpc::ServerUnaryReactor* Reconcile(grpc::CallbackServerContext* ctx,
+                                      const v1::ReconcileRequest* req,
+                                      v1::ReconcileResponse* resp) override;
+
+ private:
+  ApiContext ctx_;
+};
+
+}  // namespace tokenledger
+
+#endif  // TOKENLEDGER_API_SERVICES_H_

@@ -1,0 +1,125 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// The hot state of one tenant: balances, holds and recent idempotency keys, in memory. While
+// this process owns the tenant it is the authority for Authorize. Not thread-safe by itself:
+// the engine guards each TenantState with its `mu`.
+#ifndef TOKENLEDGER_CACHE_TENANT_CACHE_H_
+#define TOKENLEDGER_CACHE_TENANT_CACHE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <queue>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "tokenledger/types.h"
+
+namespace tokenledger {
+
+// One account in memory. `posted` mirrors the committed balances row exactly: it changes only
+// when a commit completes. Work in flight is kept apart: debits in flight count against
+// `available` at once (conservative), credits in flight only once committed.
+struct AccountState {
+  std::string team_id;
+  Policy policy;
+  bool has_policy = false;
+  AccountStatus status = AccountStatus::kActive;
+  PostedTotals posted;
+  int64_t held = 0;            // open holds, including holds whose capture is in flight
+  int64_t pending_debit = 0;   // debits queued, not yet committed
+  int64_t pending_credit = 0;  // credits queued (for overflow checks only)
+
+  // credits - debits - held - pending_debit, saturated to the int64 range.
+  int64_t Available() const;
+};
+
+enum class HoldPhase : int8_t {
+  kOpen = 1,
+  kCapturing = 2,  // a Debit naming it is being committed
+  kReleasing = 3,  // a Release is being committed
+  kCaptured = 4,
+  kReleased = 5,
+  kExpired = 6,
+};
+
+struct HoldState {
+  std::string account_id;
+  int64_t amount = 0;
+  int64_t created_at_us = 0;
+  int64_t expires_at_us = 0;
+  int64_t closed_at_us = 0;
+  HoldPhase phase = HoldPhase::kOpen;
+  std::string idempotency_key;
+};
+
+// The answer of an operation, as stored under its idempotency key and replayed.
+struct OpResult {
+  std::string id;  // transfer_id, hold_id, key_id, account_id or tenant_id
+  int64_t amount = 0;
+  int64_t available = 0;
+  int64_t expires_at_us = 0;
+  Decision decision = Decision::kAllowed;
+  DenyReason deny_reason = DenyReason::kNone;
+  bool overage = false;
+  bool flag = false;  // created (upserts), revoked (keys)
+  friend bool operator==(const OpResult&, const OpResult&) = default;
+};
+std::string EncodeResult(const OpResult& r);
+absl::StatusOr<OpResult> DecodeResult(absl::string_view s);
+
+using ResultCallback = absl::AnyInvocable<void(absl::StatusOr<OpResult>) &&>;
+
+struct IdempotencyEntry {
+  uint64_t fingerprint = 0;
+  bool pending = true;
+  std::string response;                 // EncodeResult of the answer
+  std::vector<ResultCallback> waiters;  // retries that arrived while pending
+};
+
+// A bounded map of recent idempotency keys. Committed entries are evicted oldest first once
+// `capacity` is passed; pending entries are never evicted (the writer's queue bounds them).
+class IdempotencyCache {
+ public:
+  explicit IdempotencyCache(size_t capacity) : capacity_(capacity) {}
+  IdempotencyEntry* Find(const std::string& key);
+  IdempotencyEntry& Insert(const std::string& key, IdempotencyEntry entry);
+  void Erase(const std::string& key) { map_.erase(key); }
+  size_t size() const { return map_.size(); }
+
+ private:
+  void Evict();
+  size_t capacity_;
+  absl::flat_hash_map<std::string, IdempotencyEntry> map_;
+  std::deque<std::string> order_;  // insertion order, for eviction
+};
+
+struct TenantState {
+  explicit TenantState(TenantRecord r, size_t idempotency_capacity)
+      : record(std::move(r)), idempotency(idempotency_capacity) {}
+
+  const TenantRecord record;
+  absl::Mutex mu;
+  absl::flat_hash_map<std::string, AccountState> accounts ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, TeamRecord> teams ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, HoldState> holds ABSL_GUARDED_BY(mu);
+  size_t open_holds ABSL_GUARDED_BY(mu) = 0;
+  // Open holds by expiry, soonest first; entries of holds closed since are skipped when popped.
+  std::priority_queue<std::pair<int64_t, std::string>, std::vector<std::pair<int64_t, std::string>>,
+                      std::greater<>>
+      expiry ABSL_GUARDED_BY(mu);
+  // Closed holds in the order they closed, forgotten after the retention period.
+  std::deque<std::pair<int64_t, std::string>> closed ABSL_GUARDED_BY(mu);
+  IdempotencyCache idempotency ABSL_GUARDED_BY(mu);
+};
+
+}  // namespace tokenledger
+
+#endif  // TOKENLEDGER_CACHE_TENANT_CACHE_H_

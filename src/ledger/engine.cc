@@ -1,0 +1,986 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+#include "ledger/engine.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "ledger/validate.h"
+
+namespace tokenledger {
+namespace {
+
+// Ledger invariants stay checked in release builds: a violated one means memory no longer
+// mirrors the store, and serving on would spread the damage.
+#define TL_INVARIANT(cond)                                                                   \
+  do {                                                                                       \
+    if (!(cond)) {                                                                           \
+      std::fprintf(stderr, "tokenledger invariant violated at %s:%d: %s\n", __FILE__, __LINE__, \
+                   #cond);                                                                   \
+      std::abort();                                                                          \
+    }                                                                                        \
+  } while (0)
+
+absl::Status AccountNotFound(absl::string_view account_id) {
+  return absl::NotFoundError(absl::StrCat("account_id: account '", account_id, "' not found"));
+}
+
+absl::Status Overflow(absl::string_view field) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": would overflow an account's 64-bit totals"));
+}
+
+bool FitsAdd(int64_t a, int64_t b, int64_t c) {
+  int64_t s;
+  return CheckedAdd(a, b, s) && CheckedAdd(s, c, s);
+}
+
+// Whether `amount` more may be reserved or spent on `a` without passing its budget.
+bool Affordable(const AccountState& a, int64_t amount) {
+  const __int128 room = static_cast<__int128>(a.Available()) + a.policy.overdraft_limit;
+  return room >= amount;
+}
+
+int64_t SaturatedSub(int64_t a, int64_t b) {
+  int64_t out;
+  if (CheckedSub(a, b, out)) return out;
+  return b > 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+}
+
+int64_t SaturatedAdd(int64_t a, int64_t b) {
+  int64_t out;
+  if (CheckedAdd(a, b, out)) return out;
+  return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+}
+
+}  // namespace
+
+Ledger::Ledger(Journal* journal, LedgerStore* reader, const Clock* clock, EngineOptions options)
+    : journal_(journal), reader_(reader), clock_(clock), options_(options) {
+  platform_ = NewTenantState(TenantRecord{});
+}
+
+Ledger::~Ledger() = default;
+
+std::shared_ptr<TenantState> Ledger::NewTenantState(const TenantRecord& record) const {
+  auto t = std::make_shared<TenantState>(record, options_.idempotency_keys_max);
+  absl::MutexLock lock(&t->mu);
+  if (!record.tenant_id.empty()) {
+    for (absl::string_view id : kSystemAccounts) t->accounts[std::string(id)] = AccountState{};
+  }
+  return t;
+}
+
+std::shared_ptr<TenantState> Ledger::GetTenant(const std::string& tenant_id) const {
+  if (tenant_id.empty()) return platform_;
+  absl::ReaderMutexLock lock(&tenants_mu_);
+  auto it = tenants_.find(tenant_id);
+  return it == tenants_.end() ? nullptr : it->second;
+}
+
+std::string Ledger::NewId(absl::string_view prefix) {
+  thread_local absl::BitGen gen;
+  const uint64_t hi = absl::Uniform<uint64_t>(gen);
+  const uint64_t lo = absl::Uniform<uint64_t>(gen);
+  char buf[16];
+  for (int i = 0; i < 8; ++i) {
+    buf[i] = static_cast<char>(hi >> (8 * i));
+    buf[8 + i] = static_cast<char>(lo >> (8 * i));
+  }
+  return absl::StrCat(prefix, absl::BytesToHexString(absl::string_view(buf, sizeof(buf))));
+}
+
+// ---- loading ---------------------------------------------------------------------------------
+
+absl::Status Ledger::Load(const Snapshot& s) {
+  absl::flat_hash_map<std::string, std::shared_ptr<TenantState>> tenants;
+  for (const auto& rec : s.tenants) tenants[rec.tenant_id] = NewTenantState(rec);
+  auto tenant_of = [&](const std::string& id) -> TenantState* {
+    auto it = tenants.find(id);
+    return it == tenants.end() ? nullptr : it->second.get();
+  };
+  const int64_t now = clock_->NowMicros();
+  for (const auto& ab : s.accounts) {
+    TenantState* t = tenant_of(ab.account.tenant_id);
+    if (t == nullptr) return absl::DataLossError("account of an unknown tenant in the store");
+    absl::MutexLock lock(&t->mu);
+    AccountState& a = t->accounts[ab.account.account_id];
+    a.team_id = ab.account.team_id;
+    a.has_policy = ab.account.policy.has_value();
+    a.policy = ab.account.policy.value_or(Policy{});
+    a.status = ab.account.status;
+    a.posted = ab.posted;
+  }
+  for (const auto& team : s.teams) {
+    TenantState* t = tenant_of(team.tenant_id);
+    if (t == nullptr) return absl::DataLossError("team of an unknown tenant in the store");
+    absl::MutexLock lock(&t->mu);
+    t->teams[team.team_id] = team;
+  }
+  for (const auto& h : s.holds) {
+    TenantState* t = tenant_of(h.tenant_id);
+    if (t == nullptr) return absl::DataLossError("hold of an unknown tenant in the store");
+    absl::MutexLock lock(&t->mu);
+    auto acct = t->accounts.find(h.account_id);
+    if (acct == t->accounts.end()) return absl::DataLossError("hold of an unknown account");
+    HoldState hs{h.account_id, h.amount, h.created_at_us, h.expires_at_us, 0, HoldPhase::kOpen,
+                 h.idempotency_key};
+    if (h.status == HoldStatus::kOpen) {
+      acct->second.held += h.amount;
+      ++t->open_holds;
+      t->expiry.emplace(h.expires_at_us, h.hold_id);
+    } else {
+      hs.phase = h.status == HoldStatus::kCaptured   ? HoldPhase::kCaptured
+                 : h.status == HoldStatus::kReleased ? HoldPhase::kReleased
+                                                     : HoldPhase::kExpired;
+      hs.closed_at_us = now;
+      t->closed.emplace_back(now, h.hold_id);
+    }
+    t->holds[h.hold_id] = std::move(hs);
+  }
+  for (const auto& rec : s.idempotency) {
+    TenantState* t = rec.tenant_id.empty() ? platform_.get() : tenant_of(rec.tenant_id);
+    if (t == nullptr) continue;
+    absl::MutexLock lock(&t->mu);
+    t->idempotency.Insert(rec.key, IdempotencyEntry{rec.fingerprint, false, rec.response, {}});
+  }
+  {
+    absl::MutexLock lock(&keys_mu_);
+    keys_by_id_.clear();
+    key_ids_by_hash_.clear();
+    for (const auto& k : s.api_keys) {
+      keys_by_id_[k.key_id] = k;
+      key_ids_by_hash_[k.key_hash] = k.key_id;
+    }
+  }
+  absl::MutexLock lock(&tenants_mu_);
+  tenants_ = std::move(tenants);
+  return absl::OkStatus();
+}
+
+// ---- idempotency and submission ---------------------------------------------------------------
+
+bool Ledger::AnswerFromIdempotency(TenantState& t, const IdemArgs& idem, ResultCallback& done) {
+  IdempotencyEntry* e = t.idempotency.Find(idem.key);
+  if (e == nullptr) return false;
+  if (e->fingerprint != idem.fingerprint) {
+    std::move(done)(absl::AlreadyExistsError(
+        "idempotency_key: already used with a different request"));
+    return true;
+  }
+  if (e->pending) {
+    e->waiters.push_back(std::move(done));
+    return true;
+  }
+  std::move(done)(DecodeResult(e->response));
+  return true;
+}
+
+bool Ledger::SubmitLocked(std::shared_ptr<TenantState> t, const IdemArgs& idem,
+                          const OpResult& result, Mutation m,
+                          absl::AnyInvocable<void(TenantState&)> apply,
+                          absl::AnyInvocable<void(TenantState&)> undo, ResultCallback done) {
+  std::string response = EncodeResult(result);
+  m.idempotency = IdempotencyRecord{t->record.tenant_id, idem.key, idem.fingerprint, response};
+  TenantState* raw = t.get();
+  // Held in a shared slot so that the call can still be answered when Submit refuses the work.
+  auto slot = std::make_shared<ResultCallback>(std::move(done));
+  absl::Status s = journal_->Submit(
+      std::move(m), [this, t = std::move(t), key = idem.key, result, apply = std::move(apply),
+                     undo = std::move(undo),
+                     slot](absl::StatusOr<MutationOutcome> outcome) mutable {
+        Complete(std::move(t), std::move(key), std::move(result), std::move(outcome),
+                 std::move(apply), std::move(undo), std::move(*slot));
+      });
+  if (!s.ok()) {
+    std::move(*slot)(s);
+    return false;
+  }
+  raw->idempotency.Insert(idem.key, IdempotencyEntry{idem.fingerprint, true, response, {}});
+  return true;
+}
+
+void Ledger::Complete(std::shared_ptr<TenantState> t, std::string key, OpResult result,
+                      absl::StatusOr<MutationOutcome> outcome,
+                      absl::AnyInvocable<void(TenantState&)> apply,
+                      absl::AnyInvocable<void(TenantState&)> undo, ResultCallback done) {
+  absl::StatusOr<OpResult> answer = result;
+  std::vector<ResultCallback> waiters;
+  {
+    absl::MutexLock lock(&t->mu);
+    IdempotencyEntry* e = t->idempotency.Find(key);
+    TL_INVARIANT(e != nullptr && e->pending);
+    waiters = std::move(e->waiters);
+    if (outcome.ok() && outcome->committed) {
+      if (apply) apply(*t);
+      e->pending = false;
+    } else if (outcome.ok()) {
+      // The key was already in the store (older than the memory window): replay what it holds.
+      if (undo) undo(*t);
+      const IdempotencyRecord& stored = outcome->existing;
+      answer = stored.fingerprint == e->fingerprint
+                   ? DecodeResult(stored.response)
+                   : absl::StatusOr<OpResult>(absl::AlreadyExistsError(
+                         "idempotency_key: already used with a different request"));
+      *e = IdempotencyEntry{stored.fingerprint, false, stored.response, {}};
+    } else {
+      if (undo) undo(*t);
+      answer = outcome.status();
+      t->idempotency.Erase(key);  // nothing was recorded: a retry may try again
+    }
+  }
+  std::move(done)(answer);
+  for (auto& w : waiters) std::move(w)(answer);
+}
+
+void Ledger::ApplyPostedTransfer(TenantState& t, const TransferRecord& tr) {
+  auto debit = t.accounts.find(tr.debit_account_id);
+  auto credit = t.accounts.find(tr.credit_account_id);
+  TL_INVARIANT(debit != t.accounts.end() && credit != t.accounts.end());
+  TL_INVARIANT(ApplyDebitSide(tr, debit->second.posted));
+  TL_INVARIANT(ApplyCreditSide(tr, credit->second.posted));
+}
+
+// ---- tenants and keys -------------------------------------------------------------------------
+
+void Ledger::CreateTenant(TenantRecord tenant, const IdemArgs& idem, ResultCallback done) {
+  absl::Status v = ValidateId("tenant_id", tenant.tenant_id);
+  if (v.ok()) v = ValidateText("display_name", tenant.display_name);
+  if (v.ok()) v = ValidateIdempotencyKey(idem.key);
+  if (tenant.unit.empty()) tenant.unit = "usd_micros";
+  if (tenant.timezone.empty()) tenant.timezone = "UTC";
+  absl::TimeZone tz;
+  if (v.ok() && tenant.unit != "usd_micros" && tenant.unit != "tokens") {
+    v = absl::InvalidArgumentError("unit: must be \"usd_micros\" or \"tokens\"");
+  }
+  if (v.ok() && (!ValidateText("timezone", tenant.timezone).ok() ||
+                 !absl::LoadTimeZone(tenant.timezone, &tz))) {
+    v = absl::InvalidArgumentError(
+        absl::StrCat("timezone: unknown IANA time zone '", tenant.timezone, "'"));
+  }
+  if (!v.ok()) return std::move(done)(v);
+  tenant.created_at_us = clock_->NowMicros();
+  std::shared_ptr<TenantState> p = platform_;
+  absl::MutexLock lock(&p->mu);
+  if (AnswerFromIdempotency(*p, idem, done)) return;
+  {
+    absl::MutexLock tl(&tenants_mu_);
+    if (tenants_.contains(tenant.tenant_id) || tenants_creating_.contains(tenant.tenant_id)) {
+      return std::move(done)(absl::AlreadyExistsError(
+          absl::StrCat("tenant_id: tenant '", tenant.tenant_id, "' already exists")));
+    }
+    tenants_creating_.insert(tenant.tenant_id);
+  }
+  Mutation m;
+  m.tenant = tenant;
+  OpResult result{.id = tenant.tenant_id, .flag = true};
+  auto apply = [this, tenant](TenantState&) {
+    auto state = NewTenantState(tenant);
+    absl::MutexLock tl(&tenants_mu_);
+    tenants_creating_.erase(tenant.tenant_id);
+    tenants_[tenant.tenant_id] = std::move(state);
+  };
+  auto undo = [this, id = tenant.tenant_id](TenantState&) {
+    absl::MutexLock tl(&tenants_mu_);
+    tenants_creating_.erase(id);
+  };
+  if (!SubmitLocked(p, idem, result, std::move(m), std::move(apply), std::move(undo),
+                    std::move(done))) {
+    absl::MutexLock tl(&tenants_mu_);
+    tenants_creating_.erase(tenant.tenant_id);
+  }
+}
+
+void Ledger::CreateApiKey(const std::string& scope, ApiKeyRecord key, const IdemArgs& idem,
+                          ResultCallback done) {
+  absl::Status v = ValidateIdempotencyKey(idem.key);
+  if (v.ok()) v = ValidateId("tenant_id", key.tenant_id);
+  if (v.ok() && key.role == Role::kOperator) {
+    v = absl::InvalidArgumentError("role: operator keys are configured, not created");
+  }
+  if (v.ok() && !scope.empty() && scope != key.tenant_id) {
+    v = absl::PermissionDeniedError("tenant_id: a tenant admin may create keys only for its tenant");
+  }
+  if (v.ok() && !GetTenant(key.tenant_id)) {
+    v = absl::NotFoundError(absl::StrCat("tenant_id: tenant '", key.tenant_id, "' not found"));
+  }
+  if (!v.ok()) return std::move(done)(v);
+  std::shared_ptr<TenantState> t = GetTenant(scope);
+  key.created_at_us = clock_->NowMicros();
+  absl::MutexLock lock(&t->mu);
+  if (AnswerFromIdempotency(*t, idem, done)) return;
+  Mutation m;
+  m.api_key = key;
+  OpResult result{.id = key.key_id, .flag = true};
+  auto apply = [this, key](TenantState&) {
+    absl::MutexLock kl(&keys_mu_);
+    keys_by_id_[key.key_id] = key;
+    key_ids_by_hash_[key.key_hash] = key.key_id;
+  };
+  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
+}
+
+void Ledger::RevokeApiKey(const std::string& scope, const std::string& key_id,
+                          const IdemArgs& idem, ResultCallback done) {
+  absl::Status v = ValidateServerId("key_id", key_id);
+  if (v.ok()) v = ValidateIdempotencyKey(idem.key);
+  if (!v.ok()) return std::move(done)(v);
+  std::shared_ptr<TenantState> t = GetTenant(scope);
+  if (t == nullptr) return std::move(done)(absl::NotFoundError("tenant not found"));
+  absl::MutexLock lock(&t->mu);
+  if (AnswerFromIdempotency(*t, idem, done)) return;
+  std::optional<ApiKeyRecord> key;
+  {
+    absl::MutexLock kl(&keys_mu_);
+    auto it = keys_by_id_.find(key_id);
+    if (it != keys_by_id_.end() && (scope.empty() || it->second.tenant_id == scope)) {
+      key = it->second;
+    }
+  }
+  if (!key) {
+    return std::move(done)(
+        absl::NotFoundError(absl::StrCat("key_id: key '", key_id, "' not found")));
+  }
+  Mutation m;
+  key->revoked = true;
+  m.api_key = *key;
+  OpResult result{.id = key_id, .flag = true};
+  auto apply = [this, key_id](TenantState&) {
+    absl::MutexLock kl(&keys_mu_);
+    auto it = keys_by_id_.find(key_id);
+    if (it != keys_by_id_.end()) it->second.revoked = true;
+  };
+  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
+}
+
+std::optional<ApiKeyRecord> Ledger::FindKeyByHash(const std::string& key_hash) const {
+  absl::MutexLock kl(&keys_mu_);
+  auto id = key_ids_by_hash_.find(key_hash);
+  if (id == key_ids_by_hash_.end()) return std::nullopt;
+  auto it = keys_by_id_.find(id->second);
+  if (it == keys_by_id_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<TenantRecord> Ledger::FindTenant(const std::string& tenant_id) const {
+  if (tenant_id.empty()) return std::nullopt;
+  auto t = GetTenant(tenant_id);
+  if (!t) return std::nullopt;
+  return t->record;
+}
+
+// ---- budgets ----------------------------------------------------------------------------------
+
+void Ledger::UpsertAccount(const std::string& tenant, AccountRecord account, const IdemArgs& idem,
+                           ResultCallback done) {
+  absl::Status v = ValidateId("account_id", account.account_id);
+  if (v.ok()) v = ValidateText("display_name", account.display_name);
+  if (v.ok()) v = ValidateOptionalId("team_id", account.team_id);
+  if (v.ok() && account.policy) v = ValidatePolicy(*account.policy);
+  if (v.ok()) v = ValidateIdempotencyKey(idem.key);
+  if (!v.ok()) return std::move(done)(v);
+  std::shared_ptr<TenantState> t = GetTenant(tenant);
+  if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
+  account.tenant_id = tenant;
+  absl::MutexLock lock(&t->mu);
+  if (AnswerFromIdempotency(*t, idem, done)) return;
+  if (!account.team_id.empty() && !t->teams.contains(account.team_id)) {
+    return std::move(done)(
+        absl::NotFoundError(absl::StrCat("team_id: team '", account.team_id, "' not found")));
+  }
+  auto existing = t->accounts.find(account.account_id);
+  const bool created = existing == t->accounts.end();
+  if (static_cast<int>(account.status) == 0) {  // unspecified: keep the current status
+    account.status = created ? AccountStatus::kActive : existing->second.status;
+  }
+  account.created_at_us = clock_->NowMicros();
+  Mutation m;
+  m.account = account;
+  OpResult result{.id = account.account_id, .flag = created};
+  auto apply = [account](TenantState& ts) {
+    AccountState& a = ts.accounts[account.account_id];
+    a.team_id = account.team_id;
+    a.has_policy = account.policy.has_value();
+    a.policy = account.policy.value_or(Policy{});
+    a.status = account.status;
+  };
+  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
+}
+
+void Ledger::UpsertTeam(const std::string& tenant, TeamRecord team, const IdemArgs& idem,
+                        ResultCallback done) {
+  absl::Status v = ValidateId("team_id", team.team_id);
+  if (v.ok()) v = ValidateText("display_name", team.display_name);
+  if (v.ok()) v = ValidateAmount("monthly_cap", team.monthly_cap, /*allow_zero=*/true);
+  if (v.ok()) v = ValidateIdempotencyKey(idem.key);
+  if (!v.ok()) return std::move(done)(v);
+  std::shared_ptr<TenantState> t = GetTenant(tenant);
+  if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
+  team.tenant_id = tenant;
+  absl::MutexLock lock(&t->mu);
+  if (AnswerFromIdempotency(*t, idem, done)) return;
+  Mutation m;
+  m.team = team;
+  OpResult result{.id = team.team_id, .flag = !t->teams.contains(team.team_id)};
+  auto apply = [team](TenantState& ts) { ts.teams[team.team_id] = team; };
+  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
+}
+
+// Credits `amount` to `account_id` from `source` (GRANT, or ADJUSTMENT upwards).
+void Ledger::Credit(const std::string& tenant, const std::string& account_id, int64_t amount,
+                    TransferKind kind, absl::string_view source, const std::string& memo,
+                    const IdemArgs& idem, ResultCallback done) {
+  std::shared_ptr<TenantState> t = GetTenant(tenant);
+  if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
+  absl::MutexLock lock(&t->mu);
+  if (AnswerFromIdempotency(*t, idem, done)) return;
+  auto acct = t->accounts.find(account_id);
+  if (acct == t->accounts.end()) return std::move(done)(AccountNotFound(account_id));
+  if (acct->second.status == AccountStatus::kClosed) {
+    return std::move(done)(absl::FailedPreconditionError("account_id: the account is closed"));
+  }
+  AccountState& src = t->accounts.at(std::string(source));
+  if (!FitsAdd(acct->second.posted.credits, acct->second.pending_credit, amount) ||
+      !FitsAdd(acct->second.posted.granted, acct->second.pending_credit, amount) ||
+      !FitsAdd(src.posted.debits, src.pending_debit, amount)) {
+    return std::move(done)(Overflow("amount"));
+  }
+  TransferRecord tr{.tenant_id = tenant,
+                    .transfer_id = NewId("t_"),
+                    .debit_account_id = std::string(source),
+                    .credit_account_id = account_id,
+                    .amount = amount,
+                    .kind = kind,
+                    .created_at_us = clock_->NowMicros(),
+                    .memo = memo,
+                    .idempotency_key = idem.key};
+  OpResult result{.id = tr.transfer_id,
+                  .amount = amount,
+                  .available = SaturatedAdd(acct->second.Available(), amount)};
+  Mutation m;
+  m.transfers.push_back(tr);
+  auto reserve = [account_id, source = std::string(source), amount](TenantState& ts, int sign) {
+    ts.accounts.at(account_id).pending_credit += sign * amount;
+    ts.accounts.at(source).pending_debit += sign * amount;
+  };
+  auto apply = [this, tr, reserve](TenantState& ts) {
+    reserve(ts, -1);
+    ApplyPostedTransfer(ts, tr);
+  };
+  auto undo = [reserve](TenantState& ts) { reserve(ts, -1); };
+  if (SubmitLocked(t, idem, result, std::move(m), std::move(apply), std::move(undo),
+                   std::move(done))) {
+    reserve(*t, +1);
+  }
+}
+
+void Ledger::Grant(const std::string& tenant, const std::string& account_id, int64_t amount,
+                   const std::string& memo, const IdemArgs& idem, ResultCallback done) {
+  absl::Status v = ValidateId("account_id", account_id);
+  if (v.ok()) v = ValidateAmount("amount", amount);
+  if (v.ok()) v = ValidateText("memo", memo);
+  if (v.ok()) v = ValidateIdempotencyKey(idem.key);
+  if (!v.ok()) return std::move(done)(v);
+  Credit(tenant, account_id, amount, TransferKind::kGrant, kFundingAccount, memo, idem,
+         std::move(done));
+}
+
+void Ledger::Adjust(const std::string& tenant, const std::string& account_id, int64_t amount_delta,
+                    const std::string& memo, const IdemArgs& idem, ResultCallback done) {
+  absl::Status v = ValidateId("account_id", account_id);
+  if (v.ok() && amount_delta == 0) v = absl::InvalidArgumentError("amount_delta: must not be 0");
+  if (v.ok() && (amount_delta > kAmountMax || amount_delta < -kAmountMax)) {
+    v = absl::InvalidArgumentError("amount_delta: magnitude larger than 2^62");
+  }
+  if (v.ok()) v = ValidateText("memo", memo);
+  if (v.ok()) v = ValidateIdempotencyKey(idem.key);
+  if (!v.ok()) return std::move(done)(v);
+  if (amount_delta > 0) {
+    return Credit(tenant, account_id, amount_delta, TransferKind::kAdjustment,
+                  kAdjustmentsAccount, memo, idem, std::move(done));
+  }
+  DebitArgs args{.account_id = account_id, .amount = -amount_delta};
+  Spend(tenant, args, TransferKind::kAdjustment, kAdjustmentsAccount, memo, idem,
+        std::move(done));
+}
+
+absl::StatusOr<BalanceView> Ledger::GetBalance(const std::string& tenant,
+                                               const std::string& account_id) const {
+  if (auto v = ValidateId("account_id", account_id); !v.ok()) return v;
+  std::shared_ptr<TenantState> t = GetTenant(tenant);
+  if (!t) return absl::NotFoundError("tenant not found");
+  BalanceView view;
+  {
+    absl::MutexLock lock(&t->mu);
+    auto it = t->accounts.find(account_id);
+    if (it == t->accounts.end()) return AccountNotFound(account_id);
+    const AccountState& a = it->second;
+    view = BalanceView{.account_id = account_id,
+                       .posted = a.posted,
+                       .held = a.held,
+                       .pending_debit = a.pending_debit,
+                       .available = a.Available(),
+                       .status = a.status,
+                       .unit = t->record.unit};
+  }
+  absl::TimeZone tz;
+  if (absl::LoadTimeZone(t->record.timezone, &tz)) {
+    const absl::CivilMonth month = absl::ToCivilMonth(clock_->Now(), tz);
+    view.period_start_us = absl::ToUnixMicros(absl::FromCivil(month, tz));
+    view.period_end_us = absl::ToUnixMicros(absl::FromCivil(month + 1, tz));
+  }
+  return view;
+}
+
+absl::StatusOr<AccountRecord> Ledger::GetAccount(const std::string& tenant,
+                                                 const std::string& account_id) const {
+  std::shared_ptr<TenantState> t = GetTenant(tenant);
+  if (!t) return absl::NotFoundError("tenant not found");
+  absl::MutexLock lock(&t->mu);
+  auto it = t->accounts.find(account_id);
+  if (it == t->accounts.end()) return AccountNotFound(account_id);
+  AccountRecord r{.tenant_id = tenant,
+                  .account_id = account_id,
+                  .team_id = it->second.team_id,
+                  .status = it->second.status};
+  if (it->second.has_policy) r.policy = it->second.policy;
+  return r;
+}
+
+absl::StatusOr<std::vector<TransferRecord>> Ledger::ListTransfers(
+    const TransferQuery& query) const {
+  if (auto v = ValidateId("account_id", query.account_id); !v.ok()) return v;
+  std::shared_ptr<TenantState> t = GetTenant(query.tenant_id);
+  if (!t) return absl::NotFoundError("tenant not found");
+  {
+    absl::MutexLock lock(&t->mu);
+    if (!t->accounts.contains(query.account_id)) return AccountNotFound(query.account_id);
+  }
+  return reader_->ListTransfers(query);
+}
+
+// ---- the gateway's hot path -------------------------------------------------------------------
+
+absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const AuthorizeArgs& args,
+                                           const IdemArgs& idem) {
+  absl::Status v = ValidateId("account_id", args.account_id);
+  if (v.ok()) v = ValidateAmount("amount", args.amount);
+  if (v.ok()) v = ValidateIdempotencyKey(idem.key);
+  if (v.ok() && (args.hold_ttl_seconds < 0 || args.hold_ttl_seconds > kHoldTtlSecondsMax)) {
+    v = absl::InvalidArgumentError(
+        absl::StrCat("hold_ttl_seconds: must be between 0 and ", kHoldTtlSecondsMax));
+  }
+  if (v.ok()) v = ValidateText("model", args.model);
+  if (v.ok()) v = ValidateMetadata("metadata", args.metadata);
+  if (!v.ok()) return v;
+  std::shared_ptr<TenantState> t = GetTenant(tenant);
+  if (!t) return absl::NotFoundError("tenant not found");
+  absl::MutexLock lock(&t->mu);
+  if (IdempotencyEntry* e = t->idempotency.Find(idem.key)) {
+    if (e->fingerprint != idem.fingerprint) {
+      return absl::AlreadyExistsError("idempotency_key: already used with a different request");
+    }
+    if (e->pending) {
+      return absl::AbortedError("idempotency_key: the original request is still in flight; retry");
+    }
+    return DecodeResult(e->response);
+  }
+  auto acct = t->accounts.find(args.account_id);
+  if (acct == t->accounts.end()) return AccountNotFound(args.account_id);
+  AccountState& a = acct->second;
+  if (a.status == AccountStatus::kClosed) {
+    return absl::FailedPreconditionError("account_id: the account is closed");
+  }
+  const int64_t now = clock_->NowMicros();
+  OpResult result{.available = a.Available()};
+  if (a.status == AccountStatus::kSuspended || !Affordable(a, args.amount)) {
+    result.decision = Decision::kDenied;
+    result.deny_reason = a.status == AccountStatus::kSuspended ? DenyReason::kAccountSuspended
+                                                               : DenyReason::kInsufficientBudget;
+  }
+  Mutation m;
+  std::string hold_id;
+  if (result.decision == Decision::kAllowed) {
+    if (t->open_holds >= options_.open_holds_max) {
+      return absl::ResourceExhaustedError("too many open holds in this tenant");
+    }
+    int64_t held;
+    if (!CheckedAdd(a.held, args.amount, held)) return Overflow("amount");
+    hold_id = NewId("h_");
+    const int64_t ttl = args.hold_ttl_seconds == 0 ? kHoldTtlSecondsDefault : args.hold_ttl_seconds;
+    result.id = hold_id;
+    result.amount = args.amount;
+    result.expires_at_us = now + ttl * 1'000'000;
+    result.available = SaturatedSub(result.available, args.amount);
+    m.holds.push_back(HoldRecord{tenant, hold_id, args.account_id, args.amount, now,
+                                 result.expires_at_us, HoldStatus::kOpen, idem.key});
+  }
+  std::string response = EncodeResult(result);
+  m.idempotency = IdempotencyRecord{tenant, idem.key, idem.fingerprint, response};
+  // The answer does not wait for the commit: a hold is durable within one commit interval.
+  absl::Status s = journal_->Submit(
+      std::move(m), [this, t, key = idem.key, hold_id](absl::StatusOr<MutationOutcome> out) {
+        if (!out.ok() || out->committed) return;  // a failed hold stays a valid reservation here
+        // The key was already in the store from before the memory window: drop our duplicate.
+        absl::MutexLock lock(&t->mu);
+        auto it = t->holds.find(hold_id);
+        if (it != t->holds.end() && it->second.phase == HoldPhase::kOpen) {
+          CloseHold(*t, hold_id, it->second, HoldPhase::kReleased);
+        }
+        t->idempotency.Insert(key, IdempotencyEntry{out->existing.fingerprint, false,
+                                                    out->existing.response, {}});
+      });
+  if (!s.ok()) return s;
+  if (!hold_id.empty()) {
+    a.held += args.amount;
+    ++t->open_holds;
+    t->expiry.emplace(result.expires_at_us, hold_id);
+    t->holds[hold_id] = HoldState{args.account_id, args.amount, now, result.expires_at_us, 0,
+                                  HoldPhase::kOpen, idem.key};
+  }
+  t->idempotency.Insert(idem.key, IdempotencyEntry{idem.fingerprint, false, response, {}});
+  return result;
+}
+
+absl::StatusOr<CheckResult> Ledger::Check(const std::string& tenant, const std::string& account_id,
+                                          int64_t amount) const {
+  absl::Status v = ValidateId("account_id", account_id);
+  if (v.ok()) v = ValidateAmount("amount", amount, /*allow_zero=*/true);
+  if (!v.ok()) return v;
+  std::shared_ptr<TenantState> t = GetTenant(tenant);
+  if (!t) return absl::NotFoundError("tenant not found");
+  absl::MutexLock lock(&t->mu);
+  auto acct = t->accounts.find(account_id);
+  if (acct == t->accounts.end()) return AccountNotFound(account_id);
+  const AccountState& a = acct->second;
+  CheckResult r{.available = a.Available()};
+  if (a.status != AccountStatus::kActive) {
+    r.deny_reason = DenyReason::kAccountSuspended;
+  } else if (!Affordable(a, amount)) {
+    r.deny_reason = DenyReason::kInsufficientBudget;
+  } else {
+    r.would_allow = true;
+  }
+  return r;
+}
+
+void Ledger::Debit(const std::string& tenant, DebitArgs args, const IdemArgs& idem,
+                   ResultCallback done) {
+  absl::Status v = ValidateId("account_id", args.account_id);
+  if (v.ok()) v = ValidateAmount("amount", args.amount);
+  if (v.ok() && !args.hold_id.empty()) v = ValidateServerId("hold_id", args.hold_id);
+  if (v.ok()) v = ValidateIdempotencyKey(idem.key);
+  if (v.ok()) v = ValidateText("request_id", args.request_id);
+  if (v.ok()) v = ValidateText("model", args.model);
+  if (v.ok()) v = ValidateMetadata("metadata", args.metadata);
+  if (!v.ok()) return std::move(done)(v);
+  Spend(tenant, args, TransferKind::kUsage, kUsageAccount, "", idem, std::move(done));
+}
+
+// Debits `args.amount` from the account to `sink` (USAGE, or ADJUSTMENT downwards). Usage that
+// happened is never refused for budget. With a hold, captures it.
+void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKind kind,
+                   absl::string_view sink, const std::string& memo, const IdemArgs& idem,
+                   ResultCallback done) {
+  std::shared_ptr<TenantState> t = GetTenant(tenant);
+  if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
+  absl::MutexLock lock(&t->mu);
+  if (AnswerFromIdempotency(*t, idem, done)) return;
+  auto acct = t->accounts.find(args.account_id);
+  if (acct == t->accounts.end()) return std::move(done)(AccountNotFound(args.account_id));
+  AccountState& a = acct->second;
+  if (a.status == AccountStatus::kClosed) {
+    return std::move(done)(absl::FailedPreconditionError("account_id: the account is closed"));
+  }
+  const int64_t now = clock_->NowMicros();
+  Mutation m;
+  int64_t captured = 0;  // the hold's amount, when this debit captures one
+  if (!args.hold_id.empty()) {
+    auto h = t->holds.find(args.hold_id);
+    if (h != t->holds.end()) {
+      HoldState& hold = h->second;
+      if (hold.account_id != args.account_id) {
+        return std::move(done)(
+            absl::InvalidArgumentError("hold_id: the hold belongs to another account"));
+      }
+      if (hold.phase == HoldPhase::kCapturing || hold.phase == HoldPhase::kCaptured) {
+        return std::move(done)(absl::FailedPreconditionError("hold_id: already captured"));
+      }
+      if (hold.phase == HoldPhase::kReleasing || hold.phase == HoldPhase::kReleased) {
+        return std::move(done)(absl::FailedPreconditionError("hold_id: already released"));
+      }
+      if (hold.phase == HoldPhase::kOpen && hold.expires_at_us <= now) {
+        CloseHold(*t, args.hold_id, hold, HoldPhase::kExpired);  // then a direct debit
+        m.holds.push_back(HoldRecord{tenant, args.hold_id, hold.account_id, hold.amount,
+                                     hold.created_at_us, hold.expires_at_us, HoldStatus::kExpired,
+                                     hold.idempotency_key});
+      } else if (hold.phase == HoldPhase::kOpen) {
+        captured = hold.amount;
+        m.holds.push_back(HoldRecord{tenant, args.hold_id, hold.account_id, hold.amount,
+                                     hold.created_at_us, hold.expires_at_us,
+                                     HoldStatus::kCaptured, hold.idempotency_key});
+      }
+    }
+  }
+  AccountState& out = t->accounts.at(std::string(sink));
+  if (!FitsAdd(a.posted.debits, a.pending_debit, args.amount) ||
+      !FitsAdd(a.posted.spent, a.pending_debit, args.amount) ||
+      !FitsAdd(out.posted.credits, out.pending_credit, args.amount)) {
+    return std::move(done)(Overflow("amount"));
+  }
+  TransferRecord tr{.tenant_id = tenant,
+                    .transfer_id = NewId("t_"),
+                    .debit_account_id = args.account_id,
+                    .credit_account_id = std::string(sink),
+                    .amount = args.amount,
+                    .kind = kind,
+                    .created_at_us = now,
+                    .request_id = args.request_id,
+                    .model = args.model,
+                    .metadata = args.metadata,
+                    .memo = memo,
+                    .hold_id = captured > 0 ? args.hold_id : "",
+                    .idempotency_key = idem.key};
+  const int64_t after = SaturatedSub(SaturatedAdd(a.Available(), captured), args.amount);
+  OpResult result{.id = tr.transfer_id,
+                  .amount = kind == TransferKind::kAdjustment ? -args.amount : args.amount,
+                  .available = after,
+                  .overage = static_cast<__int128>(after) + a.policy.overdraft_limit < 0};
+  m.transfers.push_back(tr);
+  std::string hold_id = captured > 0 ? args.hold_id : "";
+  auto reserve = [tr, hold_id, captured](TenantState& ts, int sign) {
+    AccountState& acc = ts.accounts.at(tr.debit_account_id);
+    acc.pending_debit += sign * tr.amount;
+    acc.held -= sign * captured;
+    ts.accounts.at(tr.credit_account_id).pending_credit += sign * tr.amount;
+    if (!hold_id.empty()) {
+      ts.holds.at(hold_id).phase = sign > 0 ? HoldPhase::kCapturing : HoldPhase::kOpen;
+    }
+  };
+  auto apply = [this, tr, reserve, hold_id, captured](TenantState& ts) {
+    reserve(ts, -1);
+    ApplyPostedTransfer(ts, tr);
+    if (!hold_id.empty()) CloseHold(ts, hold_id, ts.holds.at(hold_id), HoldPhase::kCaptured);
+  };
+  auto undo = [reserve](TenantState& ts) { reserve(ts, -1); };
+  if (SubmitLocked(t, idem, result, std::move(m), std::move(apply), std::move(undo),
+                   std::move(done))) {
+    reserve(*t, +1);
+  }
+}
+
+void Ledger::Release(const std::string& tenant, const std::string& hold_id, const IdemArgs& idem,
+                     ResultCallback done) {
+  absl::Status v = ValidateServerId("hold_id", hold_id);
+  if (v.ok()) v = ValidateIdempotencyKey(idem.key);
+  if (!v.ok()) return std::move(done)(v);
+  std::shared_ptr<TenantState> t = GetTenant(tenant);
+  if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
+  absl::MutexLock lock(&t->mu);
+  if (AnswerFromIdempotency(*t, idem, done)) return;
+  auto h = t->holds.find(hold_id);
+  if (h == t->holds.end()) {
+    return std::move(done)(
+        absl::NotFoundError(absl::StrCat("hold_id: hold '", hold_id, "' not found")));
+  }
+  HoldState& hold = h->second;
+  if (hold.phase == HoldPhase::kCapturing || hold.phase == HoldPhase::kCaptured) {
+    return std::move(done)(absl::FailedPreconditionError("hold_id: already captured"));
+  }
+  const int64_t now = clock_->NowMicros();
+  Mutation m;
+  OpResult result{.id = hold_id};
+  HoldRecord rec{tenant,          hold_id, hold.account_id, hold.amount, hold.created_at_us,
+                 hold.expires_at_us, HoldStatus::kReleased, hold.idempotency_key};
+  if (hold.phase == HoldPhase::kOpen && hold.expires_at_us <= now) {
+    CloseHold(*t, hold_id, hold, HoldPhase::kExpired);
+    rec.status = HoldStatus::kExpired;
+    m.holds.push_back(rec);
+  } else if (hold.phase == HoldPhase::kOpen) {
+    result.amount = hold.amount;
+    m.holds.push_back(rec);
+  }
+  const int64_t released = result.amount;
+  auto reserve = [hold_id, released](TenantState& ts, int sign) {
+    HoldState& hs = ts.holds.at(hold_id);
+    ts.accounts.at(hs.account_id).held -= sign * released;
+    hs.phase = sign > 0 ? HoldPhase::kReleasing : HoldPhase::kOpen;
+  };
+  auto apply = [this, hold_id, released, reserve](TenantState& ts) {
+    if (released == 0) return;
+    reserve(ts, -1);
+    CloseHold(ts, hold_id, ts.holds.at(hold_id), HoldPhase::kReleased);
+  };
+  auto undo = [reserve, released](TenantState& ts) {
+    if (released > 0) reserve(ts, -1);
+  };
+  if (SubmitLocked(t, idem, result, std::move(m), std::move(apply), std::move(undo),
+                   std::move(done)) &&
+      released > 0) {
+    reserve(*t, +1);
+  }
+}
+
+// Marks a hold closed. The caller has already taken its amount out of `held` if it was open
+// or in flight; for kOpen holds (expiry), this does it.
+void Ledger::CloseHold(TenantState& t, const std::string& hold_id, HoldState& h,
+                       HoldPhase phase) {
+  if (h.phase == HoldPhase::kOpen) t.accounts.at(h.account_id).held -= h.amount;
+  TL_INVARIANT(t.accounts.at(h.account_id).held >= 0);
+  TL_INVARIANT(t.open_holds > 0);
+  --t.open_holds;
+  h.phase = phase;
+  h.closed_at_us = clock_->NowMicros();
+  t.closed.emplace_back(h.closed_at_us, hold_id);
+}
+
+// ---- expiry and reconciliation ----------------------------------------------------------------
+
+int64_t Ledger::ExpireHolds() {
+  std::vector<std::shared_ptr<TenantState>> tenants;
+  {
+    absl::ReaderMutexLock lock(&tenants_mu_);
+    tenants.reserve(tenants_.size());
+    for (const auto& [id, t] : tenants_) tenants.push_back(t);
+  }
+  int64_t expired = 0;
+  for (const auto& t : tenants) expired += ExpireTenantHolds(t);
+  return expired;
+}
+
+int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
+  const int64_t now = clock_->NowMicros();
+  const int64_t forget_before = now - absl::ToInt64Microseconds(options_.closed_hold_retention);
+  absl::MutexLock lock(&t->mu);
+  Mutation m;
+  while (!t->expiry.empty() && t->expiry.top().first <= now &&
+         m.holds.size() < options_.expire_batch_max) {
+    const std::string hold_id = t->expiry.top().second;
+    t->expiry.pop();
+    auto it = t->holds.find(hold_id);
+    if (it == t->holds.end() || it->second.phase != HoldPhase::kOpen) continue;
+    HoldState& h = it->second;
+    CloseHold(*t, hold_id, h, HoldPhase::kExpired);
+    m.holds.push_back(HoldRecord{t->record.tenant_id, hold_id, h.account_id, h.amount,
+                                 h.created_at_us, h.expires_at_us, HoldStatus::kExpired,
+                                 h.idempotency_key});
+  }
+  // Closed holds are remembered for a while (a late capture gets FAILED_PRECONDITION), then
+  // forgotten: a Debit naming a forgotten hold is a direct debit.
+  while (!t->closed.empty() && t->closed.front().first < forget_before) {
+    auto it = t->holds.find(t->closed.front().second);
+    if (it != t->holds.end() && it->second.phase >= HoldPhase::kCaptured) t->holds.erase(it);
+    t->closed.pop_front();
+  }
+  const auto expired = static_cast<int64_t>(m.holds.size());
+  if (expired > 0) {
+    // If this write is lost, the store still has the holds open; they expire again after a
+    // restart. Their reservation is released here either way.
+    (void)journal_->Submit(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
+  }
+  return expired;
+}
+
+void Ledger::Reconcile(const std::string& tenant, bool fix, ReconcileCallback done) {
+  if (!GetTenant(tenant)) return std::move(done)(absl::NotFoundError("tenant not found"));
+  auto slot = std::make_shared<ReconcileCallback>(std::move(done));
+  absl::Status s = journal_->RunExclusive([this, tenant, fix, slot](LedgerStore& store) {
+    RunReconcile(store, tenant, fix, std::move(*slot));
+  });
+  if (!s.ok()) std::move(*slot)(s);
+}
+
+namespace {
+
+void CompareTotals(const std::string& account, const PostedTotals& want, const PostedTotals& got,
+                   absl::string_view source, std::vector<ReconcileMismatch>& out) {
+  const std::pair<const char*, int64_t PostedTotals::*> fields[] = {
+      {"credits", &PostedTotals::credits}, {"debits", &PostedTotals::debits},
+      {"granted", &PostedTotals::granted}, {"spent", &PostedTotals::spent},
+      {"expired", &PostedTotals::expired}};
+  for (const auto& [name, member] : fields) {
+    if (want.*member != got.*member) {
+      out.push_back(
+          ReconcileMismatch{account, name, want.*member, got.*member, std::string(source)});
+    }
+  }
+}
+
+}  // namespace
+
+// Runs on the writer's thread between batches: everything queued before it is committed and
+// applied, so the store, the transfers and the posted totals in memory must agree exactly.
+void Ledger::RunReconcile(LedgerStore& store, const std::string& tenant, bool fix,
+                          ReconcileCallback done) {
+  ReconcileReport report;
+  std::shared_ptr<TenantState> t = GetTenant(tenant);
+  report.expired_holds_released = ExpireTenantHolds(t);
+  absl::StatusOr<ReconcileData> data = store.Recompute(tenant);
+  if (!data.ok()) return std::move(done)(data.status());
+  report.transfers_checked = data->transfers_checked;
+  report.ledger_sum = data->ledger_sum;
+  std::vector<std::pair<std::string, PostedTotals>> store_repairs;
+  {
+    absl::MutexLock lock(&t->mu);
+    // Holds: each account's `held` must be the sum of its open holds (a hold whose capture or
+    // release is in flight has already left `held`).
+    absl::flat_hash_map<std::string, int64_t> held;
+    for (const auto& [id, h] : t->holds) {
+      if (h.phase == HoldPhase::kOpen) held[h.account_id] += h.amount;
+    }
+    for (const auto& row : data->rows) {
+      ++report.accounts_checked;
+      size_t before = report.mismatches.size();
+      CompareTotals(row.account_id, row.recomputed, row.stored, "store", report.mismatches);
+      if (report.mismatches.size() != before) store_repairs.emplace_back(row.account_id, row.recomputed);
+      auto it = t->accounts.find(row.account_id);
+      if (it == t->accounts.end()) {
+        report.mismatches.push_back(ReconcileMismatch{row.account_id, "present", 1, 0, "cache"});
+        continue;
+      }
+      before = report.mismatches.size();
+      CompareTotals(row.account_id, row.recomputed, it->second.posted, "cache", report.mismatches);
+      const int64_t want_held = held[row.account_id];
+      if (it->second.held != want_held) {
+        report.mismatches.push_back(
+            ReconcileMismatch{row.account_id, "held", want_held, it->second.held, "cache"});
+      }
+      if (fix && report.mismatches.size() != before) {
+        it->second.posted = row.recomputed;
+        it->second.held = want_held;
+      }
+    }
+  }
+  if (fix && !store_repairs.empty()) {
+    if (absl::Status s = store.RepairBalances(tenant, store_repairs); !s.ok()) {
+      return std::move(done)(s);
+    }
+  }
+  if (fix) {
+    report.fixed = true;
+    report.repaired = report.mismatches;
+  }
+  std::move(done)(std::move(report));
+}
+
+EngineStats Ledger::stats() const {
+  std::vector<std::shared_ptr<TenantState>> tenants;
+  {
+    absl::ReaderMutexLock lock(&tenants_mu_);
+    for (const auto& [id, t] : tenants_) tenants.push_back(t);
+  }
+  EngineStats s;
+  s.tenants = tenants.size();
+  for (const auto& t : tenants) {
+    absl::MutexLock lock(&t->mu);
+    s.accounts += t->accounts.size();
+    s.open_holds += t->open_holds;
+  }
+  return s;
+}
+
+}  // namespace tokenledger

@@ -1,0 +1,225 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// Ledger: the engine. Owns the hot state of every tenant (src/cache), decides every operation
+// against it, and sends every durable effect through the Journal (the group-commit writer).
+//
+// Rules it keeps:
+//  - Posted totals in memory change only when a commit completes, so they always equal the
+//    store's balances. Debits in flight count against `available` at once; credits count only
+//    once committed. A failed commit undoes exactly what its call reserved.
+//  - Durable calls (everything but Authorize and Check) answer through their callback only after
+//    the commit that holds them. Authorize answers at once; its hold is durable within one
+//    commit interval.
+//  - Every mutating call is idempotent under its key: the same key and request replays the
+//    original answer (waiting for it if still in flight), another request under the same key
+//    fails kAlreadyExists.
+//
+// Thread-safe. Locks: `tenants_mu_` (the map of tenants, rarely written), then one TenantState::mu
+// per tenant; `keys_mu_` for API keys. The journal's lock is taken under a tenant lock, never the
+// other way round; callbacks run with no engine lock held.
+#ifndef TOKENLEDGER_LEDGER_ENGINE_H_
+#define TOKENLEDGER_LEDGER_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cache/tenant_cache.h"
+#include "tokenledger/clock.h"
+#include "tokenledger/journal.h"
+#include "tokenledger/store.h"
+#include "tokenledger/types.h"
+
+namespace tokenledger {
+
+struct EngineOptions {
+  size_t idempotency_keys_max = 200000;  // per tenant, in memory; older keys are found in the store
+  size_t open_holds_max = 1000000;       // per tenant; past it Authorize sheds load
+  absl::Duration closed_hold_retention = absl::Hours(1);
+  size_t expire_batch_max = 10000;  // holds expired per sweep and tenant
+};
+
+// The idempotency key of a call and the fingerprint of its request (method and fields, key
+// excluded; see api/fingerprint).
+struct IdemArgs {
+  std::string key;
+  uint64_t fingerprint = 0;
+};
+
+struct AuthorizeArgs {
+  std::string account_id;
+  int64_t amount = 0;
+  int64_t hold_ttl_seconds = 0;  // 0 = default
+  std::string model;
+  Metadata metadata;
+};
+
+struct DebitArgs {
+  std::string account_id;
+  std::string hold_id;  // empty = direct debit
+  int64_t amount = 0;
+  std::string request_id;
+  std::string model;
+  Metadata metadata;
+};
+
+struct BalanceView {
+  std::string account_id;
+  PostedTotals posted;
+  int64_t held = 0;
+  int64_t pending_debit = 0;
+  int64_t available = 0;
+  AccountStatus status = AccountStatus::kActive;
+  std::string unit;
+  int64_t period_start_us = 0;
+  int64_t period_end_us = 0;
+};
+
+struct CheckResult {
+  bool would_allow = false;
+  int64_t available = 0;
+  DenyReason deny_reason = DenyReason::kNone;
+};
+
+struct ReconcileMismatch {
+  std::string account_id;
+  std::string field;
+  int64_t expected = 0;
+  int64_t found = 0;
+  std::string source;  // "store" or "cache"
+};
+
+struct ReconcileReport {
+  int64_t accounts_checked = 0;
+  int64_t transfers_checked = 0;
+  int64_t ledger_sum = 0;
+  std::vector<ReconcileMismatch> mismatches;
+  int64_t expired_holds_released = 0;
+  bool fixed = false;
+  std::vector<ReconcileMismatch> repaired;
+};
+
+struct EngineStats {
+  size_t tenants = 0;
+  size_t accounts = 0;
+  size_t open_holds = 0;
+};
+
+class Ledger {
+ public:
+  using ReconcileCallback = absl::AnyInvocable<void(absl::StatusOr<ReconcileReport>) &&>;
+
+  // `journal` takes every durable write; `reader` answers reads that memory does not hold
+  // (transfer listings). Neither is owned.
+  Ledger(Journal* journal, LedgerStore* reader, const Clock* clock, EngineOptions options);
+  ~Ledger();
+
+  // Replaces the in-memory state with a snapshot of the store. Call before serving.
+  absl::Status Load(const Snapshot& snapshot);
+
+  // ---- tenants and keys (scope "" is the platform: operator calls) ----
+  void CreateTenant(TenantRecord tenant, const IdemArgs& idem, ResultCallback done);
+  // `key.tenant_id` is the key's tenant; `scope` the caller's ("" for the operator).
+  void CreateApiKey(const std::string& scope, ApiKeyRecord key, const IdemArgs& idem,
+                    ResultCallback done);
+  // A tenant admin (scope = its tenant) may revoke only its tenant's keys.
+  void RevokeApiKey(const std::string& scope, const std::string& key_id, const IdemArgs& idem,
+                    ResultCallback done);
+  std::optional<ApiKeyRecord> FindKeyByHash(const std::string& key_hash) const;
+  std::optional<TenantRecord> FindTenant(const std::string& tenant_id) const;
+
+  // ---- budgets ----
+  void UpsertAccount(const std::string& tenant, AccountRecord account, const IdemArgs& idem,
+                     ResultCallback done);
+  void UpsertTeam(const std::string& tenant, TeamRecord team, const IdemArgs& idem,
+                  ResultCallback done);
+  void Grant(const std::string& tenant, const std::string& account_id, int64_t amount,
+             const std::string& memo, const IdemArgs& idem, ResultCallback done);
+  void Adjust(const std::string& tenant, const std::string& account_id, int64_t amount_delta,
+              const std::string& memo, const IdemArgs& idem, ResultCallback done);
+  absl::StatusOr<BalanceView> GetBalance(const std::string& tenant,
+                                         const std::string& account_id) const;
+  absl::StatusOr<std::vector<TransferRecord>> ListTransfers(const TransferQuery& query) const;
+  absl::StatusOr<AccountRecord> GetAccount(const std::string& tenant,
+                                           const std::string& account_id) const;
+
+  // ---- the gateway's hot path ----
+  absl::StatusOr<OpResult> Authorize(const std::string& tenant, const AuthorizeArgs& args,
+                                     const IdemArgs& idem);
+  void Debit(const std::string& tenant, DebitArgs args, const IdemArgs& idem,
+             ResultCallback done);
+  void Release(const std::string& tenant, const std::string& hold_id, const IdemArgs& idem,
+               ResultCallback done);
+  absl::StatusOr<CheckResult> Check(const std::string& tenant, const std::string& account_id,
+                                    int64_t amount) const;
+
+  // ---- admin ----
+  void Reconcile(const std::string& tenant, bool fix, ReconcileCallback done);
+  // Releases every open hold past its expiry (durably, through the journal). Returns how many.
+  int64_t ExpireHolds();
+
+  EngineStats stats() const;
+
+ private:
+  std::shared_ptr<TenantState> GetTenant(const std::string& tenant_id) const;
+  std::shared_ptr<TenantState> NewTenantState(const TenantRecord& record) const;
+  std::string NewId(absl::string_view prefix);
+
+  // Looks the key up. Returns true when the call was answered (replay, conflict, or queued
+  // behind its in-flight original); `done` has then been consumed.
+  bool AnswerFromIdempotency(TenantState& t, const IdemArgs& idem, ResultCallback& done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  // Submits `m` with the idempotency record of `result`, and on success records the key as
+  // pending and returns true. `apply` runs on commit, `undo` on failure or duplicate; both under
+  // t.mu. When the journal refuses the work, answers `done` with its status and returns false.
+  bool SubmitLocked(std::shared_ptr<TenantState> t, const IdemArgs& idem,
+                            const OpResult& result, Mutation m,
+                            absl::AnyInvocable<void(TenantState&)> apply,
+                            absl::AnyInvocable<void(TenantState&)> undo, ResultCallback done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu);
+  void Complete(std::shared_ptr<TenantState> t, std::string key, OpResult result,
+                absl::StatusOr<MutationOutcome> outcome,
+                absl::AnyInvocable<void(TenantState&)> apply,
+                absl::AnyInvocable<void(TenantState&)> undo, ResultCallback done);
+
+  void Credit(const std::string& tenant, const std::string& account_id, int64_t amount,
+              TransferKind kind, absl::string_view source, const std::string& memo,
+              const IdemArgs& idem, ResultCallback done);
+  void Spend(const std::string& tenant, const DebitArgs& args, TransferKind kind,
+             absl::string_view sink, const std::string& memo, const IdemArgs& idem,
+             ResultCallback done);
+  void CloseHold(TenantState& t, const std::string& hold_id, HoldState& h, HoldPhase phase)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  int64_t ExpireTenantHolds(const std::shared_ptr<TenantState>& t);
+  void ApplyPostedTransfer(TenantState& t, const TransferRecord& tr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  void RunReconcile(LedgerStore& store, const std::string& tenant, bool fix,
+                    ReconcileCallback done);
+
+  Journal* const journal_;
+  LedgerStore* const reader_;
+  const Clock* const clock_;
+  const EngineOptions options_;
+
+  mutable absl::Mutex tenants_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<TenantState>> tenants_
+      ABSL_GUARDED_BY(tenants_mu_);
+  absl::flat_hash_set<std::string> tenants_creating_ ABSL_GUARDED_BY(tenants_mu_);
+  std::shared_ptr<TenantState> platform_;  // idempotency scope of operator calls
+
+  mutable absl::Mutex keys_mu_;
+  absl::flat_hash_map<std::string, ApiKeyRecord> keys_by_id_ ABSL_GUARDED_BY(keys_mu_);
+  absl::flat_hash_map<std::string, std::string> key_ids_by_hash_ ABSL_GUARDED_BY(keys_mu_);
+};
+
+}  // namespace tokenledger
+
+#endif  // TOKENLEDGER_LEDGER_ENGINE_H_

@@ -1,0 +1,93 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+#include "tokenledger/types.h"
+
+namespace tokenledger {
+
+absl::string_view TransferKindName(TransferKind kind) {
+  switch (kind) {
+    case TransferKind::kGrant:
+      return "GRANT";
+    case TransferKind::kUsage:
+      return "USAGE";
+    case TransferKind::kResetExpire:
+      return "RESET_EXPIRE";
+    case TransferKind::kResetGrant:
+      return "RESET_GRANT";
+    case TransferKind::kAdjustment:
+      return "ADJUSTMENT";
+  }
+  return "UNKNOWN";
+}
+
+absl::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kOperator:
+      return "operator";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kHr:
+      return "hr";
+    case Role::kGateway:
+      return "gateway";
+    case Role::kAuditor:
+      return "auditor";
+  }
+  return "unknown";
+}
+
+std::optional<Role> ParseRole(absl::string_view name) {
+  for (Role r : {Role::kOperator, Role::kAdmin, Role::kHr, Role::kGateway, Role::kAuditor}) {
+    if (RoleName(r) == name) return r;
+  }
+  return std::nullopt;
+}
+
+absl::string_view AccountStatusName(AccountStatus status) {
+  switch (status) {
+    case AccountStatus::kActive:
+      return "ACTIVE";
+    case AccountStatus::kSuspended:
+      return "SUSPENDED";
+    case AccountStatus::kClosed:
+      return "CLOSED";
+  }
+  return "UNKNOWN";
+}
+
+absl::string_view HoldStatusName(HoldStatus status) {
+  switch (status) {
+    case HoldStatus::kOpen:
+      return "OPEN";
+    case HoldStatus::kCaptured:
+      return "CAPTURED";
+    case HoldStatus::kReleased:
+      return "RELEASED";
+    case HoldStatus::kExpired:
+      return "EXPIRED";
+  }
+  return "UNKNOWN";
+}
+
+bool ApplyDebitSide(const TransferRecord& t, PostedTotals& totals) {
+  PostedTotals next = totals;
+  if (!CheckedAdd(next.debits, t.amount, next.debits)) return false;
+  if (t.kind == TransferKind::kUsage && !CheckedAdd(next.spent, t.amount, next.spent)) {
+    return false;
+  }
+  if (t.kind == TransferKind::kResetExpire && !CheckedAdd(next.expired, t.amount, next.expired)) {
+    return false;
+  }
+  totals = next;
+  return true;
+}
+
+bool ApplyCreditSide(const TransferRecord& t, PostedTotals& totals) {
+  PostedTotals next = totals;
+  if (!CheckedAdd(next.credits, t.amount, next.credits)) return false;
+  const bool grant = t.kind == TransferKind::kGrant || t.kind == TransferKind::kResetGrant;
+  if (grant && !CheckedAdd(next.granted, t.amount, next.granted)) return false;
+  totals = next;
+  return true;
+}
+
+}  // namespace tokenledger

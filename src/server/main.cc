@@ -1,0 +1,109 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// tokenledgerd: the budget ledger daemon.
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <vector>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "", "gRPC address HOST:PORT (env TOKENLEDGER_LISTEN; default 127.0.0.1:7443)");
+ABSL_FLAG(std::string, database_url, "",
+          "PostgreSQL URL, e.g. postgresql://user@127.0.0.1:5432/tokenledger "
+          "(env TOKENLEDGER_DATABASE_URL)");
+ABSL_FLAG(std::string, operator_key_file, "",
+          "file holding the operator key (env TOKENLEDGER_OPERATOR_KEY holds the key itself)");
+ABSL_FLAG(std::string, migrations_dir, "",
+          "directory of NNNN_name.sql migrations (env TOKENLEDGER_MIGRATIONS_DIR; default: the "
+          "source tree's migrations/)");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error (env TOKENLEDGER_LOG_LEVEL)");
+
+namespace {
+
+std::string FlagOrEnv(const std::string& flag, const char* env, const std::string& fallback) {
+  if (!flag.empty()) return flag;
+  if (const char* v = std::getenv(env); v != nullptr && *v != '\0') return v;
+  return fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "tokenledgerd: the tokenledger budget ledger daemon.\n"
+      "  tokenledgerd --database-url URL [--listen 127.0.0.1:7443] [--operator-key-file F]");
+  // Flags are documented with dashes (--database-url); abseil spells them with underscores.
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<char*> fixed;
+  for (auto& a : args) {
+    if (a.rfind("--", 0) == 0) {
+      const size_t end = std::min(a.find('='), a.size());
+      std::replace(a.begin() + 2, a.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
+    }
+    fixed.push_back(a.data());
+  }
+  absl::ParseCommandLine(static_cast<int>(fixed.size()), fixed.data());
+
+  // Signals are taken by one thread with sigwait; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const std::string level =
+      FlagOrEnv(absl::GetFlag(FLAGS_log_level) == "info" ? "" : absl::GetFlag(FLAGS_log_level),
+                "TOKENLEDGER_LOG_LEVEL", "info");
+  spdlog::set_level(spdlog::level::from_str(level));
+
+  tokenledger::ServerConfig config;
+  config.listen = FlagOrEnv(absl::GetFlag(FLAGS_listen), "TOKENLEDGER_LISTEN", "127.0.0.1:7443");
+  config.database_url =
+      FlagOrEnv(absl::GetFlag(FLAGS_database_url), "TOKENLEDGER_DATABASE_URL", "");
+  config.migrations_dir =
+      FlagOrEnv(absl::GetFlag(FLAGS_migrations_dir), "TOKENLEDGER_MIGRATIONS_DIR", "");
+  if (const std::string file = absl::GetFlag(FLAGS_operator_key_file); !file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "tokenledgerd: cannot read --operator-key-file " << file << "\n";
+      return 2;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    config.operator_key = std::string(absl::StripAsciiWhitespace(ss.str()));
+  } else if (const char* key = std::getenv("TOKENLEDGER_OPERATOR_KEY"); key != nullptr) {
+    config.operator_key = std::string(absl::StripAsciiWhitespace(key));
+  }
+  if (!config.operator_key.empty() && config.operator_key.size() < 32) {
+    std::cerr << "tokenledgerd: the operator key must be at least 32 characters\n";
+    return 2;
+  }
+  if (config.database_url.empty()) {
+    std::cerr << "tokenledgerd: --database-url (or TOKENLEDGER_DATABASE_URL) is required\n";
+    return 2;
+  }
+
+  auto server = tokenledger::Server::Start(config);
+  if (!server.ok()) {
+    spdlog::critical("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: draining", sig);
+  (*server)->Shutdown();
+  return 0;
+}

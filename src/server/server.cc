@@ -1,0 +1,95 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+#include "server/server.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "spdlog/spdlog.h"
+#include "store/pg_migrate.h"
+#include "store/pg_store.h"
+
+namespace tokenledger {
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
+  if (config.database_url.empty()) {
+    return absl::InvalidArgumentError(
+        "--database-url (or TOKENLEDGER_DATABASE_URL) is required");
+  }
+  std::unique_ptr<Server> s(new Server());
+  s->config_ = config;
+  const std::string dir =
+      config.migrations_dir.empty() ? DefaultMigrationsDir() : config.migrations_dir;
+  if (absl::Status m = ApplyMigrations(config.database_url, dir); !m.ok()) {
+    return absl::Status(m.code(), absl::StrCat("applying migrations from ", dir, ": ", m.message()));
+  }
+  auto store = PgStore::Open(config.database_url, PgStoreOptions{});
+  if (!store.ok()) return store.status();
+  s->store_ = std::move(*store);
+  const absl::Time load_start = absl::Now();
+  auto snapshot = s->store_->Load();
+  if (!snapshot.ok()) return snapshot.status();
+  s->writer_ = std::make_unique<GroupCommitWriter>(s->store_.get(), s->clock_, config.writer);
+  s->ledger_ =
+      std::make_unique<Ledger>(s->writer_.get(), s->store_.get(), s->clock_, config.engine);
+  if (absl::Status l = s->ledger_->Load(*snapshot); !l.ok()) return l;
+  const EngineStats loaded = s->ledger_->stats();
+  spdlog::info("loaded {} tenants, {} accounts, {} open holds in {} ms", loaded.tenants,
+               loaded.accounts, loaded.open_holds,
+               absl::ToInt64Milliseconds(absl::Now() - load_start));
+  snapshot->accounts.clear();  // release the snapshot's memory before serving
+
+  s->auth_ = std::make_unique<Authenticator>(s->ledger_.get(), config.operator_key);
+  ApiContext api{s->ledger_.get(), s->auth_.get(), &s->counters_};
+  s->authorization_ = std::make_unique<AuthorizationServiceImpl>(api);
+  s->budget_ = std::make_unique<BudgetServiceImpl>(api);
+  s->admin_ = std::make_unique<AdminServiceImpl>(api);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.RegisterService(s->authorization_.get());
+  builder.RegisterService(s->budget_.get());
+  builder.RegisterService(s->admin_.get());
+  builder.SetMaxReceiveMessageSize(4 << 20);
+  s->grpc_ = builder.BuildAndStart();
+  if (!s->grpc_ || s->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
+  }
+  s->sweeper_ = std::thread([p = s.get()] { p->SweepLoop(); });
+  s->grpc_->GetHealthCheckService()->SetServingStatus(true);
+  spdlog::info("serving on {} (port {})", config.listen, s->port_);
+  return s;
+}
+
+Server::~Server() { Shutdown(); }
+
+void Server::SweepLoop() {
+  while (!stop_sweep_.WaitForNotificationWithTimeout(config_.hold_sweep_interval)) {
+    const int64_t expired = ledger_->ExpireHolds();
+    if (expired > 0) spdlog::debug("expired {} holds", expired);
+  }
+}
+
+void Server::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (grpc_) {
+    grpc_->GetHealthCheckService()->SetServingStatus(false);
+    // Refuses new calls and waits (up to the deadline) for those in flight; their durable
+    // writes are still being committed by the writer meanwhile.
+    grpc_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoMilliseconds(config_.drain_timeout));
+  }
+  if (sweeper_.joinable()) {
+    stop_sweep_.Notify();
+    sweeper_.join();
+  }
+  if (writer_) writer_->Stop();  // commits what is queued
+  if (grpc_) grpc_->Wait();
+  spdlog::info("stopped");
+}
+
+}  // namespace tokenledger

@@ -1,0 +1,74 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// The daemon's wiring: store, writer, engine, gRPC services, health, reflection, and the
+// scheduler that expires holds. main() parses flags into ServerConfig and runs a Server.
+#ifndef TOKENLEDGER_SERVER_SERVER_H_
+#define TOKENLEDGER_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "api/auth.h"
+#include "api/services.h"
+#include "grpcpp/grpcpp.h"
+#include "ledger/engine.h"
+#include "store/group_commit.h"
+#include "tokenledger/clock.h"
+#include "tokenledger/store.h"
+
+namespace tokenledger {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:7443";
+  std::string database_url;
+  std::string migrations_dir;  // empty: the source tree's migrations/
+  std::string operator_key;    // empty: no operator access
+  absl::Duration hold_sweep_interval = absl::Seconds(1);
+  absl::Duration drain_timeout = absl::Seconds(30);
+  WriterOptions writer;
+  EngineOptions engine;
+};
+
+class Server {
+ public:
+  // Applies migrations, opens the store, loads the cache, starts the writer and gRPC.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerConfig& config);
+  ~Server();
+
+  // The port bound (useful with port 0).
+  int port() const { return port_; }
+
+  // Stops taking calls, lets the calls in flight finish, commits everything queued, stops.
+  void Shutdown();
+
+  Ledger& ledger() { return *ledger_; }
+  GroupCommitWriter& writer() { return *writer_; }
+
+ private:
+  Server() = default;
+  void SweepLoop();
+
+  const Clock* clock_ = SystemClock::Default();
+  ServerConfig config_;
+  std::unique_ptr<LedgerStore> store_;
+  std::unique_ptr<GroupCommitWriter> writer_;
+  std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<Authenticator> auth_;
+  CallCounters counters_;
+  std::unique_ptr<AuthorizationServiceImpl> authorization_;
+  std::unique_ptr<BudgetServiceImpl> budget_;
+  std::unique_ptr<AdminServiceImpl> admin_;
+  std::unique_ptr<grpc::Server> grpc_;
+  int port_ = 0;
+  absl::Notification stop_sweep_;
+  std::thread sweeper_;
+  bool shut_down_ = false;
+};
+
+}  // namespace tokenledger
+
+#endif  // TOKENLEDGER_SERVER_SERVER_H_

@@ -1,0 +1,177 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+#include "store/group_commit.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+
+namespace tokenledger {
+
+GroupCommitWriter::GroupCommitWriter(LedgerStore* store, const Clock* clock,
+                                     WriterOptions options)
+    : store_(store), clock_(clock), options_(options) {
+  // Batch ids must not repeat across restarts or processes sharing a database: start from a
+  // random 62-bit value and count up.
+  absl::BitGen gen;
+  next_batch_id_ = absl::Uniform<uint64_t>(gen, 1, uint64_t{1} << 62);
+  thread_ = std::thread([this] { Run(); });
+}
+
+GroupCommitWriter::~GroupCommitWriter() { Stop(); }
+
+absl::Status GroupCommitWriter::Submit(Mutation m, Done done) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  if (queued_mutations_ >= options_.queue_mutations_max) {
+    return absl::ResourceExhaustedError("write queue full; retry with the same idempotency key");
+  }
+  queue_.emplace_back(Pending{std::move(m), std::move(done)});
+  ++queued_mutations_;
+  return absl::OkStatus();
+}
+
+absl::Status GroupCommitWriter::RunExclusive(ExclusiveFn fn) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  queue_.emplace_back(std::move(fn));
+  return absl::OkStatus();
+}
+
+void GroupCommitWriter::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+WriterStats GroupCommitWriter::stats() const {
+  absl::MutexLock lock(&mu_);
+  WriterStats s = stats_;
+  s.queue_depth = queued_mutations_;
+  return s;
+}
+
+void GroupCommitWriter::Run() {
+  for (;;) {
+    std::vector<Pending> batch;
+    std::optional<ExclusiveFn> exclusive;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](GroupCommitWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
+            return !w->queue_.empty() || w->stopping_;
+          },
+          this));
+      if (queue_.empty()) return;  // stopping, and everything is done
+      if (auto* fn = std::get_if<ExclusiveFn>(&queue_.front())) {
+        exclusive.emplace(std::move(*fn));
+        queue_.pop_front();
+      } else {
+        while (!queue_.empty() && batch.size() < options_.batch_mutations_max) {
+          auto* p = std::get_if<Pending>(&queue_.front());
+          if (p == nullptr) break;  // an exclusive item waits for this batch
+          batch.push_back(std::move(*p));
+          queue_.pop_front();
+        }
+        queued_mutations_ -= batch.size();
+      }
+    }
+    if (exclusive) {
+      std::move (*exclusive)(*store_);
+    } else {
+      CommitBatch(batch);
+    }
+  }
+}
+
+void GroupCommitWriter::CommitBatch(std::vector<Pending>& batch) {
+  std::vector<const Mutation*> ptrs;
+  ptrs.reserve(batch.size());
+  for (const auto& p : batch) ptrs.push_back(&p.mutation);
+  const absl::Time start = clock_->Now();
+  absl::StatusOr<std::vector<MutationOutcome>> outcomes = CommitWithRetry(ptrs);
+  const auto micros = static_cast<uint64_t>(absl::ToInt64Microseconds(clock_->Now() - start));
+  {
+    absl::MutexLock lock(&mu_);
+    ++stats_.batches;
+    stats_.mutations += batch.size();
+    stats_.commit_micros_total += micros;
+    if (micros > stats_.commit_micros_max) stats_.commit_micros_max = micros;
+    if (!outcomes.ok()) ++stats_.failed_batches;
+  }
+  if (outcomes.ok() && outcomes->size() != batch.size()) {
+    outcomes = absl::InternalError("store returned a wrong number of outcomes");
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (outcomes.ok()) {
+      std::move(batch[i].done)(std::move((*outcomes)[i]));
+    } else {
+      std::move(batch[i].done)(outcomes.status());
+    }
+  }
+}
+
+absl::StatusOr<std::vector<MutationOutcome>> GroupCommitWriter::CommitWithRetry(
+    const std::vector<const Mutation*>& ptrs) {
+  const absl::Time deadline = clock_->Now() + options_.commit_retry_for;
+  absl::Status last;
+  for (int attempt = 0;; ++attempt) {
+    const uint64_t batch_id = next_batch_id_++;
+    auto outcomes = store_->Commit(ptrs, batch_id);
+    if (outcomes.ok()) return outcomes;
+    last = outcomes.status();
+    if (absl::IsUnknown(last)) {
+      // The commit may or may not have happened. Find out before answering anyone.
+      auto resolved = ResolveInDoubt(ptrs, batch_id);
+      if (resolved.ok()) {
+        absl::MutexLock lock(&mu_);
+        ++stats_.in_doubt_resolved;
+        return resolved;
+      }
+      // NotFound: the batch did not commit; retry it.
+    } else if (!absl::IsUnavailable(last)) {
+      return last;  // a definite failure (constraint, bug): retrying would fail again
+    }
+    if (clock_->Now() + options_.retry_backoff > deadline) break;
+    absl::SleepFor(options_.retry_backoff);
+  }
+  return absl::UnavailableError(
+      absl::StrCat("durable store unavailable, nothing was recorded: ", last.message()));
+}
+
+absl::StatusOr<std::vector<MutationOutcome>> GroupCommitWriter::ResolveInDoubt(
+    const std::vector<const Mutation*>& ptrs, uint64_t batch_id) {
+  // Nobody may be answered before the outcome is known, so this waits for the database as long
+  // as it takes; meanwhile the queue fills and new calls are shed with kResourceExhausted.
+  absl::Duration backoff = options_.retry_backoff;
+  for (;;) {
+    absl::StatusOr<bool> committed = store_->CommittedBatch(batch_id);
+    if (committed.ok() && !*committed) return absl::NotFoundError("batch not committed");
+    if (committed.ok()) {
+      // The batch committed. A mutation whose idempotency key was already stored was skipped:
+      // its stored response differs from ours (ours names new ids).
+      std::vector<MutationOutcome> out(ptrs.size());
+      bool complete = true;
+      for (size_t i = 0; i < ptrs.size() && complete; ++i) {
+        const auto& idem = ptrs[i]->idempotency;
+        if (!idem) continue;
+        auto stored = store_->GetIdempotency(idem->tenant_id, idem->key);
+        if (!stored.ok()) {
+          complete = false;
+        } else if (*stored && (*stored)->response != idem->response) {
+          out[i].committed = false;
+          out[i].existing = **stored;
+        }
+      }
+      if (complete) return out;
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+}
+
+}  // namespace tokenledger

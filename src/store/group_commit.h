@@ -1,0 +1,95 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// GroupCommitWriter: the one path of every durable write. Calls queue mutations; one writer
+// thread takes everything queued (up to batch_mutations_max), commits it in one transaction of
+// the LedgerStore, then completes each waiting call. Under light load a batch is one call; under
+// load batches grow, which is where the throughput comes from.
+//
+// A commit whose answer was lost (the connection dropped during COMMIT) is resolved through the
+// batch id written in the batch before anyone is answered. A batch that cannot be committed
+// within `commit_retry_for` fails with kUnavailable: nothing of it is durable.
+//
+// Thread-safe: Submit and RunExclusive may be called from any thread.
+#ifndef TOKENLEDGER_STORE_GROUP_COMMIT_H_
+#define TOKENLEDGER_STORE_GROUP_COMMIT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "tokenledger/clock.h"
+#include "tokenledger/journal.h"
+#include "tokenledger/store.h"
+
+namespace tokenledger {
+
+struct WriterOptions {
+  size_t queue_mutations_max = 200000;  // past this Submit sheds load (kResourceExhausted)
+  size_t batch_mutations_max = 4000;    // one transaction holds at most this many mutations
+  absl::Duration commit_retry_for = absl::Seconds(5);  // then the batch fails kUnavailable
+  absl::Duration retry_backoff = absl::Milliseconds(50);
+};
+
+struct WriterStats {
+  uint64_t batches = 0;
+  uint64_t mutations = 0;
+  uint64_t failed_batches = 0;
+  uint64_t in_doubt_resolved = 0;
+  uint64_t commit_micros_total = 0;
+  uint64_t commit_micros_max = 0;
+  size_t queue_depth = 0;
+};
+
+class GroupCommitWriter final : public Journal {
+ public:
+  GroupCommitWriter(LedgerStore* store, const Clock* clock, WriterOptions options);
+  ~GroupCommitWriter() override;  // Stop()s
+
+  GroupCommitWriter(const GroupCommitWriter&) = delete;
+  GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
+
+  absl::Status Submit(Mutation m, Done done) override;
+  absl::Status RunExclusive(ExclusiveFn fn) override;
+
+  // Stops taking new work, commits and completes everything queued, joins the thread.
+  void Stop();
+
+  WriterStats stats() const;
+
+ private:
+  struct Pending {
+    Mutation mutation;
+    Done done;
+  };
+  using Item = std::variant<Pending, ExclusiveFn>;
+
+  void Run();
+  void CommitBatch(std::vector<Pending>& batch);
+  absl::StatusOr<std::vector<MutationOutcome>> CommitWithRetry(
+      const std::vector<const Mutation*>& ptrs);
+  absl::StatusOr<std::vector<MutationOutcome>> ResolveInDoubt(
+      const std::vector<const Mutation*>& ptrs, uint64_t batch_id);
+
+  LedgerStore* const store_;
+  const Clock* const clock_;
+  const WriterOptions options_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_mutations_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  WriterStats stats_ ABSL_GUARDED_BY(mu_);
+
+  uint64_t next_batch_id_;  // writer thread only
+  std::thread thread_;
+};
+
+}  // namespace tokenledger
+
+#endif  // TOKENLEDGER_STORE_GROUP_COMMIT_H_

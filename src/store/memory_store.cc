@@ -1,0 +1,482 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+#include "store/memory_store.h"
+
+#include <algorithm>
+#include <iterator>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "ledger/validate.h"
+
+namespace tokenledger {
+namespace {
+
+using Key = std::pair<std::string, std::string>;
+
+absl::Status CheckText(absl::string_view field, absl::string_view value) {
+  // libpq passes text as C strings and PostgreSQL text holds no NUL: a NUL would truncate the
+  // value silently, so it is refused instead.
+  if (value.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": contains a NUL byte"));
+  }
+  if (!IsValidUtf8(value)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": not valid UTF-8"));
+  }
+  return absl::OkStatus();
+}
+
+// The errors PgStore reports for constraint violations (its SQL error mapping): unique
+// violations are kAlreadyExists, everything else kInternal.
+absl::Status ForeignKeyViolation(absl::string_view table, absl::string_view what) {
+  return absl::InternalError(absl::StrCat(table, ": foreign key violation: ", what));
+}
+absl::Status CheckViolation(absl::string_view table, absl::string_view what) {
+  return absl::InternalError(absl::StrCat(table, ": check violation: ", what));
+}
+absl::Status UniqueViolation(absl::string_view table, absl::string_view what) {
+  return absl::AlreadyExistsError(absl::StrCat(table, ": duplicate key: ", what));
+}
+
+std::string Quoted(absl::string_view a, absl::string_view b) {
+  return absl::StrCat("(\"", a, "\", \"", b, "\")");
+}
+
+bool ValidPolicy(const std::optional<Policy>& p) {
+  return !p.has_value() || (p->monthly_allocation >= 0 && p->rollover_max >= 0 &&
+                            p->daily_limit >= 0 && p->overdraft_limit >= 0);
+}
+
+bool AddTotals(const PostedTotals& a, const PostedTotals& b, PostedTotals& out) {
+  return CheckedAdd(a.credits, b.credits, out.credits) &&
+         CheckedAdd(a.debits, b.debits, out.debits) &&
+         CheckedAdd(a.granted, b.granted, out.granted) && CheckedAdd(a.spent, b.spent, out.spent) &&
+         CheckedAdd(a.expired, b.expired, out.expired);
+}
+
+}  // namespace
+
+absl::Status CheckStorableText(const Mutation& m) {
+  absl::Status status;
+  // Keeps the first error only: the message names one field.
+  auto check = [&status](absl::string_view field, absl::string_view value) {
+    if (status.ok()) status = CheckText(field, value);
+  };
+  if (m.idempotency.has_value()) {
+    check("idempotency.tenant_id", m.idempotency->tenant_id);
+    check("idempotency.key", m.idempotency->key);
+    // The response is bytea: any bytes.
+  }
+  for (const TransferRecord& t : m.transfers) {
+    check("transfer.tenant_id", t.tenant_id);
+    check("transfer.transfer_id", t.transfer_id);
+    check("transfer.debit_account_id", t.debit_account_id);
+    check("transfer.credit_account_id", t.credit_account_id);
+    check("transfer.request_id", t.request_id);
+    check("transfer.model", t.model);
+    check("transfer.memo", t.memo);
+    check("transfer.hold_id", t.hold_id);
+    check("transfer.idempotency_key", t.idempotency_key);
+    for (const auto& [k, v] : t.metadata) {
+      check("transfer.metadata key", k);
+      check("transfer.metadata value", v);
+    }
+  }
+  for (const HoldRecord& h : m.holds) {
+    check("hold.tenant_id", h.tenant_id);
+    check("hold.hold_id", h.hold_id);
+    check("hold.account_id", h.account_id);
+    check("hold.idempotency_key", h.idempotency_key);
+  }
+  if (m.tenant.has_value()) {
+    check("tenant.tenant_id", m.tenant->tenant_id);
+    check("tenant.display_name", m.tenant->display_name);
+    check("tenant.unit", m.tenant->unit);
+    check("tenant.timezone", m.tenant->timezone);
+  }
+  if (m.account.has_value()) {
+    check("account.tenant_id", m.account->tenant_id);
+    check("account.account_id", m.account->account_id);
+    check("account.display_name", m.account->display_name);
+    check("account.team_id", m.account->team_id);
+  }
+  if (m.team.has_value()) {
+    check("team.tenant_id", m.team->tenant_id);
+    check("team.team_id", m.team->team_id);
+    check("team.display_name", m.team->display_name);
+  }
+  if (m.api_key.has_value()) {
+    check("api_key.key_id", m.api_key->key_id);
+    check("api_key.tenant_id", m.api_key->tenant_id);
+    check("api_key.key_hash", m.api_key->key_hash);
+  }
+  return status;
+}
+
+Metadata NormalizeMetadata(const Metadata& metadata) {
+  // std::string compares as unsigned char, the bytewise order PostgreSQL's "C" collation uses.
+  std::map<std::string, std::string> sorted;
+  for (const auto& [k, v] : metadata) sorted[k] = v;
+  return Metadata(sorted.begin(), sorted.end());
+}
+
+absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
+    absl::Span<const Mutation* const> batch, uint64_t batch_id) {
+  for (const Mutation* m : batch) {
+    if (m == nullptr) return absl::InvalidArgumentError("batch holds a null mutation");
+    if (absl::Status s = CheckStorableText(*m); !s.ok()) return s;
+  }
+
+  absl::MutexLock lock(&mu_);
+  // Phase 0: idempotency. A key already stored, or claimed earlier in this batch, makes its
+  // mutation a duplicate that is skipped entirely.
+  std::vector<MutationOutcome> outcomes(batch.size());
+  std::map<Key, const IdempotencyRecord*> new_keys;  // first claim in the batch
+  std::vector<const Mutation*> live;
+  live.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Mutation& m = *batch[i];
+    if (m.idempotency.has_value()) {
+      Key key{m.idempotency->tenant_id, m.idempotency->key};
+      if (auto it = idempotency_.find(key); it != idempotency_.end()) {
+        outcomes[i].committed = false;
+        outcomes[i].existing = it->second;
+        continue;
+      }
+      if (auto it = new_keys.find(key); it != new_keys.end()) {
+        outcomes[i].committed = false;
+        outcomes[i].existing = *it->second;
+        continue;
+      }
+      new_keys.emplace(std::move(key), &*m.idempotency);
+    }
+    live.push_back(&m);
+  }
+
+  // Phase 1: check every constraint and stage the final value of every row written, without
+  // touching the state, so that a failure leaves nothing behind (all or nothing).
+  std::map<std::string, TenantRecord> tenant_writes;
+  std::map<Key, AccountRecord> account_writes;
+  std::map<Key, TeamRecord> team_writes;
+  std::map<std::string, ApiKeyRecord> key_writes;
+  std::set<std::string> new_hashes;
+  std::map<Key, HoldRecord> hold_writes;
+  std::vector<TransferRecord> new_transfers;
+  std::set<Key> new_transfer_ids;
+  std::map<Key, PostedTotals> balance_writes;  // final totals of every balance row written
+
+  auto tenant_exists = [&](const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return tenants_.contains(id) || tenant_writes.contains(id);
+  };
+  auto account_exists = [&](const Key& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return accounts_.contains(key) || account_writes.contains(key);
+  };
+
+  // Tenants, each with its system accounts and their zero balances.
+  for (const Mutation* m : live) {
+    if (!m->tenant.has_value()) continue;
+    const TenantRecord& t = *m->tenant;
+    if (tenant_exists(t.tenant_id)) {
+      return UniqueViolation("tenants", absl::StrCat("tenant_id \"", t.tenant_id, "\""));
+    }
+    tenant_writes[t.tenant_id] = t;
+    for (absl::string_view sys : kSystemAccounts) {
+      AccountRecord a;
+      a.tenant_id = t.tenant_id;
+      a.account_id = std::string(sys);
+      a.display_name = std::string(sys);
+      a.created_at_us = t.created_at_us;
+      Key key{t.tenant_id, a.account_id};
+      account_writes[key] = std::move(a);
+      balance_writes[key] = PostedTotals{};
+    }
+  }
+
+  // Accounts: upserted. A row written twice keeps its first created_at (an update never changes
+  // it) and takes everything else from the last write, as PgStore's in-batch dedupe does.
+  for (const Mutation* m : live) {
+    if (!m->account.has_value()) continue;
+    const AccountRecord& a = *m->account;
+    Key key{a.tenant_id, a.account_id};
+    if (!ValidPolicy(a.policy)) return CheckViolation("accounts", "negative policy value");
+    if (a.status < AccountStatus::kActive || a.status > AccountStatus::kClosed) {
+      return CheckViolation("accounts", "status out of range");
+    }
+    if (!tenant_exists(a.tenant_id)) {
+      return ForeignKeyViolation("accounts", absl::StrCat("no tenant \"", a.tenant_id, "\""));
+    }
+    AccountRecord rec = a;
+    if (auto it = account_writes.find(key); it != account_writes.end()) {
+      rec.created_at_us = it->second.created_at_us;
+    } else if (auto it = accounts_.find(key); it != accounts_.end()) {
+      rec.created_at_us = it->second.created_at_us;
+    }
+    if (!balances_.contains(key) && !balance_writes.contains(key)) {
+      balance_writes[key] = PostedTotals{};
+    }
+    account_writes[key] = std::move(rec);
+  }
+
+  // Teams: upserted, the last write wins.
+  for (const Mutation* m : live) {
+    if (!m->team.has_value()) continue;
+    const TeamRecord& t = *m->team;
+    if (t.monthly_cap < 0) return CheckViolation("teams", "negative monthly_cap");
+    if (!tenant_exists(t.tenant_id)) {
+      return ForeignKeyViolation("teams", absl::StrCat("no tenant \"", t.tenant_id, "\""));
+    }
+    team_writes[{t.tenant_id, t.team_id}] = t;
+  }
+
+  // API keys: inserted; a key_id that exists only has its revoked flag updated.
+  for (const Mutation* m : live) {
+    if (!m->api_key.has_value()) continue;
+    const ApiKeyRecord& k = *m->api_key;
+    if (k.role < Role::kOperator || k.role > Role::kAuditor ||
+        (k.role == Role::kOperator) != k.tenant_id.empty()) {
+      return CheckViolation("api_keys", "role and tenant_id do not match");
+    }
+    if (auto it = key_writes.find(k.key_id); it != key_writes.end()) {
+      it->second.revoked = k.revoked;
+      continue;
+    }
+    if (auto it = api_keys_.find(k.key_id); it != api_keys_.end()) {
+      ApiKeyRecord rec = it->second;
+      rec.revoked = k.revoked;
+      key_writes[k.key_id] = std::move(rec);
+      continue;
+    }
+    if (!k.tenant_id.empty() && !tenant_exists(k.tenant_id)) {
+      return ForeignKeyViolation("api_keys", absl::StrCat("no tenant \"", k.tenant_id, "\""));
+    }
+    if (key_hashes_.contains(k.key_hash) || !new_hashes.insert(k.key_hash).second) {
+      return UniqueViolation("api_keys", "key_hash");
+    }
+    key_writes[k.key_id] = k;
+  }
+
+  // Holds: inserted; a hold_id that exists only has its status updated.
+  for (const Mutation* m : live) {
+    for (const HoldRecord& h : m->holds) {
+      if (h.amount <= 0) return CheckViolation("holds", "amount > 0");
+      if (h.status < HoldStatus::kOpen || h.status > HoldStatus::kExpired) {
+        return CheckViolation("holds", "status out of range");
+      }
+      Key key{h.tenant_id, h.hold_id};
+      if (auto it = hold_writes.find(key); it != hold_writes.end()) {
+        it->second.status = h.status;
+        continue;
+      }
+      if (auto it = holds_.find(key); it != holds_.end()) {
+        HoldRecord rec = it->second;
+        rec.status = h.status;
+        hold_writes[key] = std::move(rec);
+        continue;
+      }
+      if (!account_exists({h.tenant_id, h.account_id})) {
+        return ForeignKeyViolation("holds",
+                                   absl::StrCat("no account ", Quoted(h.tenant_id, h.account_id)));
+      }
+      hold_writes[key] = h;
+    }
+  }
+
+  // Transfers, appended in batch order with increasing seq; balance deltas summed per account
+  // first and then added to the stored totals, as PgStore's one aggregated update does.
+  int64_t seq = next_seq_;
+  std::map<Key, PostedTotals> deltas;
+  for (const Mutation* m : live) {
+    for (const TransferRecord& t : m->transfers) {
+      if (t.amount <= 0) return CheckViolation("transfers", "amount > 0");
+      if (t.debit_account_id == t.credit_account_id) {
+        return CheckViolation("transfers", "debit_account_id <> credit_account_id");
+      }
+      if (t.kind < TransferKind::kGrant || t.kind > TransferKind::kAdjustment) {
+        return CheckViolation("transfers", "kind out of range");
+      }
+      Key debit{t.tenant_id, t.debit_account_id};
+      Key credit{t.tenant_id, t.credit_account_id};
+      if (!account_exists(debit)) {
+        return ForeignKeyViolation(
+            "transfers", absl::StrCat("no debit account ", Quoted(debit.first, debit.second)));
+      }
+      if (!account_exists(credit)) {
+        return ForeignKeyViolation(
+            "transfers", absl::StrCat("no credit account ", Quoted(credit.first, credit.second)));
+      }
+      Key id{t.tenant_id, t.transfer_id};
+      if (transfer_ids_.contains(id) || !new_transfer_ids.insert(id).second) {
+        return UniqueViolation("transfers",
+                               absl::StrCat("transfer_id ", Quoted(id.first, id.second)));
+      }
+      if (!ApplyDebitSide(t, deltas[debit]) || !ApplyCreditSide(t, deltas[credit])) {
+        return absl::InternalError("transfers: balance delta out of range for bigint");
+      }
+      TransferRecord rec = t;
+      rec.seq = seq++;
+      rec.metadata = NormalizeMetadata(t.metadata);
+      new_transfers.push_back(std::move(rec));
+    }
+  }
+  for (const auto& [key, delta] : deltas) {
+    PostedTotals base;
+    if (auto it = balance_writes.find(key); it != balance_writes.end()) {
+      base = it->second;
+    } else if (auto it = balances_.find(key); it != balances_.end()) {
+      base = it->second;
+    }
+    PostedTotals sum;
+    if (!AddTotals(base, delta, sum)) {
+      return absl::InternalError("balances: bigint out of range");
+    }
+    balance_writes[key] = sum;
+  }
+
+  if (batches_.contains(batch_id)) {
+    return UniqueViolation("commit_batches", absl::StrCat("batch_id ", batch_id));
+  }
+
+  // Phase 2: apply. Nothing here can fail.
+  for (auto& [id, t] : tenant_writes) tenants_[id] = std::move(t);
+  for (auto& [key, a] : account_writes) accounts_[key] = std::move(a);
+  for (auto& [key, t] : team_writes) teams_[key] = std::move(t);
+  for (auto& [id, k] : key_writes) api_keys_[id] = std::move(k);
+  key_hashes_.insert(new_hashes.begin(), new_hashes.end());
+  for (auto& [key, h] : hold_writes) holds_[key] = std::move(h);
+  for (TransferRecord& t : new_transfers) {
+    const size_t pos = transfers_.size();
+    transfer_ids_.insert({t.tenant_id, t.transfer_id});
+    transfers_by_account_[{t.tenant_id, t.debit_account_id}].push_back(pos);
+    transfers_by_account_[{t.tenant_id, t.credit_account_id}].push_back(pos);
+    transfers_.push_back(std::move(t));
+  }
+  next_seq_ = seq;
+  for (auto& [key, totals] : balance_writes) balances_[key] = totals;
+  for (auto& [key, rec] : new_keys) idempotency_[key] = *rec;
+  batches_.insert(batch_id);
+  return outcomes;
+}
+
+absl::StatusOr<bool> MemoryStore::CommittedBatch(uint64_t batch_id) {
+  absl::MutexLock lock(&mu_);
+  return batches_.contains(batch_id);
+}
+
+absl::StatusOr<Snapshot> MemoryStore::Load() {
+  absl::MutexLock lock(&mu_);
+  Snapshot s;
+  for (const auto& [id, t] : tenants_) s.tenants.push_back(t);
+  for (const auto& [id, k] : api_keys_) s.api_keys.push_back(k);
+  for (const auto& [key, t] : teams_) s.teams.push_back(t);
+  for (const auto& [key, a] : accounts_) {
+    Snapshot::AccountBalance ab;
+    ab.account = a;
+    if (auto it = balances_.find(key); it != balances_.end()) ab.posted = it->second;
+    s.accounts.push_back(std::move(ab));
+  }
+  for (const auto& [key, h] : holds_) s.holds.push_back(h);
+  for (const auto& [key, rec] : idempotency_) s.idempotency.push_back(rec);
+  return s;
+}
+
+absl::StatusOr<std::vector<TransferRecord>> MemoryStore::ListTransfers(const TransferQuery& q) {
+  if (q.limit <= 0) return absl::InvalidArgumentError("limit must be positive");
+  const size_t limit = static_cast<size_t>(std::min(q.limit, kListTransfersMax));
+  absl::MutexLock lock(&mu_);
+  std::vector<TransferRecord> out;
+  auto it = transfers_by_account_.find({q.tenant_id, q.account_id});
+  if (it == transfers_by_account_.end()) return out;
+  const std::vector<size_t>& positions = it->second;
+  // Positions ascend with seq: start below before_seq without walking the newer ones.
+  auto end = positions.end();
+  if (q.before_seq != 0) {
+    end = std::partition_point(positions.begin(), positions.end(),
+                               [&](size_t pos) { return transfers_[pos].seq < q.before_seq; });
+  }
+  for (auto rit = std::make_reverse_iterator(end); rit != positions.rend() && out.size() < limit;
+       ++rit) {
+    const TransferRecord& t = transfers_[*rit];
+    if (q.since_us != 0 && t.created_at_us < q.since_us) continue;
+    if (q.until_us != 0 && t.created_at_us >= q.until_us) continue;
+    out.push_back(t);
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<IdempotencyRecord>> MemoryStore::GetIdempotency(
+    const std::string& tenant_id, const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  auto it = idempotency_.find({tenant_id, key});
+  if (it == idempotency_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<ReconcileData> MemoryStore::Recompute(const std::string& tenant_id) {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, ReconcileData::Row> rows;
+  for (auto it = accounts_.lower_bound({tenant_id, ""});
+       it != accounts_.end() && it->first.first == tenant_id; ++it) {
+    ReconcileData::Row& row = rows[it->first.second];
+    row.account_id = it->first.second;
+    if (auto b = balances_.find(it->first); b != balances_.end()) row.stored = b->second;
+  }
+  ReconcileData data;
+  for (const TransferRecord& t : transfers_) {
+    if (t.tenant_id != tenant_id) continue;
+    ++data.transfers_checked;
+    ReconcileData::Row& debit = rows[t.debit_account_id];
+    debit.account_id = t.debit_account_id;
+    ReconcileData::Row& credit = rows[t.credit_account_id];
+    credit.account_id = t.credit_account_id;
+    if (!ApplyDebitSide(t, debit.recomputed) || !ApplyCreditSide(t, credit.recomputed)) {
+      return absl::InternalError("recompute: sum out of range for bigint");
+    }
+  }
+  for (auto it = holds_.lower_bound({tenant_id, ""});
+       it != holds_.end() && it->first.first == tenant_id; ++it) {
+    const HoldRecord& h = it->second;
+    if (h.status != HoldStatus::kOpen) continue;
+    ReconcileData::Row& row = rows[h.account_id];
+    row.account_id = h.account_id;
+    if (!CheckedAdd(row.open_held, h.amount, row.open_held)) {
+      return absl::InternalError("recompute: open holds out of range for bigint");
+    }
+  }
+  // Summed wide: per-account differences can exceed int64 on the way even when the total is 0.
+  __int128 sum = 0;
+  for (auto& [id, row] : rows) {
+    sum += static_cast<__int128>(row.recomputed.credits) - row.recomputed.debits;
+    data.rows.push_back(std::move(row));
+  }
+  if (sum > INT64_MAX || sum < INT64_MIN) {
+    return absl::InternalError("recompute: ledger sum out of range for bigint");
+  }
+  data.ledger_sum = static_cast<int64_t>(sum);
+  return data;
+}
+
+absl::Status MemoryStore::RepairBalances(
+    const std::string& tenant_id, const std::vector<std::pair<std::string, PostedTotals>>& totals) {
+  absl::MutexLock lock(&mu_);
+  // All or nothing: check every row before writing any.
+  for (const auto& [account_id, t] : totals) {
+    if (!accounts_.contains({tenant_id, account_id})) {
+      return ForeignKeyViolation("balances",
+                                 absl::StrCat("no account ", Quoted(tenant_id, account_id)));
+    }
+  }
+  for (const auto& [account_id, t] : totals) balances_[{tenant_id, account_id}] = t;
+  return absl::OkStatus();
+}
+
+void MemoryStore::CorruptBalanceForTest(const std::string& tenant_id, const std::string& account_id,
+                                        const PostedTotals& totals) {
+  absl::MutexLock lock(&mu_);
+  balances_[{tenant_id, account_id}] = totals;
+}
+
+size_t MemoryStore::transfer_count() const {
+  absl::MutexLock lock(&mu_);
+  return transfers_.size();
+}
+
+}  // namespace tokenledger

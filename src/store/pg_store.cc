@@ -1,0 +1,1104 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+#include "store/pg_store.h"
+
+#include <algorithm>
+#include <bit>
+#include <climits>
+#include <exception>
+#include <map>
+#include <pqxx/pqxx>
+#include <set>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "store/memory_store.h"
+
+namespace tokenledger {
+
+// One connection. Members are destroyed in reverse order: the error handler before the
+// connection it is registered with.
+struct PgConn {
+  explicit PgConn(const std::string& conninfo) : conn(conninfo), quiet(conn) {}
+  pqxx::connection conn;
+  // Server notices ("relation exists, skipping", ...) are not ours to print: the store does not
+  // log. libpqxx would write them to stderr.
+  pqxx::quiet_errorhandler quiet;
+  // Set when a call found the connection unusable: it is dropped instead of reused.
+  bool broken = false;
+};
+
+namespace {
+
+using Key = std::pair<std::string, std::string>;
+
+// The time of the transaction, in the schema's unit (microseconds since the epoch).
+#define TL_NOW_MICROS "(extract(epoch FROM now()) * 1000000)::bigint"
+
+// Prepared on the writer connection (the group-commit path), so that a batch costs no parsing
+// or planning of these statements.
+constexpr char kInsertIdempotency[] = "tl_insert_idempotency";
+constexpr char kInsertIdempotencySql[] =
+    "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, response) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[]) "
+    "ON CONFLICT (tenant_id, key) DO NOTHING "
+    "RETURNING tenant_id, key";
+
+constexpr char kSelectIdempotency[] = "tl_select_idempotency";
+constexpr char kSelectIdempotencySql[] =
+    "SELECT i.tenant_id, i.key, i.fingerprint, i.response "
+    "FROM unnest($1::text[], $2::text[]) AS u(tenant_id, key) "
+    "JOIN idempotency_keys i ON i.tenant_id = u.tenant_id AND i.key = u.key";
+
+constexpr char kInsertTenants[] = "tl_insert_tenants";
+constexpr char kInsertTenantsSql[] =
+    "INSERT INTO tenants (tenant_id, display_name, unit, timezone, created_at) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])";
+
+constexpr char kUpsertAccounts[] = "tl_upsert_accounts";
+constexpr char kUpsertAccountsSql[] =
+    "INSERT INTO accounts (tenant_id, account_id, display_name, team_id, has_policy, "
+    "monthly_allocation, rollover_max, daily_limit, overdraft_limit, status, created_at) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], "
+    "$6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::smallint[], $11::bigint[]) "
+    "ON CONFLICT (tenant_id, account_id) DO UPDATE SET display_name = excluded.display_name, "
+    "team_id = excluded.team_id, has_policy = excluded.has_policy, "
+    "monthly_allocation = excluded.monthly_allocation, rollover_max = excluded.rollover_max, "
+    "daily_limit = excluded.daily_limit, overdraft_limit = excluded.overdraft_limit, "
+    "status = excluded.status";
+
+constexpr char kInsertBalanceRows[] = "tl_insert_balance_rows";
+constexpr char kInsertBalanceRowsSql[] =
+    "INSERT INTO balances (tenant_id, account_id) "
+    "SELECT * FROM unnest($1::text[], $2::text[]) "
+    "ON CONFLICT (tenant_id, account_id) DO NOTHING";
+
+constexpr char kUpsertTeams[] = "tl_upsert_teams";
+constexpr char kUpsertTeamsSql[] =
+    "INSERT INTO teams (tenant_id, team_id, display_name, monthly_cap) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
+    "ON CONFLICT (tenant_id, team_id) DO UPDATE SET display_name = excluded.display_name, "
+    "monthly_cap = excluded.monthly_cap";
+
+// revoked_at keeps the time of the first revocation; un-revoking clears it.
+constexpr char kUpsertApiKeys[] = "tl_upsert_api_keys";
+constexpr char kUpsertApiKeysSql[] =
+    "INSERT INTO api_keys AS k (key_id, tenant_id, role, key_hash, created_at, revoked_at) "
+    "SELECT u.key_id, NULLIF(u.tenant_id, ''), u.role, u.key_hash, u.created_at, "
+    "CASE WHEN u.revoked THEN " TL_NOW_MICROS
+    " END "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::boolean[]) "
+    "AS u(key_id, tenant_id, role, key_hash, created_at, revoked) "
+    "ON CONFLICT (key_id) DO UPDATE SET revoked_at = CASE WHEN excluded.revoked_at IS NULL "
+    "THEN NULL ELSE coalesce(k.revoked_at, excluded.revoked_at) END";
+
+// closed_at keeps the time a hold first left OPEN (Load reads recently closed holds by it).
+constexpr char kUpsertHolds[] = "tl_upsert_holds";
+constexpr char kUpsertHoldsSql[] =
+    "INSERT INTO holds AS h (tenant_id, hold_id, account_id, amount, created_at, expires_at, "
+    "status, idempotency_key, closed_at) "
+    "SELECT u.*, CASE WHEN u.status <> 1 THEN " TL_NOW_MICROS
+    " END "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], "
+    "$7::smallint[], $8::text[]) AS u(tenant_id, hold_id, account_id, amount, created_at, "
+    "expires_at, status, idempotency_key) "
+    "ON CONFLICT (tenant_id, hold_id) DO UPDATE SET status = excluded.status, "
+    "closed_at = CASE WHEN excluded.status = 1 THEN NULL "
+    "ELSE coalesce(h.closed_at, excluded.closed_at) END";
+
+// ORDER BY ord: seq (identity) is drawn as rows are inserted, so transfers get increasing seq
+// in batch order.
+constexpr char kInsertTransfers[] = "tl_insert_transfers";
+constexpr char kInsertTransfersSql[] =
+    "INSERT INTO transfers (tenant_id, transfer_id, debit_account_id, credit_account_id, amount, "
+    "kind, created_at, request_id, model, metadata, memo, hold_id, idempotency_key) "
+    "SELECT u.tenant_id, u.transfer_id, u.debit_account_id, u.credit_account_id, u.amount, "
+    "u.kind, u.created_at, u.request_id, u.model, u.metadata, u.memo, u.hold_id, "
+    "u.idempotency_key "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::smallint[], "
+    "$7::bigint[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[], $13::text[]) "
+    "WITH ORDINALITY AS u(tenant_id, transfer_id, debit_account_id, credit_account_id, amount, "
+    "kind, created_at, request_id, model, metadata, memo, hold_id, idempotency_key, ord) "
+    "ORDER BY u.ord";
+
+// One row per touched account, with the batch's summed deltas. An upsert rather than an
+// UPDATE so that a missing balance row is created instead of silently not updated.
+constexpr char kAddBalances[] = "tl_add_balances";
+constexpr char kAddBalancesSql[] =
+    "INSERT INTO balances AS b (tenant_id, account_id, credits, debits, granted, spent, expired) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], "
+    "$6::bigint[], $7::bigint[]) "
+    "ON CONFLICT (tenant_id, account_id) DO UPDATE SET credits = b.credits + excluded.credits, "
+    "debits = b.debits + excluded.debits, granted = b.granted + excluded.granted, "
+    "spent = b.spent + excluded.spent, expired = b.expired + excluded.expired";
+
+constexpr char kInsertBatch[] = "tl_insert_batch";
+constexpr char kInsertBatchSql[] = "INSERT INTO commit_batches (batch_id) VALUES ($1)";
+
+constexpr char kCommittedBatch[] = "tl_committed_batch";
+constexpr char kCommittedBatchSql[] =
+    "SELECT EXISTS (SELECT 1 FROM commit_batches WHERE batch_id = $1)";
+
+// Bounded per run (LIMIT) so that one commit never carries a huge delete.
+constexpr char kPruneBatches[] = "tl_prune_batches";
+constexpr char kPruneBatchesSql[] =
+    "DELETE FROM commit_batches WHERE batch_id IN (SELECT batch_id FROM commit_batches "
+    "WHERE committed_at < now() - make_interval(secs => $1::double precision) LIMIT 10000)";
+
+constexpr std::pair<const char*, const char*> kWriterStatements[] = {
+    {kInsertIdempotency, kInsertIdempotencySql},
+    {kSelectIdempotency, kSelectIdempotencySql},
+    {kInsertTenants, kInsertTenantsSql},
+    {kUpsertAccounts, kUpsertAccountsSql},
+    {kInsertBalanceRows, kInsertBalanceRowsSql},
+    {kUpsertTeams, kUpsertTeamsSql},
+    {kUpsertApiKeys, kUpsertApiKeysSql},
+    {kUpsertHolds, kUpsertHoldsSql},
+    {kInsertTransfers, kInsertTransfersSql},
+    {kAddBalances, kAddBalancesSql},
+    {kInsertBatch, kInsertBatchSql},
+    {kCommittedBatch, kCommittedBatchSql},
+    {kPruneBatches, kPruneBatchesSql},
+};
+
+// Metadata as two text arrays sorted by key (bytewise), parsed back into pairs.
+#define TL_METADATA_COLUMNS                                                                 \
+  "ARRAY(SELECT key FROM jsonb_each_text(t.metadata) ORDER BY key COLLATE \"C\"), "         \
+  "ARRAY(SELECT coalesce(value, '') FROM jsonb_each_text(t.metadata) ORDER BY key COLLATE " \
+  "\"C\")"
+
+// An account's transfers are the union of its debit side and its credit side, each read newest
+// first from its own index and cut at the limit, then merged: a plain OR would read every
+// transfer of the account and sort them. The two sides never hold the same transfer (a transfer
+// cannot debit and credit one account).
+constexpr char kListTransfersSql[] =
+    "SELECT t.seq, t.transfer_id, t.debit_account_id, t.credit_account_id, t.amount, t.kind, "
+    "t.created_at, t.request_id, t.model, t.memo, t.hold_id, "
+    "t.idempotency_key, " TL_METADATA_COLUMNS
+    " FROM ("
+    "(SELECT * FROM transfers WHERE tenant_id = $1 AND debit_account_id = $2 AND seq < $3 "
+    "AND created_at >= $4 AND created_at < $5 ORDER BY seq DESC LIMIT $6) "
+    "UNION ALL "
+    "(SELECT * FROM transfers WHERE tenant_id = $1 AND credit_account_id = $2 AND seq < $3 "
+    "AND created_at >= $4 AND created_at < $5 ORDER BY seq DESC LIMIT $6)"
+    ") t ORDER BY t.seq DESC LIMIT $6";
+
+constexpr char kGetIdempotencySql[] =
+    "SELECT tenant_id, key, fingerprint, response FROM idempotency_keys "
+    "WHERE tenant_id = $1 AND key = $2";
+
+constexpr char kLoadTenantsSql[] =
+    "SELECT tenant_id, display_name, unit, timezone, created_at FROM tenants "
+    "ORDER BY tenant_id COLLATE \"C\"";
+constexpr char kLoadApiKeysSql[] =
+    "SELECT key_id, coalesce(tenant_id, ''), role, key_hash, created_at, revoked_at IS NOT NULL "
+    "FROM api_keys ORDER BY key_id COLLATE \"C\"";
+constexpr char kLoadTeamsSql[] =
+    "SELECT tenant_id, team_id, display_name, monthly_cap FROM teams "
+    "ORDER BY tenant_id COLLATE \"C\", team_id COLLATE \"C\"";
+constexpr char kLoadAccountsSql[] =
+    "SELECT a.tenant_id, a.account_id, a.display_name, a.team_id, a.has_policy, "
+    "a.monthly_allocation, a.rollover_max, a.daily_limit, a.overdraft_limit, a.status, "
+    "a.created_at, coalesce(b.credits, 0), coalesce(b.debits, 0), coalesce(b.granted, 0), "
+    "coalesce(b.spent, 0), coalesce(b.expired, 0) "
+    "FROM accounts a LEFT JOIN balances b "
+    "ON b.tenant_id = a.tenant_id AND b.account_id = a.account_id "
+    "ORDER BY a.tenant_id COLLATE \"C\", a.account_id COLLATE \"C\"";
+constexpr char kLoadHoldsSql[] =
+    "SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, "
+    "idempotency_key FROM holds WHERE status = 1 OR closed_at >= $1 "
+    "ORDER BY tenant_id COLLATE \"C\", hold_id COLLATE \"C\"";
+// The most recent keys, returned oldest first so that a consumer filling a bounded recency map
+// in order ends with the newest as the most recent.
+constexpr char kLoadIdempotencySql[] =
+    "SELECT tenant_id, key, fingerprint, response FROM ("
+    "SELECT tenant_id, key, fingerprint, response, created_at FROM idempotency_keys "
+    "ORDER BY created_at DESC LIMIT $1) r ORDER BY created_at";
+
+// Kind-specific sums mirror ApplyDebitSide/ApplyCreditSide: granted = GRANT(1) and
+// RESET_GRANT(4) credits, spent = USAGE(2) debits, expired = RESET_EXPIRE(3) debits.
+constexpr char kRecomputeSql[] =
+    "WITH d AS (SELECT debit_account_id AS account_id, sum(amount) AS debits, "
+    "  sum(amount) FILTER (WHERE kind = 2) AS spent, "
+    "  sum(amount) FILTER (WHERE kind = 3) AS expired "
+    "  FROM transfers WHERE tenant_id = $1 GROUP BY debit_account_id), "
+    "c AS (SELECT credit_account_id AS account_id, sum(amount) AS credits, "
+    "  sum(amount) FILTER (WHERE kind IN (1, 4)) AS granted "
+    "  FROM transfers WHERE tenant_id = $1 GROUP BY credit_account_id), "
+    "h AS (SELECT account_id, sum(amount) AS held FROM holds "
+    "  WHERE tenant_id = $1 AND status = 1 GROUP BY account_id) "
+    "SELECT a.account_id, "
+    "coalesce(c.credits, 0)::bigint, coalesce(d.debits, 0)::bigint, "
+    "coalesce(c.granted, 0)::bigint, coalesce(d.spent, 0)::bigint, "
+    "coalesce(d.expired, 0)::bigint, "
+    "coalesce(b.credits, 0), coalesce(b.debits, 0), coalesce(b.granted, 0), "
+    "coalesce(b.spent, 0), coalesce(b.expired, 0), coalesce(h.held, 0)::bigint "
+    "FROM accounts a "
+    "LEFT JOIN balances b ON b.tenant_id = a.tenant_id AND b.account_id = a.account_id "
+    "LEFT JOIN d ON d.account_id = a.account_id "
+    "LEFT JOIN c ON c.account_id = a.account_id "
+    "LEFT JOIN h ON h.account_id = a.account_id "
+    "WHERE a.tenant_id = $1 "
+    "ORDER BY a.account_id COLLATE \"C\"";
+constexpr char kCountTransfersSql[] = "SELECT count(*) FROM transfers WHERE tenant_id = $1";
+
+constexpr char kRepairBalancesSql[] =
+    "INSERT INTO balances (tenant_id, account_id, credits, debits, granted, spent, expired) "
+    "SELECT $1, u.* FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], "
+    "$6::bigint[], $7::bigint[]) AS u(account_id, credits, debits, granted, spent, expired) "
+    "ON CONFLICT (tenant_id, account_id) DO UPDATE SET credits = excluded.credits, "
+    "debits = excluded.debits, granted = excluded.granted, spent = excluded.spent, "
+    "expired = excluded.expired";
+
+std::string Message(const std::exception& e) {
+  return std::string(absl::StripTrailingAsciiWhitespace(e.what()));
+}
+
+// What a caught exception means for the caller and for the connection.
+struct Failure {
+  absl::Status status;
+  bool broken = false;  // the connection is unusable: drop it
+};
+
+// Classifies the exception being handled (call only inside a catch block). `at_commit`: the
+// exception came from COMMIT, where a lost connection leaves the outcome unknown; before COMMIT,
+// a lost connection means the server rolled the transaction back.
+Failure ClassifyCurrentException(bool at_commit) {
+  try {
+    throw;
+  } catch (const pqxx::in_doubt_error& e) {
+    return {absl::UnknownError(absl::StrCat("commit in doubt: ", Message(e))), true};
+  } catch (const pqxx::statement_completion_unknown& e) {
+    if (at_commit) {
+      return {absl::UnknownError(absl::StrCat("commit in doubt: ", Message(e))), true};
+    }
+    return {absl::UnavailableError(absl::StrCat("database connection lost: ", Message(e))), true};
+  } catch (const pqxx::transaction_rollback& e) {
+    // Serialization failure or deadlock: the server rolled back; a retry may succeed.
+    return {absl::UnavailableError(absl::StrCat("transaction rolled back: ", Message(e))), false};
+  } catch (const pqxx::broken_connection& e) {
+    if (at_commit) {
+      return {absl::UnknownError(absl::StrCat("commit in doubt: ", Message(e))), true};
+    }
+    return {absl::UnavailableError(absl::StrCat("database unavailable: ", Message(e))), true};
+  } catch (const pqxx::unique_violation& e) {
+    return {absl::AlreadyExistsError(Message(e)), false};
+  } catch (const pqxx::sql_error& e) {
+    const std::string& state = e.sqlstate();
+    // 08: connection exception; 57P: the server is shutting down or starting.
+    if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
+      return {absl::UnavailableError(absl::StrCat("database unavailable: ", Message(e))), true};
+    }
+    // 57014: statement timeout or cancel; 53: insufficient resources (disk full, memory, too
+    // many connections). Nothing was committed and a later retry may succeed.
+    if (state == "57014" || absl::StartsWith(state, "53")) {
+      return {absl::UnavailableError(absl::StrCat("database unavailable: ", Message(e))), false};
+    }
+    return {absl::InternalError(absl::StrCat("database error ", state, ": ", Message(e))), false};
+  } catch (const std::exception& e) {
+    return {absl::InternalError(absl::StrCat("database client error: ", Message(e))), false};
+  } catch (...) {
+    return {absl::InternalError("database client error: unknown exception"), false};
+  }
+}
+
+// Appends libpq connection parameters to a URI (postgresql://...) or to a key=value conninfo.
+// Later parameters override earlier ones in both forms.
+std::string WithConnParams(const std::string& url,
+                           const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string out = url;
+  const bool uri = absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://");
+  bool has_query = url.find('?') != std::string::npos;
+  for (const auto& [k, v] : params) {
+    if (uri) {
+      out += has_query ? '&' : '?';
+      has_query = true;
+      out += k;
+      out += '=';
+      for (unsigned char c : v) {
+        if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+          out += static_cast<char>(c);
+        } else {
+          absl::StrAppend(&out, "%", absl::Hex(c, absl::kZeroPad2));
+        }
+      }
+    } else {
+      absl::StrAppend(&out, out.empty() ? "" : " ", k, "='");
+      for (char c : v) {
+        if (c == '\'' || c == '\\') out += '\\';
+        out += c;
+      }
+      out += '\'';
+    }
+  }
+  return out;
+}
+
+int64_t ToInt64(uint64_t v) { return std::bit_cast<int64_t>(v); }
+uint64_t ToUint64(int64_t v) { return std::bit_cast<uint64_t>(v); }
+
+std::string Bytes(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
+
+// Parses a one-dimensional text[] column. Each step consumes input, so the loop is bounded by
+// the field's length.
+std::vector<std::string> TextArray(const pqxx::field& f) {
+  std::vector<std::string> out;
+  pqxx::array_parser parser = f.as_array();
+  for (size_t steps = 0; steps <= f.size() + 2; ++steps) {
+    auto [juncture, value] = parser.get_next();
+    if (juncture == pqxx::array_parser::done) break;
+    if (juncture == pqxx::array_parser::string_value) out.push_back(std::move(value));
+    if (juncture == pqxx::array_parser::null_value) out.emplace_back();
+  }
+  return out;
+}
+
+IdempotencyRecord IdempotencyFromRow(const pqxx::row& r) {
+  IdempotencyRecord rec;
+  rec.tenant_id = r[0].as<std::string>();
+  rec.key = r[1].as<std::string>();
+  rec.fingerprint = ToUint64(r[2].as<int64_t>());
+  rec.response = Bytes(r[3]);
+  return rec;
+}
+
+// Column arrays of one multi-row statement.
+struct TransferColumns {
+  pg_internal::ArrayLiteral tenant_id, transfer_id, debit, credit, amount, kind, created_at,
+      request_id, model, metadata, memo, hold_id, idempotency_key;
+};
+
+// Writes the batch in `txn` (not committed here) and fills `outcomes`. Exceptions of libpqxx
+// pass through to the caller, which maps them.
+absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch, uint64_t batch_id,
+                        std::optional<absl::Duration> prune_older_than,
+                        std::vector<MutationOutcome>& outcomes) {
+  outcomes.assign(batch.size(), MutationOutcome{});
+
+  // (a) Idempotency keys. Only the first claim of a key in the batch is sent: a later one in the
+  // same batch is a duplicate of it.
+  std::map<Key, size_t> first_claim;
+  {
+    pg_internal::ArrayLiteral tenants, keys, fingerprints, responses;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const std::optional<IdempotencyRecord>& idem = batch[i]->idempotency;
+      if (!idem.has_value()) continue;
+      if (!first_claim.emplace(Key{idem->tenant_id, idem->key}, i).second) continue;
+      tenants.AddText(idem->tenant_id);
+      keys.AddText(idem->key);
+      fingerprints.AddInt(ToInt64(idem->fingerprint));
+      responses.AddBytes(idem->response);
+    }
+    std::set<Key> inserted;
+    if (!first_claim.empty()) {
+      pqxx::result r = txn.exec_prepared(kInsertIdempotency, std::move(tenants).Finish(),
+                                         std::move(keys).Finish(), std::move(fingerprints).Finish(),
+                                         std::move(responses).Finish());
+      for (const pqxx::row& row : r) {
+        inserted.emplace(row[0].as<std::string>(), row[1].as<std::string>());
+      }
+    }
+    // Keys that were not inserted exist already: their stored records answer the duplicates.
+    std::map<Key, IdempotencyRecord> stored;
+    if (inserted.size() < first_claim.size()) {
+      pg_internal::ArrayLiteral dup_tenants, dup_keys;
+      for (const auto& [key, index] : first_claim) {
+        if (inserted.contains(key)) continue;
+        dup_tenants.AddText(key.first);
+        dup_keys.AddText(key.second);
+      }
+      pqxx::result r = txn.exec_prepared(kSelectIdempotency, std::move(dup_tenants).Finish(),
+                                         std::move(dup_keys).Finish());
+      for (const pqxx::row& row : r) {
+        IdempotencyRecord rec = IdempotencyFromRow(row);
+        Key key{rec.tenant_id, rec.key};
+        stored.emplace(std::move(key), std::move(rec));
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const std::optional<IdempotencyRecord>& idem = batch[i]->idempotency;
+      if (!idem.has_value()) continue;
+      Key key{idem->tenant_id, idem->key};
+      const size_t first = first_claim.at(key);
+      if (!inserted.contains(key)) {
+        auto it = stored.find(key);
+        if (it == stored.end()) {
+          // Only a concurrent delete can do this; the batch can simply be retried.
+          return absl::UnavailableError("idempotency key vanished during commit");
+        }
+        outcomes[i].committed = false;
+        outcomes[i].existing = it->second;
+      } else if (first != i) {
+        outcomes[i].committed = false;
+        outcomes[i].existing = *batch[first]->idempotency;
+      }
+    }
+  }
+
+  // (b) Everything of the mutations that are not duplicates, merged per row: one statement
+  // cannot touch a row twice (ON CONFLICT DO UPDATE), so rows written more than once in the
+  // batch are merged here the way sequential writes would leave them.
+  std::map<Key, AccountRecord> accounts;
+  std::map<Key, TeamRecord> teams;
+  std::map<std::string, ApiKeyRecord> api_keys;
+  std::map<Key, HoldRecord> holds;
+  std::map<Key, PostedTotals> deltas;
+  pg_internal::ArrayLiteral t_id, t_name, t_unit, t_tz, t_created;
+  TransferColumns tc;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!outcomes[i].committed) continue;
+    const Mutation& m = *batch[i];
+    if (m.tenant.has_value()) {
+      const TenantRecord& t = *m.tenant;
+      t_id.AddText(t.tenant_id);
+      t_name.AddText(t.display_name);
+      t_unit.AddText(t.unit);
+      t_tz.AddText(t.timezone);
+      t_created.AddInt(t.created_at_us);
+      for (absl::string_view sys : kSystemAccounts) {
+        AccountRecord a;
+        a.tenant_id = t.tenant_id;
+        a.account_id = std::string(sys);
+        a.display_name = std::string(sys);
+        a.created_at_us = t.created_at_us;
+        accounts.emplace(Key{a.tenant_id, a.account_id}, std::move(a));
+      }
+    }
+    if (m.account.has_value()) {
+      Key key{m.account->tenant_id, m.account->account_id};
+      auto [it, inserted] = accounts.try_emplace(key, *m.account);
+      if (!inserted) {
+        const int64_t created = it->second.created_at_us;  // an update keeps created_at
+        it->second = *m.account;
+        it->second.created_at_us = created;
+      }
+    }
+    if (m.team.has_value()) {
+      teams[{m.team->tenant_id, m.team->team_id}] = *m.team;
+    }
+    if (m.api_key.has_value()) {
+      auto [it, inserted] = api_keys.try_emplace(m.api_key->key_id, *m.api_key);
+      if (!inserted) it->second.revoked = m.api_key->revoked;
+    }
+    for (const HoldRecord& h : m.holds) {
+      auto [it, inserted] = holds.try_emplace({h.tenant_id, h.hold_id}, h);
+      if (!inserted) it->second.status = h.status;
+    }
+    for (const TransferRecord& t : m.transfers) {
+      if (!ApplyDebitSide(t, deltas[{t.tenant_id, t.debit_account_id}]) ||
+          !ApplyCreditSide(t, deltas[{t.tenant_id, t.credit_account_id}])) {
+        return absl::InternalError("transfers: balance delta out of range for bigint");
+      }
+      tc.tenant_id.AddText(t.tenant_id);
+      tc.transfer_id.AddText(t.transfer_id);
+      tc.debit.AddText(t.debit_account_id);
+      tc.credit.AddText(t.credit_account_id);
+      tc.amount.AddInt(t.amount);
+      tc.kind.AddInt(static_cast<int64_t>(t.kind));
+      tc.created_at.AddInt(t.created_at_us);
+      tc.request_id.AddText(t.request_id);
+      tc.model.AddText(t.model);
+      tc.metadata.AddText(pg_internal::MetadataJson(t.metadata));
+      tc.memo.AddText(t.memo);
+      tc.hold_id.AddText(t.hold_id);
+      tc.idempotency_key.AddText(t.idempotency_key);
+    }
+  }
+
+  if (t_id.size() > 0) {
+    txn.exec_prepared0(kInsertTenants, std::move(t_id).Finish(), std::move(t_name).Finish(),
+                       std::move(t_unit).Finish(), std::move(t_tz).Finish(),
+                       std::move(t_created).Finish());
+  }
+  if (!accounts.empty()) {
+    pg_internal::ArrayLiteral tenant, id, name, team, has_policy, alloc, rollover, daily, overdraft,
+        status, created;
+    for (const auto& [key, a] : accounts) {
+      const Policy policy = a.policy.value_or(Policy{});
+      tenant.AddText(a.tenant_id);
+      id.AddText(a.account_id);
+      name.AddText(a.display_name);
+      team.AddText(a.team_id);
+      has_policy.AddBool(a.policy.has_value());
+      alloc.AddInt(policy.monthly_allocation);
+      rollover.AddInt(policy.rollover_max);
+      daily.AddInt(policy.daily_limit);
+      overdraft.AddInt(policy.overdraft_limit);
+      status.AddInt(static_cast<int64_t>(a.status));
+      created.AddInt(a.created_at_us);
+    }
+    // Copies for the balance rows: the account columns are consumed by the first statement.
+    pg_internal::ArrayLiteral b_tenant, b_id;
+    for (const auto& [key, a] : accounts) {
+      b_tenant.AddText(key.first);
+      b_id.AddText(key.second);
+    }
+    txn.exec_prepared0(
+        kUpsertAccounts, std::move(tenant).Finish(), std::move(id).Finish(),
+        std::move(name).Finish(), std::move(team).Finish(), std::move(has_policy).Finish(),
+        std::move(alloc).Finish(), std::move(rollover).Finish(), std::move(daily).Finish(),
+        std::move(overdraft).Finish(), std::move(status).Finish(), std::move(created).Finish());
+    // A new account starts with zero totals; an existing one keeps its row.
+    txn.exec_prepared0(kInsertBalanceRows, std::move(b_tenant).Finish(), std::move(b_id).Finish());
+  }
+  if (!teams.empty()) {
+    pg_internal::ArrayLiteral tenant, id, name, cap;
+    for (const auto& [key, t] : teams) {
+      tenant.AddText(t.tenant_id);
+      id.AddText(t.team_id);
+      name.AddText(t.display_name);
+      cap.AddInt(t.monthly_cap);
+    }
+    txn.exec_prepared0(kUpsertTeams, std::move(tenant).Finish(), std::move(id).Finish(),
+                       std::move(name).Finish(), std::move(cap).Finish());
+  }
+  if (!api_keys.empty()) {
+    pg_internal::ArrayLiteral id, tenant, role, hash, created, revoked;
+    for (const auto& [key_id, k] : api_keys) {
+      id.AddText(k.key_id);
+      tenant.AddText(k.tenant_id);
+      role.AddText(RoleName(k.role));
+      hash.AddText(k.key_hash);
+      created.AddInt(k.created_at_us);
+      revoked.AddBool(k.revoked);
+    }
+    txn.exec_prepared0(kUpsertApiKeys, std::move(id).Finish(), std::move(tenant).Finish(),
+                       std::move(role).Finish(), std::move(hash).Finish(),
+                       std::move(created).Finish(), std::move(revoked).Finish());
+  }
+  if (!holds.empty()) {
+    pg_internal::ArrayLiteral tenant, id, account, amount, created, expires, status, idem;
+    for (const auto& [key, h] : holds) {
+      tenant.AddText(h.tenant_id);
+      id.AddText(h.hold_id);
+      account.AddText(h.account_id);
+      amount.AddInt(h.amount);
+      created.AddInt(h.created_at_us);
+      expires.AddInt(h.expires_at_us);
+      status.AddInt(static_cast<int64_t>(h.status));
+      idem.AddText(h.idempotency_key);
+    }
+    txn.exec_prepared0(kUpsertHolds, std::move(tenant).Finish(), std::move(id).Finish(),
+                       std::move(account).Finish(), std::move(amount).Finish(),
+                       std::move(created).Finish(), std::move(expires).Finish(),
+                       std::move(status).Finish(), std::move(idem).Finish());
+  }
+  if (tc.tenant_id.size() > 0) {
+    txn.exec_prepared0(kInsertTransfers, std::move(tc.tenant_id).Finish(),
+                       std::move(tc.transfer_id).Finish(), std::move(tc.debit).Finish(),
+                       std::move(tc.credit).Finish(), std::move(tc.amount).Finish(),
+                       std::move(tc.kind).Finish(), std::move(tc.created_at).Finish(),
+                       std::move(tc.request_id).Finish(), std::move(tc.model).Finish(),
+                       std::move(tc.metadata).Finish(), std::move(tc.memo).Finish(),
+                       std::move(tc.hold_id).Finish(), std::move(tc.idempotency_key).Finish());
+  }
+  if (!deltas.empty()) {
+    // Rows in key order: concurrent writers (a second process) lock balance rows in one order.
+    pg_internal::ArrayLiteral tenant, id, credits, debits, granted, spent, expired;
+    for (const auto& [key, d] : deltas) {
+      tenant.AddText(key.first);
+      id.AddText(key.second);
+      credits.AddInt(d.credits);
+      debits.AddInt(d.debits);
+      granted.AddInt(d.granted);
+      spent.AddInt(d.spent);
+      expired.AddInt(d.expired);
+    }
+    txn.exec_prepared0(kAddBalances, std::move(tenant).Finish(), std::move(id).Finish(),
+                       std::move(credits).Finish(), std::move(debits).Finish(),
+                       std::move(granted).Finish(), std::move(spent).Finish(),
+                       std::move(expired).Finish());
+  }
+  txn.exec_prepared0(kInsertBatch, ToInt64(batch_id));
+  if (prune_older_than.has_value()) {
+    txn.exec_prepared0(kPruneBatches, absl::ToDoubleSeconds(*prune_older_than));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+namespace pg_internal {
+
+void ArrayLiteral::Separator() {
+  if (count_++ > 0) out_ += ',';
+}
+
+void ArrayLiteral::AddText(absl::string_view s) {
+  Separator();
+  out_.reserve(out_.size() + s.size() + 2);
+  out_ += '"';
+  for (char c : s) {
+    if (c == '"' || c == '\\') out_ += '\\';
+    out_ += c;
+  }
+  out_ += '"';
+}
+
+void ArrayLiteral::AddNull() {
+  Separator();
+  out_ += "NULL";
+}
+
+void ArrayLiteral::AddInt(int64_t v) {
+  Separator();
+  absl::StrAppend(&out_, v);
+}
+
+void ArrayLiteral::AddBool(bool v) {
+  Separator();
+  out_ += v ? 't' : 'f';
+}
+
+void ArrayLiteral::AddBytes(absl::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  Separator();
+  // The element is the bytea hex form \x..., quoted, with its backslash escaped.
+  out_.reserve(out_.size() + 2 * bytes.size() + 6);
+  out_ += "\"\\\\x";
+  for (unsigned char c : bytes) {
+    out_ += kHex[c >> 4];
+    out_ += kHex[c & 0xf];
+  }
+  out_ += '"';
+}
+
+std::string ArrayLiteral::Finish() && {
+  out_ += '}';
+  return std::move(out_);
+}
+
+std::string MetadataJson(const Metadata& metadata) {
+  auto append_string = [](std::string& out, absl::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += '"';
+    for (char c : s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += c;
+      } else if (u < 0x20) {
+        // JSON forbids raw control characters in strings.
+        out += "\\u00";
+        out += kHex[u >> 4];
+        out += kHex[u & 0xf];
+      } else {
+        out += c;
+      }
+    }
+    out += '"';
+  };
+  std::string out = "{";
+  bool first = true;
+  for (const auto& [k, v] : NormalizeMetadata(metadata)) {
+    if (!first) out += ',';
+    first = false;
+    append_string(out, k);
+    out += ':';
+    append_string(out, v);
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace pg_internal
+
+PgStore::PgStore(std::string url, PgStoreOptions options)
+    : url_(std::move(url)), options_(std::move(options)) {}
+
+PgStore::~PgStore() = default;
+
+absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(const std::string& url,
+                                                       PgStoreOptions options) {
+  options.read_pool_size = std::max(options.read_pool_size, 1);
+  options.prune_every = std::max(options.prune_every, 1);
+  options.idempotency_load_max = std::max<int64_t>(options.idempotency_load_max, 0);
+  // Session settings travel in the connection string, so that they hold on every connection,
+  // including one libpqxx reopens by itself.
+  std::vector<std::pair<std::string, std::string>> params;
+  if (!options.application_name.empty()) {
+    params.emplace_back("application_name", options.application_name);
+  }
+  // An acknowledged Debit must survive a crash of the database: never relax durability, even
+  // if the server or database default says otherwise.
+  std::string server_options = "-c synchronous_commit=on";
+  if (options.statement_timeout > absl::ZeroDuration()) {
+    absl::StrAppend(&server_options,
+                    " -c statement_timeout=", absl::ToInt64Milliseconds(options.statement_timeout));
+  }
+  params.emplace_back("options", server_options);
+  // libpq waits forever for a connection by default; an unreachable database must surface as
+  // kUnavailable in bounded time.
+  if (url.find("connect_timeout") == std::string::npos) {
+    params.emplace_back("connect_timeout", "5");
+  }
+  std::unique_ptr<PgStore> store(new PgStore(WithConnParams(url, params), std::move(options)));
+  absl::StatusOr<std::unique_ptr<PgConn>> conn = store->Connect(/*writer=*/true);
+  if (!conn.ok()) return conn.status();
+  {
+    absl::MutexLock lock(&store->writer_mu_);
+    store->writer_ = std::move(*conn);
+  }
+  return store;
+}
+
+absl::StatusOr<std::unique_ptr<PgConn>> PgStore::Connect(bool writer) {
+  try {
+    auto conn = std::make_unique<PgConn>(url_);
+    if (writer) {
+      // Prepared now rather than on first use, so that a missing schema fails Open.
+      for (const auto& [name, sql] : kWriterStatements) {
+        conn->conn.prepare(name, sql);
+        conn->conn.prepare_now(name);
+      }
+    }
+    return conn;
+  } catch (...) {
+    return ClassifyCurrentException(false).status;
+  }
+}
+
+absl::StatusOr<std::unique_ptr<PgConn>> PgStore::AcquireReader() {
+  {
+    absl::MutexLock lock(&pool_mu_);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_) {
+      return !idle_.empty() || readers_open_ < options_.read_pool_size;
+    };
+    if (!pool_mu_.AwaitWithTimeout(absl::Condition(&ready), options_.pool_wait)) {
+      return absl::UnavailableError("no free database connection for reading");
+    }
+    if (!idle_.empty()) {
+      std::unique_ptr<PgConn> conn = std::move(idle_.back());
+      idle_.pop_back();
+      return conn;
+    }
+    ++readers_open_;  // the place is taken; the connection is opened outside the lock
+  }
+  absl::StatusOr<std::unique_ptr<PgConn>> conn = Connect(/*writer=*/false);
+  if (!conn.ok()) {
+    absl::MutexLock lock(&pool_mu_);
+    --readers_open_;
+  }
+  return conn;
+}
+
+void PgStore::ReleaseReader(std::unique_ptr<PgConn> conn) {
+  std::vector<std::unique_ptr<PgConn>> dropped;  // closed outside the lock
+  {
+    absl::MutexLock lock(&pool_mu_);
+    if (conn != nullptr && !conn->broken && conn->conn.is_open()) {
+      idle_.push_back(std::move(conn));
+      return;
+    }
+    --readers_open_;
+    if (conn != nullptr) {
+      // One connection broke: the idle ones most likely did too (a database restart). Drop
+      // them, so that the retry gets a fresh connection rather than another stale one.
+      readers_open_ -= static_cast<int>(idle_.size());
+      dropped = std::move(idle_);
+      idle_.clear();
+    }
+    dropped.push_back(std::move(conn));
+  }
+}
+
+template <typename T, typename Fn>
+absl::StatusOr<T> PgStore::WithReader(Fn&& fn) {
+  absl::Status last = absl::UnavailableError("database unavailable");
+  // A second attempt only after a broken connection: reads are safe to repeat.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    absl::StatusOr<std::unique_ptr<PgConn>> conn = AcquireReader();
+    if (!conn.ok()) return conn.status();
+    Failure failure;
+    try {
+      absl::StatusOr<T> result = fn((*conn)->conn);
+      ReleaseReader(std::move(*conn));
+      return result;
+    } catch (...) {
+      failure = ClassifyCurrentException(false);
+    }
+    (*conn)->broken = failure.broken || !(*conn)->conn.is_open();
+    const bool retry = (*conn)->broken;
+    ReleaseReader(std::move(*conn));
+    if (!retry) return failure.status;
+    last = failure.status;
+  }
+  return last;
+}
+
+absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
+    absl::Span<const Mutation* const> batch, uint64_t batch_id) {
+  // Checked before anything is sent: libpq cannot carry a NUL, and the database would reject
+  // invalid UTF-8 only after the batch's other work.
+  for (const Mutation* m : batch) {
+    if (m == nullptr) return absl::InvalidArgumentError("batch holds a null mutation");
+    if (absl::Status s = CheckStorableText(*m); !s.ok()) return s;
+  }
+  absl::MutexLock lock(&writer_mu_);
+  const bool prune = ++commits_ % options_.prune_every == 0;
+  absl::Status last = absl::UnavailableError("database unavailable");
+  // A second attempt only when the connection broke before COMMIT was sent: the server then
+  // rolled the transaction back, so nothing of the batch is durable and repeating it is safe.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (writer_ == nullptr || writer_->broken) {
+      writer_.reset();
+      absl::StatusOr<std::unique_ptr<PgConn>> conn = Connect(/*writer=*/true);
+      if (!conn.ok()) return conn.status();
+      writer_ = std::move(*conn);
+    }
+    std::vector<MutationOutcome> outcomes;
+    Failure failure;
+    try {
+      pqxx::work txn(writer_->conn);
+      absl::Status s =
+          WriteBatch(txn, batch, batch_id,
+                     prune ? std::optional(options_.batch_ids_keep) : std::nullopt, outcomes);
+      if (!s.ok()) return s;  // the transaction is rolled back as it goes out of scope
+      try {
+        txn.commit();
+        return outcomes;
+      } catch (...) {
+        failure = ClassifyCurrentException(/*at_commit=*/true);
+        writer_->broken = failure.broken || !writer_->conn.is_open();
+        return failure.status;
+      }
+    } catch (...) {
+      failure = ClassifyCurrentException(/*at_commit=*/false);
+    }
+    writer_->broken = failure.broken || !writer_->conn.is_open();
+    if (!writer_->broken) return failure.status;
+    last = failure.status;
+  }
+  return last;
+}
+
+absl::StatusOr<bool> PgStore::CommittedBatch(uint64_t batch_id) {
+  absl::MutexLock lock(&writer_mu_);
+  absl::Status last = absl::UnavailableError("database unavailable");
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (writer_ == nullptr || writer_->broken) {
+      writer_.reset();
+      absl::StatusOr<std::unique_ptr<PgConn>> conn = Connect(/*writer=*/true);
+      if (!conn.ok()) return conn.status();
+      writer_ = std::move(*conn);
+    }
+    Failure failure;
+    try {
+      pqxx::nontransaction txn(writer_->conn);
+      return txn.exec_prepared1(kCommittedBatch, ToInt64(batch_id))[0].as<bool>();
+    } catch (...) {
+      failure = ClassifyCurrentException(false);
+    }
+    writer_->broken = failure.broken || !writer_->conn.is_open();
+    if (!writer_->broken) return failure.status;
+    last = failure.status;
+  }
+  return last;
+}
+
+absl::StatusOr<Snapshot> PgStore::Load() {
+  const int64_t closed_since = absl::ToUnixMicros(absl::Now() - options_.closed_holds_window);
+  const int64_t idempotency_max = options_.idempotency_load_max;
+  return WithReader<Snapshot>([&](pqxx::connection& conn) -> absl::StatusOr<Snapshot> {
+    // One snapshot for all tables: balances consistent with the holds and keys beside them.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> txn(conn);
+    Snapshot s;
+    for (const pqxx::row& r : txn.exec(kLoadTenantsSql)) {
+      TenantRecord t;
+      t.tenant_id = r[0].as<std::string>();
+      t.display_name = r[1].as<std::string>();
+      t.unit = r[2].as<std::string>();
+      t.timezone = r[3].as<std::string>();
+      t.created_at_us = r[4].as<int64_t>();
+      s.tenants.push_back(std::move(t));
+    }
+    for (const pqxx::row& r : txn.exec(kLoadApiKeysSql)) {
+      ApiKeyRecord k;
+      k.key_id = r[0].as<std::string>();
+      k.tenant_id = r[1].as<std::string>();
+      std::optional<Role> role = ParseRole(r[2].as<std::string>());
+      if (!role.has_value()) {
+        return absl::InternalError(absl::StrCat("api_keys: unknown role of key ", k.key_id));
+      }
+      k.role = *role;
+      k.key_hash = r[3].as<std::string>();
+      k.created_at_us = r[4].as<int64_t>();
+      k.revoked = r[5].as<bool>();
+      s.api_keys.push_back(std::move(k));
+    }
+    for (const pqxx::row& r : txn.exec(kLoadTeamsSql)) {
+      TeamRecord t;
+      t.tenant_id = r[0].as<std::string>();
+      t.team_id = r[1].as<std::string>();
+      t.display_name = r[2].as<std::string>();
+      t.monthly_cap = r[3].as<int64_t>();
+      s.teams.push_back(std::move(t));
+    }
+    for (const pqxx::row& r : txn.exec(kLoadAccountsSql)) {
+      Snapshot::AccountBalance ab;
+      AccountRecord& a = ab.account;
+      a.tenant_id = r[0].as<std::string>();
+      a.account_id = r[1].as<std::string>();
+      a.display_name = r[2].as<std::string>();
+      a.team_id = r[3].as<std::string>();
+      if (r[4].as<bool>()) {
+        a.policy = Policy{.monthly_allocation = r[5].as<int64_t>(),
+                          .rollover_max = r[6].as<int64_t>(),
+                          .daily_limit = r[7].as<int64_t>(),
+                          .overdraft_limit = r[8].as<int64_t>()};
+      }
+      a.status = static_cast<AccountStatus>(r[9].as<int>());
+      a.created_at_us = r[10].as<int64_t>();
+      ab.posted.credits = r[11].as<int64_t>();
+      ab.posted.debits = r[12].as<int64_t>();
+      ab.posted.granted = r[13].as<int64_t>();
+      ab.posted.spent = r[14].as<int64_t>();
+      ab.posted.expired = r[15].as<int64_t>();
+      s.accounts.push_back(std::move(ab));
+    }
+    for (const pqxx::row& r : txn.exec_params(kLoadHoldsSql, closed_since)) {
+      HoldRecord h;
+      h.tenant_id = r[0].as<std::string>();
+      h.hold_id = r[1].as<std::string>();
+      h.account_id = r[2].as<std::string>();
+      h.amount = r[3].as<int64_t>();
+      h.created_at_us = r[4].as<int64_t>();
+      h.expires_at_us = r[5].as<int64_t>();
+      h.status = static_cast<HoldStatus>(r[6].as<int>());
+      h.idempotency_key = r[7].as<std::string>();
+      s.holds.push_back(std::move(h));
+    }
+    for (const pqxx::row& r : txn.exec_params(kLoadIdempotencySql, idempotency_max)) {
+      s.idempotency.push_back(IdempotencyFromRow(r));
+    }
+    txn.commit();
+    return s;
+  });
+}
+
+absl::StatusOr<std::vector<TransferRecord>> PgStore::ListTransfers(const TransferQuery& q) {
+  if (q.limit <= 0) return absl::InvalidArgumentError("limit must be positive");
+  const int64_t limit = std::min(q.limit, kListTransfersMax);
+  const int64_t before = q.before_seq != 0 ? q.before_seq : INT64_MAX;
+  const int64_t since = q.since_us != 0 ? q.since_us : INT64_MIN;
+  const int64_t until = q.until_us != 0 ? q.until_us : INT64_MAX;
+  using Result = std::vector<TransferRecord>;
+  return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
+    pqxx::nontransaction txn(conn);
+    Result out;
+    pqxx::result r =
+        txn.exec_params(kListTransfersSql, q.tenant_id, q.account_id, before, since, until, limit);
+    out.reserve(r.size());
+    for (const pqxx::row& row : r) {
+      TransferRecord t;
+      t.tenant_id = q.tenant_id;
+      t.seq = row[0].as<int64_t>();
+      t.transfer_id = row[1].as<std::string>();
+      t.debit_account_id = row[2].as<std::string>();
+      t.credit_account_id = row[3].as<std::string>();
+      t.amount = row[4].as<int64_t>();
+      t.kind = static_cast<TransferKind>(row[5].as<int>());
+      t.created_at_us = row[6].as<int64_t>();
+      t.request_id = row[7].as<std::string>();
+      t.model = row[8].as<std::string>();
+      t.memo = row[9].as<std::string>();
+      t.hold_id = row[10].as<std::string>();
+      t.idempotency_key = row[11].as<std::string>();
+      std::vector<std::string> keys = TextArray(row[12]);
+      std::vector<std::string> values = TextArray(row[13]);
+      if (keys.size() != values.size()) {
+        return absl::InternalError("transfers: malformed metadata");
+      }
+      for (size_t i = 0; i < keys.size(); ++i) {
+        t.metadata.emplace_back(std::move(keys[i]), std::move(values[i]));
+      }
+      out.push_back(std::move(t));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::optional<IdempotencyRecord>> PgStore::GetIdempotency(
+    const std::string& tenant_id, const std::string& key) {
+  using Result = std::optional<IdempotencyRecord>;
+  // The key comes from a request: a NUL would be cut off by libpq and match another key.
+  for (absl::string_view s : {absl::string_view(tenant_id), absl::string_view(key)}) {
+    if (s.find('\0') != absl::string_view::npos) {
+      return absl::InvalidArgumentError("idempotency key contains a NUL byte");
+    }
+  }
+  return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
+    pqxx::nontransaction txn(conn);
+    pqxx::result r = txn.exec_params(kGetIdempotencySql, tenant_id, key);
+    if (r.empty()) return Result(std::nullopt);
+    return Result(IdempotencyFromRow(r[0]));
+  });
+}
+
+absl::StatusOr<ReconcileData> PgStore::Recompute(const std::string& tenant_id) {
+  return WithReader<ReconcileData>([&](pqxx::connection& conn) -> absl::StatusOr<ReconcileData> {
+    // Transfers, balances and holds from one snapshot, so that a commit landing in between
+    // cannot show up as a mismatch.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> txn(conn);
+    ReconcileData data;
+    __int128 sum = 0;  // wide: per-account differences may exceed int64 on the way
+    for (const pqxx::row& r : txn.exec_params(kRecomputeSql, tenant_id)) {
+      ReconcileData::Row row;
+      row.account_id = r[0].as<std::string>();
+      row.recomputed = PostedTotals{r[1].as<int64_t>(), r[2].as<int64_t>(), r[3].as<int64_t>(),
+                                    r[4].as<int64_t>(), r[5].as<int64_t>()};
+      row.stored = PostedTotals{r[6].as<int64_t>(), r[7].as<int64_t>(), r[8].as<int64_t>(),
+                                r[9].as<int64_t>(), r[10].as<int64_t>()};
+      row.open_held = r[11].as<int64_t>();
+      sum += static_cast<__int128>(row.recomputed.credits) - row.recomputed.debits;
+      data.rows.push_back(std::move(row));
+    }
+    data.transfers_checked = txn.exec_params1(kCountTransfersSql, tenant_id)[0].as<int64_t>();
+    txn.commit();
+    if (sum > INT64_MAX || sum < INT64_MIN) {
+      return absl::InternalError("recompute: ledger sum out of range for bigint");
+    }
+    data.ledger_sum = static_cast<int64_t>(sum);
+    return data;
+  });
+}
+
+absl::Status PgStore::RepairBalances(
+    const std::string& tenant_id, const std::vector<std::pair<std::string, PostedTotals>>& totals) {
+  if (tenant_id.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("tenant_id contains a NUL byte");
+  }
+  // One row per account, the last given winning (one statement cannot update a row twice).
+  std::map<std::string, PostedTotals> rows;
+  for (const auto& [account_id, t] : totals) {
+    if (account_id.find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError("account_id contains a NUL byte");
+    }
+    rows[account_id] = t;
+  }
+  if (rows.empty()) return absl::OkStatus();
+  absl::StatusOr<bool> done = WithReader<bool>([&](pqxx::connection& conn) {
+    pg_internal::ArrayLiteral id, credits, debits, granted, spent, expired;
+    for (const auto& [account_id, t] : rows) {
+      id.AddText(account_id);
+      credits.AddInt(t.credits);
+      debits.AddInt(t.debits);
+      granted.AddInt(t.granted);
+      spent.AddInt(t.spent);
+      expired.AddInt(t.expired);
+    }
+    pqxx::work txn(conn);
+    txn.exec_params0(kRepairBalancesSql, tenant_id, std::move(id).Finish(),
+                     std::move(credits).Finish(), std::move(debits).Finish(),
+                     std::move(granted).Finish(), std::move(spent).Finish(),
+                     std::move(expired).Finish());
+    // A lost connection here leaves the repair in doubt; Reconcile can simply be run again.
+    txn.commit();
+    return absl::StatusOr<bool>(true);
+  });
+  return done.status();
+}
+
+}  // namespace tokenledger

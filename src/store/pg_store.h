@@ -1,0 +1,150 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// PgStore: the LedgerStore on PostgreSQL (schema: migrations/), through libpqxx. No libpqxx type
+// or exception leaves this file's implementation: every failure is an absl::Status.
+//
+// Connections: one for the writer (Commit, CommittedBatch: the group-commit thread), and a small
+// bounded pool for the read paths. A broken connection is dropped and a new one opened on next
+// use, so a database restart recovers without restarting the process; a call that finds its
+// connection broken before anything could have been committed is retried once on a new one.
+//
+// Error mapping:
+//   connection lost or refused, server shutting down, serialization failure or deadlock (nothing
+//   was committed, a retry may succeed)                        -> kUnavailable
+//   connection lost during COMMIT (the outcome is unknown)     -> kUnknown "commit in doubt: ..."
+//   unique violation                                           -> kAlreadyExists
+//   text a PostgreSQL text column cannot hold (NUL, bad UTF-8) -> kInvalidArgument (nothing sent)
+//   any other SQL error                                        -> kInternal, with the message
+//
+// Thread-safe: the read methods may run concurrently with each other and with the writer.
+#ifndef TOKENLEDGER_STORE_PG_STORE_H_
+#define TOKENLEDGER_STORE_PG_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "tokenledger/store.h"
+
+namespace tokenledger {
+
+struct PgStoreOptions {
+  // Connections for the read paths (ListTransfers, GetIdempotency, Load, Recompute,
+  // RepairBalances). A read waits for a free one at most `pool_wait`, then fails kUnavailable.
+  int read_pool_size = 4;
+  absl::Duration pool_wait = absl::Seconds(10);
+  // Load returns at most this many idempotency keys, the most recent.
+  int64_t idempotency_load_max = 100000;
+  // Holds closed this recently are loaded with the open ones.
+  absl::Duration closed_holds_window = absl::Hours(1);
+  // Server-side statement_timeout of every connection; zero keeps the server's setting.
+  absl::Duration statement_timeout = absl::ZeroDuration();
+  // application_name of every connection (visible in pg_stat_activity).
+  std::string application_name = "tokenledgerd";
+  // commit_batches rows older than this are pruned (every prune_every commits), which bounds
+  // the table; CommittedBatch is only asked about batches of the last seconds.
+  absl::Duration batch_ids_keep = absl::Hours(24 * 7);
+  int prune_every = 1024;
+};
+
+// One libpqxx connection; defined in pg_store.cc.
+struct PgConn;
+
+class PgStore final : public LedgerStore {
+ public:
+  // Connects the writer connection at once (kUnavailable when the database cannot be reached);
+  // the read connections are opened on first use. Expects the schema to be migrated.
+  static absl::StatusOr<std::unique_ptr<PgStore>> Open(const std::string& url,
+                                                       PgStoreOptions options);
+  ~PgStore() override;
+  PgStore(const PgStore&) = delete;
+  PgStore& operator=(const PgStore&) = delete;
+
+  // One transaction: the idempotency keys first (one multi-row INSERT ... ON CONFLICT DO
+  // NOTHING; a mutation whose key was not inserted is a duplicate and is skipped entirely), then
+  // tenants (with their system accounts), accounts, teams, api keys, holds, transfers (one
+  // statement each), one aggregated balance update per touched account, and the batch id.
+  // Within a batch a row written twice ends as sequential writes would leave it: accounts keep
+  // their first created_at and take the rest from the last write, teams take the last write,
+  // api keys and holds keep their first record with the last revoked flag / status.
+  absl::StatusOr<std::vector<MutationOutcome>> Commit(absl::Span<const Mutation* const> batch,
+                                                      uint64_t batch_id) override;
+  absl::StatusOr<bool> CommittedBatch(uint64_t batch_id) override;
+  absl::StatusOr<Snapshot> Load() override;
+  absl::StatusOr<std::vector<TransferRecord>> ListTransfers(const TransferQuery& q) override;
+  absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotency(const std::string& tenant_id,
+                                                                  const std::string& key) override;
+  absl::StatusOr<ReconcileData> Recompute(const std::string& tenant_id) override;
+  absl::Status RepairBalances(
+      const std::string& tenant_id,
+      const std::vector<std::pair<std::string, PostedTotals>>& totals) override;
+
+ private:
+  PgStore(std::string url, PgStoreOptions options);
+
+  // Opens a connection with this store's session settings and prepared statements.
+  absl::StatusOr<std::unique_ptr<PgConn>> Connect(bool writer);
+  // Takes a free read connection (opening one if the pool is not full), or waits for one.
+  absl::StatusOr<std::unique_ptr<PgConn>> AcquireReader();
+  // Returns a read connection to the pool; a broken one (or nullptr) only frees its place.
+  void ReleaseReader(std::unique_ptr<PgConn> conn);
+  // Runs `fn(conn)` on a read connection, mapping exceptions to a Status; retried once on a new
+  // connection when the connection was broken.
+  template <typename T, typename Fn>
+  absl::StatusOr<T> WithReader(Fn&& fn);
+
+  const std::string url_;
+  const PgStoreOptions options_;
+
+  absl::Mutex writer_mu_;  // the writer connection serves one call at a time
+  std::unique_ptr<PgConn> writer_ ABSL_GUARDED_BY(writer_mu_);
+  int64_t commits_ ABSL_GUARDED_BY(writer_mu_) = 0;
+
+  absl::Mutex pool_mu_;
+  std::vector<std::unique_ptr<PgConn>> idle_ ABSL_GUARDED_BY(pool_mu_);
+  int readers_open_ ABSL_GUARDED_BY(pool_mu_) = 0;  // idle and in use
+};
+
+namespace pg_internal {
+
+// PostgreSQL array literals (the text input form of an array), built for binding one whole
+// column of a multi-row statement as a single parameter cast to an array type:
+// `unnest($1::text[])`. Elements are always double-quoted, with '"' and '\' escaped, so any
+// text (commas, braces, quotes, backslashes, the word NULL, whitespace) round-trips; a null
+// element is written unquoted NULL. Text must not hold NUL bytes (CheckStorableText).
+class ArrayLiteral {
+ public:
+  ArrayLiteral() : out_("{") {}
+  void AddText(absl::string_view s);
+  void AddNull();
+  void AddInt(int64_t v);
+  void AddBool(bool v);
+  // Any bytes, as the bytea hex form "\x..." (for a bytea[] parameter).
+  void AddBytes(absl::string_view bytes);
+  // Closes the literal; the builder must not be used afterwards.
+  std::string Finish() &&;
+  size_t size() const { return count_; }
+
+ private:
+  void Separator();
+  std::string out_;
+  size_t count_ = 0;
+};
+
+// Metadata as a JSON object (keys and values as JSON strings), for the jsonb column.
+std::string MetadataJson(const Metadata& metadata);
+
+}  // namespace pg_internal
+}  // namespace tokenledger
+
+#endif  // TOKENLEDGER_STORE_PG_STORE_H_

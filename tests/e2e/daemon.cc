@@ -1,0 +1,168 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+#include "daemon.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace tokenledger::testing {
+
+std::string TestDatabaseUrl() {
+  const char* url = std::getenv("TOKENLEDGER_TEST_DATABASE_URL");
+  if (url == nullptr || *url == '\0') {
+    std::fprintf(stderr,
+                 "TOKENLEDGER_TEST_DATABASE_URL is not set: run the tests through "
+                 "scripts/test.sh, which starts PostgreSQL\n");
+    std::abort();
+  }
+  return url;
+}
+
+std::string Unique(const std::string& prefix) {
+  static std::mt19937_64 rng(std::random_device{}());
+  return absl::StrCat(prefix, "-", rng() % 1000000000000ull);
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+Daemon::Daemon() {
+  target_ = absl::StrCat("127.0.0.1:", FreePort());
+  operator_key_ = Unique("tlo_test_operator_key_0123456789abcdef");
+  log_path_ = absl::StrCat(::testing::TempDir(), "/tokenledgerd-", getpid(), "-",
+                           Unique("log"), ".log");
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) Kill();
+}
+
+std::shared_ptr<grpc::Channel> Daemon::Channel() const {
+  return grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
+}
+
+void Daemon::Start(int wait_seconds) {
+  ASSERT_LE(pid_, 0) << "already running";
+  std::vector<std::string> args = {TOKENLEDGERD_PATH, "--listen", target_, "--database-url",
+                                   TestDatabaseUrl()};
+  for (const auto& a : extra_args) args.push_back(a);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    setenv("TOKENLEDGER_OPERATOR_KEY", operator_key_.c_str(), 1);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  pid_ = pid;
+  // Ready when a call gets an answer from the daemon itself (here: no key, UNAUTHENTICATED).
+  auto stub = v1::AdminService::NewStub(Channel());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    v1::ReconcileRequest req;
+    v1::ReconcileResponse resp;
+    if (stub->Reconcile(&ctx, req, &resp).error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+      return;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL() << "tokenledgerd exited during start:\n" << ReadLog();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  FAIL() << "tokenledgerd did not start serving in " << wait_seconds << " s:\n" << ReadLog();
+}
+
+int Daemon::Terminate() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void Daemon::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+std::string Daemon::ReadLog() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& key, int deadline_seconds) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!key.empty()) ctx->AddMetadata("authorization", absl::StrCat("Bearer ", key));
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_seconds));
+  return ctx;
+}
+
+TenantKeys MakeTenant(const Daemon& d, const std::string& timezone) {
+  TenantKeys keys;
+  keys.tenant_id = Unique("tenant");
+  auto admin = v1::AdminService::NewStub(d.Channel());
+  v1::CreateTenantRequest treq;
+  treq.set_tenant_id(keys.tenant_id);
+  treq.set_timezone(timezone);
+  treq.set_idempotency_key(Unique("ct"));
+  v1::CreateTenantResponse tresp;
+  grpc::Status s = admin->CreateTenant(Ctx(d.operator_key()).get(), treq, &tresp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  for (auto [role, out] : {std::pair{"admin", &keys.admin}, std::pair{"hr", &keys.hr},
+                           std::pair{"gateway", &keys.gateway},
+                           std::pair{"auditor", &keys.auditor}}) {
+    v1::CreateApiKeyRequest kreq;
+    kreq.set_tenant_id(keys.tenant_id);
+    kreq.set_role(role);
+    kreq.set_idempotency_key(Unique("ck"));
+    v1::CreateApiKeyResponse kresp;
+    s = admin->CreateApiKey(Ctx(d.operator_key()).get(), kreq, &kresp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    *out = kresp.key();
+    if (std::string(role) == "admin") keys.admin_key_id = kresp.key_id();
+  }
+  return keys;
+}
+
+}  // namespace tokenledger::testing

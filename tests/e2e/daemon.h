@@ -1,0 +1,68 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// Test harness: runs a real tokenledgerd as a child process against the test database, and
+// gives typed stubs with a key.
+#ifndef TOKENLEDGER_TESTS_E2E_DAEMON_H_
+#define TOKENLEDGER_TESTS_E2E_DAEMON_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "grpcpp/grpcpp.h"
+#include "tokenledger/v1/admin.grpc.pb.h"
+#include "tokenledger/v1/authorization.grpc.pb.h"
+#include "tokenledger/v1/budget.grpc.pb.h"
+
+namespace tokenledger::testing {
+
+// The test database (env TOKENLEDGER_TEST_DATABASE_URL); aborts the test binary when unset.
+std::string TestDatabaseUrl();
+// A random suffix for ids, so tests sharing a database do not meet.
+std::string Unique(const std::string& prefix);
+// A free TCP port on 127.0.0.1.
+int FreePort();
+
+class Daemon {
+ public:
+  Daemon();
+  ~Daemon();  // SIGKILLs a daemon still running
+
+  // Starts tokenledgerd and waits until it answers calls (at most `wait_seconds`).
+  void Start(int wait_seconds = 30);
+  // SIGTERM, then waits for the exit; returns the exit status (or -1).
+  int Terminate();
+  void Kill();  // SIGKILL, and reaps
+  bool running() const { return pid_ > 0; }
+
+  const std::string& target() const { return target_; }
+  const std::string& operator_key() const { return operator_key_; }
+  const std::string& log_path() const { return log_path_; }
+  std::string ReadLog() const;
+  std::vector<std::string> extra_args;
+
+  std::shared_ptr<grpc::Channel> Channel() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string target_;
+  std::string operator_key_;
+  std::string log_path_;
+};
+
+// A context carrying `authorization: Bearer <key>` and a deadline.
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& key, int deadline_seconds = 10);
+
+// A tenant with one key of each role, made through the API with the operator key.
+struct TenantKeys {
+  std::string tenant_id;
+  std::string admin, hr, gateway, auditor;
+  std::string admin_key_id;
+};
+TenantKeys MakeTenant(const Daemon& d, const std::string& timezone = "UTC");
+
+}  // namespace tokenledger::testing
+
+#endif  // TOKENLEDGER_TESTS_E2E_DAEMON_H_

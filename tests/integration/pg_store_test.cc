@@ -1,0 +1,860 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// PgStore and the migration runner against a real PostgreSQL, named by
+// TOKENLEDGER_TEST_DATABASE_URL (scripts/test.sh sets it). Every test works in tenants of its
+// own (random ids), so tests neither depend on nor disturb each other or earlier runs.
+#include "store/pg_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "store/memory_store.h"
+#include "store/pg_migrate.h"
+
+namespace tokenledger {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+
+std::string DatabaseUrl() {
+  const char* url = std::getenv("TOKENLEDGER_TEST_DATABASE_URL");
+  return url == nullptr ? "" : url;
+}
+
+std::string RandomSuffix() {
+  static absl::BitGen gen;
+  return absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16));
+}
+
+uint64_t RandomBatchId() {
+  static absl::BitGen gen;
+  return absl::Uniform<uint64_t>(gen, 1, uint64_t{1} << 62);
+}
+
+// Adds a server option (e.g. "-c search_path=x") to a URI or key=value connection string.
+std::string WithServerOptions(const std::string& url, const std::string& options) {
+  if (url.rfind("postgres", 0) == 0 && url.find("://") != std::string::npos) {
+    std::string encoded;
+    for (char c : options) {
+      if (c == ' ') {
+        encoded += "%20";
+      } else if (c == '=') {
+        encoded += "%3D";
+      } else {
+        encoded += c;
+      }
+    }
+    return absl::StrCat(url, url.find('?') == std::string::npos ? "?" : "&", "options=", encoded);
+  }
+  return absl::StrCat(url, " options='", options, "'");
+}
+
+TransferRecord Transfer(const std::string& tenant, const std::string& id, const std::string& from,
+                        const std::string& to, int64_t amount, TransferKind kind,
+                        int64_t created_at_us = 1000) {
+  TransferRecord t;
+  t.tenant_id = tenant;
+  t.transfer_id = id;
+  t.debit_account_id = from;
+  t.credit_account_id = to;
+  t.amount = amount;
+  t.kind = kind;
+  t.created_at_us = created_at_us;
+  return t;
+}
+
+Mutation AccountMutation(const std::string& tenant, const std::string& account,
+                         std::optional<Policy> policy = std::nullopt) {
+  Mutation m;
+  AccountRecord a;
+  a.tenant_id = tenant;
+  a.account_id = account;
+  a.display_name = "Account " + account;
+  a.team_id = "eng";
+  a.policy = policy;
+  a.created_at_us = 77;
+  m.account = a;
+  return m;
+}
+
+// A grant from @funding to `account` under idempotency key `key` (transfer id "t-<key>").
+Mutation GrantMutation(const std::string& tenant, const std::string& account, int64_t amount,
+                       const std::string& key) {
+  Mutation m;
+  m.idempotency = IdempotencyRecord{
+      .tenant_id = tenant, .key = key, .fingerprint = 0xfedcba9876543210, .response = "r-" + key};
+  m.transfers.push_back(Transfer(tenant, "t-" + key, std::string(kFundingAccount), account, amount,
+                                 TransferKind::kGrant));
+  return m;
+}
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = DatabaseUrl();
+    ASSERT_FALSE(url_.empty()) << "TOKENLEDGER_TEST_DATABASE_URL is not set (scripts/test.sh "
+                                  "sets it; scripts/pg.sh url prints one)";
+    static const absl::Status migrated = ApplyMigrations(url_, DefaultMigrationsDir());
+    ASSERT_TRUE(migrated.ok()) << migrated;
+    store_ = OpenStore();
+    ASSERT_NE(store_, nullptr);
+    tenant_ = "t-" + RandomSuffix();
+    Mutation tenant;
+    tenant.tenant = TenantRecord{.tenant_id = tenant_,
+                                 .display_name = "Test tenant",
+                                 .unit = "tokens",
+                                 .timezone = "Europe/Paris",
+                                 .created_at_us = 12345};
+    Mutation alice = AccountMutation(tenant_, "alice");
+    Mutation bob = AccountMutation(tenant_, "bob");
+    ASSERT_TRUE(Commit({&tenant, &alice, &bob}).ok());
+  }
+
+  std::unique_ptr<PgStore> OpenStore(PgStoreOptions options = {}) {
+    absl::StatusOr<std::unique_ptr<PgStore>> store = PgStore::Open(url_, std::move(options));
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  absl::StatusOr<std::vector<MutationOutcome>> Commit(std::vector<const Mutation*> batch,
+                                                      uint64_t batch_id = 0) {
+    return store_->Commit(batch, batch_id != 0 ? batch_id : RandomBatchId());
+  }
+
+  // This test's tenant's accounts in a snapshot, by id.
+  std::map<std::string, Snapshot::AccountBalance> Accounts(const Snapshot& s) {
+    std::map<std::string, Snapshot::AccountBalance> out;
+    for (const Snapshot::AccountBalance& ab : s.accounts) {
+      if (ab.account.tenant_id == tenant_) out[ab.account.account_id] = ab;
+    }
+    return out;
+  }
+
+  PostedTotals Balance(const std::string& account) {
+    absl::StatusOr<Snapshot> s = store_->Load();
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (!s.ok()) return {};
+    auto accounts = Accounts(*s);
+    auto it = accounts.find(account);
+    EXPECT_NE(it, accounts.end()) << account;
+    return it == accounts.end() ? PostedTotals{} : it->second.posted;
+  }
+
+  std::vector<std::string> TransferIds(const std::string& account, int32_t limit = 1000) {
+    auto page = store_->ListTransfers(
+        TransferQuery{.tenant_id = tenant_, .account_id = account, .limit = limit});
+    EXPECT_TRUE(page.ok()) << page.status();
+    std::vector<std::string> ids;
+    if (page.ok()) {
+      for (const TransferRecord& t : *page) ids.push_back(t.transfer_id);
+    }
+    return ids;
+  }
+
+  std::string url_;
+  std::unique_ptr<PgStore> store_;
+  std::string tenant_;
+};
+
+TEST_F(PgStoreTest, BatchIsAllOrNothing) {
+  Mutation carol = AccountMutation(tenant_, "carol");
+  Mutation good = GrantMutation(tenant_, "alice", 100, "good");
+  Mutation dangling = GrantMutation(tenant_, "nobody", 5, "dangling");  // foreign key
+  const uint64_t batch_id = RandomBatchId();
+  absl::StatusOr<std::vector<MutationOutcome>> out = Commit({&carol, &good, &dangling}, batch_id);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInternal) << out.status();
+
+  Mutation zero = GrantMutation(tenant_, "alice", 0, "zero");  // CHECK (amount > 0)
+  out = Commit({&carol, &good, &zero});
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInternal) << out.status();
+
+  Mutation same_account;  // CHECK (debit_account_id <> credit_account_id)
+  same_account.transfers.push_back(
+      Transfer(tenant_, "self", "alice", "alice", 1, TransferKind::kAdjustment));
+  out = Commit({&carol, &good, &same_account});
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInternal) << out.status();
+
+  Mutation tenant_again;  // unique violation
+  tenant_again.tenant = TenantRecord{.tenant_id = tenant_};
+  out = Commit({&carol, &good, &tenant_again});
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kAlreadyExists) << out.status();
+
+  // Nothing of any of these batches is there.
+  absl::StatusOr<Snapshot> s = store_->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto accounts = Accounts(*s);
+  EXPECT_FALSE(accounts.contains("carol"));
+  EXPECT_EQ(accounts["alice"].posted, PostedTotals{});
+  EXPECT_EQ(accounts["@funding"].posted, PostedTotals{});
+  EXPECT_THAT(TransferIds("alice"), IsEmpty());
+  EXPECT_FALSE(store_->GetIdempotency(tenant_, "good")->has_value());
+  EXPECT_FALSE(*store_->CommittedBatch(batch_id));
+
+  // The store is still usable, and the good part alone commits.
+  out = Commit({&carol, &good});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(Balance("alice").credits, 100);
+}
+
+TEST_F(PgStoreTest, LoadAfterRestartReturnsExactlyTheCommittedState) {
+  Mutation policy_account = AccountMutation(tenant_, "carol",
+                                            Policy{.monthly_allocation = 500,
+                                                   .rollover_max = 100,
+                                                   .daily_limit = 50,
+                                                   .overdraft_limit = 10});
+  Mutation team;
+  team.team = TeamRecord{
+      .tenant_id = tenant_, .team_id = "eng", .display_name = "Engineering", .monthly_cap = 9000};
+  Mutation key;
+  key.api_key = ApiKeyRecord{.key_id = "k-" + tenant_,
+                             .tenant_id = tenant_,
+                             .role = Role::kGateway,
+                             .key_hash = "hash-" + tenant_,
+                             .created_at_us = 5};
+  Mutation grant_a = GrantMutation(tenant_, "alice", 1000, "ga");
+  Mutation grant_c = GrantMutation(tenant_, "carol", 400, "gc");
+  ASSERT_TRUE(Commit({&policy_account, &team, &key, &grant_a, &grant_c}).ok());
+
+  Mutation usage;
+  usage.transfers.push_back(Transfer(tenant_, "u1", "alice", "@usage", 250, TransferKind::kUsage));
+  usage.transfers.push_back(
+      Transfer(tenant_, "x1", "carol", "@expired", 300, TransferKind::kResetExpire));
+  usage.transfers.push_back(
+      Transfer(tenant_, "r1", "@funding", "carol", 500, TransferKind::kResetGrant));
+  usage.transfers.push_back(
+      Transfer(tenant_, "adj", "@adjustments", "bob", 7, TransferKind::kAdjustment));
+  usage.holds.push_back(HoldRecord{.tenant_id = tenant_,
+                                   .hold_id = "h1",
+                                   .account_id = "alice",
+                                   .amount = 40,
+                                   .created_at_us = 10,
+                                   .expires_at_us = 20,
+                                   .idempotency_key = "hk"});
+  Mutation revoke;
+  revoke.api_key = *key.api_key;
+  revoke.api_key->revoked = true;
+  ASSERT_TRUE(Commit({&usage, &revoke}).ok());
+
+  // A new process: nothing in memory, everything from the database.
+  store_.reset();
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  absl::StatusOr<Snapshot> s = store_->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto accounts = Accounts(*s);
+  ASSERT_EQ(accounts.size(), 7u);  // four system accounts, alice, bob, carol
+  EXPECT_EQ(accounts["alice"].posted,
+            (PostedTotals{.credits = 1000, .debits = 250, .granted = 1000, .spent = 250}));
+  EXPECT_EQ(accounts["bob"].posted, (PostedTotals{.credits = 7}));
+  EXPECT_EQ(accounts["carol"].posted,
+            (PostedTotals{.credits = 900, .debits = 300, .granted = 900, .expired = 300}));
+  EXPECT_EQ(accounts["@funding"].posted, (PostedTotals{.debits = 1900}));
+  EXPECT_EQ(accounts["@usage"].posted, (PostedTotals{.credits = 250}));
+  EXPECT_EQ(accounts["@expired"].posted, (PostedTotals{.credits = 300}));
+  EXPECT_EQ(accounts["@adjustments"].posted, (PostedTotals{.debits = 7}));
+  int64_t sum = 0;
+  for (const auto& [id, ab] : accounts) sum += ab.posted.credits - ab.posted.debits;
+  EXPECT_EQ(sum, 0);
+
+  const AccountRecord& carol = accounts["carol"].account;
+  ASSERT_TRUE(carol.policy.has_value());
+  EXPECT_EQ(carol.policy->monthly_allocation, 500);
+  EXPECT_EQ(carol.policy->overdraft_limit, 10);
+  EXPECT_EQ(carol.display_name, "Account carol");
+  EXPECT_EQ(carol.team_id, "eng");
+  EXPECT_EQ(carol.created_at_us, 77);
+  EXPECT_FALSE(accounts["alice"].account.policy.has_value());
+  EXPECT_EQ(accounts["@funding"].account.created_at_us, 12345);
+
+  bool found_tenant = false;
+  for (const TenantRecord& t : s->tenants) {
+    if (t.tenant_id != tenant_) continue;
+    found_tenant = true;
+    EXPECT_EQ(t.display_name, "Test tenant");
+    EXPECT_EQ(t.unit, "tokens");
+    EXPECT_EQ(t.timezone, "Europe/Paris");
+    EXPECT_EQ(t.created_at_us, 12345);
+  }
+  EXPECT_TRUE(found_tenant);
+  bool found_team = false;
+  for (const TeamRecord& t : s->teams) {
+    if (t.tenant_id != tenant_) continue;
+    found_team = true;
+    EXPECT_EQ(t.monthly_cap, 9000);
+  }
+  EXPECT_TRUE(found_team);
+  bool found_key = false;
+  for (const ApiKeyRecord& k : s->api_keys) {
+    if (k.key_id != "k-" + tenant_) continue;
+    found_key = true;
+    EXPECT_EQ(k.role, Role::kGateway);
+    EXPECT_EQ(k.tenant_id, tenant_);
+    EXPECT_TRUE(k.revoked);
+  }
+  EXPECT_TRUE(found_key);
+  bool found_hold = false;
+  for (const HoldRecord& h : s->holds) {
+    if (h.tenant_id != tenant_) continue;
+    found_hold = true;
+    EXPECT_EQ(h.hold_id, "h1");
+    EXPECT_EQ(h.amount, 40);
+    EXPECT_EQ(h.status, HoldStatus::kOpen);
+    EXPECT_EQ(h.idempotency_key, "hk");
+  }
+  EXPECT_TRUE(found_hold);
+  bool found_idem = false;
+  for (const IdempotencyRecord& r : s->idempotency) {
+    if (r.tenant_id != tenant_ || r.key != "ga") continue;
+    found_idem = true;
+    EXPECT_EQ(r.fingerprint, 0xfedcba9876543210u);
+    EXPECT_EQ(r.response, "r-ga");
+  }
+  EXPECT_TRUE(found_idem);
+}
+
+TEST_F(PgStoreTest, DuplicateIdempotencyKeyIsRefusedByTheDatabase) {
+  Mutation first = GrantMutation(tenant_, "alice", 10, "k1");
+  ASSERT_TRUE(Commit({&first}).ok());
+  // A fresh store: the duplicate is found by the database, not by any memory.
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  Mutation again = GrantMutation(tenant_, "alice", 999, "k1");
+  again.transfers[0].transfer_id = "t-again";
+  again.idempotency->response = "other response";
+  Mutation fresh = GrantMutation(tenant_, "bob", 3, "k2");
+  Mutation fresh_twice = GrantMutation(tenant_, "bob", 4, "k2");  // same key, same batch
+  fresh_twice.transfers[0].transfer_id = "t-twice";
+  absl::StatusOr<std::vector<MutationOutcome>> out = Commit({&again, &fresh, &fresh_twice});
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->size(), 3u);
+  EXPECT_FALSE((*out)[0].committed);
+  EXPECT_EQ((*out)[0].existing.tenant_id, tenant_);
+  EXPECT_EQ((*out)[0].existing.key, "k1");
+  EXPECT_EQ((*out)[0].existing.response, "r-k1");
+  EXPECT_EQ((*out)[0].existing.fingerprint, 0xfedcba9876543210u);
+  EXPECT_TRUE((*out)[1].committed);
+  EXPECT_FALSE((*out)[2].committed);
+  EXPECT_EQ((*out)[2].existing.response, "r-k2");
+
+  EXPECT_THAT(TransferIds("alice"), ElementsAre("t-k1"));
+  EXPECT_THAT(TransferIds("bob"), ElementsAre("t-k2"));
+  EXPECT_EQ(Balance("alice").credits, 10);
+  EXPECT_EQ(Balance("bob").credits, 3);
+  auto stored = store_->GetIdempotency(tenant_, "k1");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->response, "r-k1");
+  // Operator-scope keys (empty tenant) are their own scope.
+  EXPECT_FALSE(store_->GetIdempotency("", "k1")->has_value());
+}
+
+// Strings that break naive array literals, JSON or SQL.
+const std::vector<std::string>& NastyStrings() {
+  static const auto* strings = new std::vector<std::string>{
+      "",
+      "plain",
+      "with space",
+      " leading and trailing ",
+      "quote\"inside",
+      "\"",
+      "back\\slash",
+      "\\",
+      "\\\\\"",
+      "trailing backslash\\",
+      "comma,separated",
+      "{braces}",
+      "{",
+      "}",
+      "{\"a\":1}",
+      "NULL",
+      "null",
+      "Null",
+      "(parens)",
+      "'single quotes'",
+      "'; DROP TABLE transfers; --",
+      "$1 $2::text[]",
+      "%s %d %%",
+      "tab\there\nnewline\rreturn",
+      "\x01\x1f control",
+      "h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80",  // héllo ✓ 😀
+      "\\x41",
+      "[1,2]",
+      "a\"b\\c,d{e}f",
+  };
+  return *strings;
+}
+
+TEST_F(PgStoreTest, ArrayLiteralEscapingRoundTrips) {
+  {
+    pg_internal::ArrayLiteral lit;
+    lit.AddText("a\"b");
+    lit.AddText("c\\d");
+    lit.AddNull();
+    lit.AddText("NULL");
+    EXPECT_EQ(std::move(lit).Finish(), R"({"a\"b","c\\d",NULL,"NULL"})");
+    pg_internal::ArrayLiteral bytes;
+    bytes.AddBytes(std::string("\x00\xff", 2));
+    EXPECT_EQ(std::move(bytes).Finish(), R"({"\\x00ff"})");
+    pg_internal::ArrayLiteral empty;
+    EXPECT_EQ(std::move(empty).Finish(), "{}");
+  }
+  // Through the server: every string comes back unchanged, in order; NULL stays NULL.
+  pqxx::connection conn(url_);
+  pqxx::nontransaction txn(conn);
+  pg_internal::ArrayLiteral lit;
+  for (const std::string& s : NastyStrings()) lit.AddText(s);
+  lit.AddNull();
+  pqxx::result r = txn.exec_params(
+      "SELECT u, u IS NULL FROM unnest($1::text[]) WITH ORDINALITY AS x(u, o) ORDER BY o",
+      std::move(lit).Finish());
+  ASSERT_EQ(r.size(), NastyStrings().size() + 1);
+  for (size_t i = 0; i < NastyStrings().size(); ++i) {
+    EXPECT_FALSE(r[i][1].as<bool>());
+    EXPECT_EQ(r[i][0].as<std::string>(), NastyStrings()[i]) << i;
+  }
+  EXPECT_TRUE(r[NastyStrings().size()][1].as<bool>());
+
+  std::string all_bytes;
+  for (int c = 0; c < 256; ++c) all_bytes += static_cast<char>(c);
+  pg_internal::ArrayLiteral bytes;
+  bytes.AddBytes(all_bytes);
+  bytes.AddBytes("");
+  r = txn.exec_params(
+      "SELECT length(u) FROM unnest($1::bytea[]) WITH ORDINALITY AS x(u, o) "
+      "ORDER BY o",
+      std::move(bytes).Finish());
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0][0].as<int>(), 256);
+  EXPECT_EQ(r[1][0].as<int>(), 0);
+}
+
+TEST_F(PgStoreTest, StoredStringsRoundTripThroughEveryPath) {
+  const std::vector<std::string>& nasty = NastyStrings();
+  // An account id with every special character, in the composite foreign keys too.
+  const std::string odd_account = "odd,\"acc\\ount{}\" NULL";
+  Mutation account = AccountMutation(tenant_, odd_account);
+  account.account->display_name = nasty[20];
+  Mutation team;
+  team.team = TeamRecord{.tenant_id = tenant_, .team_id = nasty[14], .display_name = nasty[25]};
+  ASSERT_TRUE(Commit({&account, &team}).ok());
+
+  std::string all_bytes;
+  for (int c = 0; c < 256; ++c) all_bytes += static_cast<char>(c);
+  std::vector<Mutation> mutations;
+  for (size_t i = 0; i < nasty.size(); ++i) {
+    Mutation m;
+    m.idempotency = IdempotencyRecord{.tenant_id = tenant_,
+                                      .key = absl::StrCat(i, nasty[i]),
+                                      .fingerprint = i,
+                                      .response = all_bytes + nasty[i]};
+    TransferRecord t = Transfer(tenant_, absl::StrCat("id", i, nasty[i]), "@funding", odd_account,
+                                1, TransferKind::kGrant, /*created_at_us=*/i);
+    t.request_id = nasty[i];
+    t.model = nasty[nasty.size() - 1 - i];
+    t.memo = nasty[i] + nasty[i];
+    t.hold_id = nasty[i];
+    t.idempotency_key = nasty[i];
+    t.metadata = {{nasty[i], nasty[nasty.size() - 1 - i]}, {"k" + nasty[i], nasty[i]}};
+    m.transfers.push_back(std::move(t));
+    mutations.push_back(std::move(m));
+  }
+  std::vector<const Mutation*> batch;
+  for (const Mutation& m : mutations) batch.push_back(&m);
+  absl::StatusOr<std::vector<MutationOutcome>> out = Commit(batch);
+  ASSERT_TRUE(out.ok()) << out.status();
+
+  auto page = store_->ListTransfers(
+      TransferQuery{.tenant_id = tenant_, .account_id = odd_account, .limit = 1000});
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->size(), nasty.size());
+  for (size_t j = 0; j < nasty.size(); ++j) {
+    const TransferRecord& got = (*page)[nasty.size() - 1 - j];  // newest first
+    const TransferRecord& want = mutations[j].transfers[0];
+    EXPECT_EQ(got.transfer_id, want.transfer_id);
+    EXPECT_EQ(got.credit_account_id, odd_account);
+    EXPECT_EQ(got.request_id, want.request_id);
+    EXPECT_EQ(got.model, want.model);
+    EXPECT_EQ(got.memo, want.memo);
+    EXPECT_EQ(got.hold_id, want.hold_id);
+    EXPECT_EQ(got.idempotency_key, want.idempotency_key);
+    EXPECT_EQ(got.created_at_us, want.created_at_us);
+    EXPECT_EQ(got.metadata, NormalizeMetadata(want.metadata)) << j;
+
+    auto idem = store_->GetIdempotency(tenant_, mutations[j].idempotency->key);
+    ASSERT_TRUE(idem.ok() && idem->has_value()) << j;
+    EXPECT_EQ((*idem)->response, mutations[j].idempotency->response) << j;
+    EXPECT_EQ((*idem)->fingerprint, j);
+  }
+
+  absl::StatusOr<Snapshot> s = store_->Load();
+  ASSERT_TRUE(s.ok());
+  auto accounts = Accounts(*s);
+  ASSERT_TRUE(accounts.contains(odd_account));
+  EXPECT_EQ(accounts[odd_account].account.display_name, nasty[20]);
+  EXPECT_EQ(accounts[odd_account].posted.credits, static_cast<int64_t>(nasty.size()));
+  bool found_team = false;
+  for (const TeamRecord& t : s->teams) {
+    if (t.tenant_id == tenant_ && t.team_id == nasty[14]) {
+      found_team = true;
+      EXPECT_EQ(t.display_name, nasty[25]);
+    }
+  }
+  EXPECT_TRUE(found_team);
+
+  // Text PostgreSQL cannot hold is refused before anything is sent.
+  Mutation nul = GrantMutation(tenant_, "alice", 1, "nul");
+  nul.transfers[0].memo = std::string("a\0b", 3);
+  EXPECT_EQ(Commit({&nul}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PgStoreTest, ListTransfersPagesNewestFirstWithSinceAndUntil) {
+  std::vector<Mutation> mutations;
+  for (int i = 0; i < 10; ++i) {
+    Mutation m;
+    m.transfers.push_back(Transfer(tenant_, absl::StrCat("t", i), "@funding",
+                                   i % 2 == 0 ? "alice" : "bob", 1 + i, TransferKind::kGrant,
+                                   /*created_at_us=*/100 + i));
+    if (i == 3) {
+      m.transfers.push_back(
+          Transfer(tenant_, "pay", "alice", "bob", 1, TransferKind::kAdjustment, 100 + i));
+    }
+    mutations.push_back(std::move(m));
+  }
+  // Two batches: seq increases across batches and within a batch in batch order.
+  ASSERT_TRUE(Commit({&mutations[0], &mutations[1], &mutations[2], &mutations[3]}).ok());
+  ASSERT_TRUE(Commit({&mutations[4], &mutations[5], &mutations[6], &mutations[7], &mutations[8],
+                      &mutations[9]})
+                  .ok());
+
+  TransferQuery q{.tenant_id = tenant_, .account_id = "alice", .limit = 3};
+  auto page = store_->ListTransfers(q);
+  ASSERT_TRUE(page.ok()) << page.status();
+  std::vector<std::string> ids;
+  for (const auto& t : *page) ids.push_back(t.transfer_id);
+  EXPECT_THAT(ids, ElementsAre("t8", "t6", "t4"));
+  EXPECT_GT((*page)[0].seq, (*page)[1].seq);
+  EXPECT_GT((*page)[1].seq, (*page)[2].seq);
+  EXPECT_EQ((*page)[0].amount, 9);
+  EXPECT_EQ((*page)[0].kind, TransferKind::kGrant);
+  EXPECT_EQ((*page)[0].tenant_id, tenant_);
+
+  q.before_seq = page->back().seq;
+  page = store_->ListTransfers(q);
+  ASSERT_TRUE(page.ok());
+  ids.clear();
+  for (const auto& t : *page) ids.push_back(t.transfer_id);
+  EXPECT_THAT(ids, ElementsAre("pay", "t2", "t0"));
+
+  q.before_seq = page->back().seq;
+  page = store_->ListTransfers(q);
+  ASSERT_TRUE(page.ok());
+  EXPECT_THAT(*page, IsEmpty());
+
+  TransferQuery window{
+      .tenant_id = tenant_, .account_id = "bob", .limit = 100, .since_us = 103, .until_us = 107};
+  page = store_->ListTransfers(window);
+  ASSERT_TRUE(page.ok());
+  ids.clear();
+  for (const auto& t : *page) ids.push_back(t.transfer_id);
+  EXPECT_THAT(ids, ElementsAre("t5", "pay", "t3"));
+
+  window.since_us = 0;
+  window.limit = 2;
+  page = store_->ListTransfers(window);
+  ASSERT_TRUE(page.ok());
+  ids.clear();
+  for (const auto& t : *page) ids.push_back(t.transfer_id);
+  EXPECT_THAT(ids, ElementsAre("t5", "pay"));
+
+  // Another tenant's account of the same name sees nothing of these.
+  EXPECT_THAT(*store_->ListTransfers({.tenant_id = tenant_ + "x", .account_id = "alice"}),
+              IsEmpty());
+  EXPECT_EQ(store_->ListTransfers({.tenant_id = tenant_, .account_id = "alice", .limit = 0})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PgStoreTest, RecomputeFindsACorruptedBalanceAndRepairFixesIt) {
+  Mutation grant = GrantMutation(tenant_, "alice", 100, "g");
+  Mutation spend;
+  spend.transfers.push_back(Transfer(tenant_, "u1", "alice", "@usage", 30, TransferKind::kUsage));
+  spend.holds.push_back(
+      HoldRecord{.tenant_id = tenant_, .hold_id = "h1", .account_id = "alice", .amount = 5});
+  spend.holds.push_back(
+      HoldRecord{.tenant_id = tenant_, .hold_id = "h2", .account_id = "alice", .amount = 7});
+  Mutation capture;
+  capture.holds.push_back(HoldRecord{.tenant_id = tenant_,
+                                     .hold_id = "h2",
+                                     .account_id = "alice",
+                                     .amount = 7,
+                                     .status = HoldStatus::kCaptured});
+  ASSERT_TRUE(Commit({&grant, &spend, &capture}).ok());
+
+  {
+    // A balance changed behind the ledger's back.
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec_params0(
+        "UPDATE balances SET credits = credits + 5, spent = 1 "
+        "WHERE tenant_id = $1 AND account_id = 'alice'",
+        tenant_);
+    txn.commit();
+  }
+
+  absl::StatusOr<ReconcileData> data = store_->Recompute(tenant_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->transfers_checked, 2);
+  EXPECT_EQ(data->ledger_sum, 0);
+  ASSERT_EQ(data->rows.size(), 6u);
+  std::vector<std::pair<std::string, PostedTotals>> fixes;
+  for (const ReconcileData::Row& row : data->rows) {
+    if (row.account_id == "alice") {
+      EXPECT_EQ(row.recomputed,
+                (PostedTotals{.credits = 100, .debits = 30, .granted = 100, .spent = 30}));
+      EXPECT_EQ(row.stored,
+                (PostedTotals{.credits = 105, .debits = 30, .granted = 100, .spent = 1}));
+      EXPECT_EQ(row.open_held, 5);  // h2 was captured
+    } else {
+      EXPECT_EQ(row.recomputed, row.stored) << row.account_id;
+      EXPECT_EQ(row.open_held, 0);
+    }
+    if (row.recomputed != row.stored) fixes.emplace_back(row.account_id, row.recomputed);
+  }
+  ASSERT_EQ(fixes.size(), 1u);
+  ASSERT_TRUE(store_->RepairBalances(tenant_, fixes).ok());
+
+  data = store_->Recompute(tenant_);
+  ASSERT_TRUE(data.ok());
+  for (const ReconcileData::Row& row : data->rows) {
+    EXPECT_EQ(row.recomputed, row.stored) << row.account_id;
+  }
+  EXPECT_EQ(Balance("alice").credits, 100);
+  // Repairing an account that does not exist fails and changes nothing.
+  EXPECT_FALSE(store_->RepairBalances(tenant_, {{"nobody", PostedTotals{}}}).ok());
+}
+
+TEST_F(PgStoreTest, CommittedBatchTellsWhetherABatchCommitted) {
+  const uint64_t committed = RandomBatchId();
+  const uint64_t never = RandomBatchId();
+  Mutation grant = GrantMutation(tenant_, "alice", 1, "cb");
+  ASSERT_TRUE(Commit({&grant}, committed).ok());
+  EXPECT_TRUE(*store_->CommittedBatch(committed));
+  EXPECT_FALSE(*store_->CommittedBatch(never));
+  // A failed batch leaves no id behind.
+  const uint64_t failed = RandomBatchId();
+  Mutation bad = GrantMutation(tenant_, "nobody", 1, "cb2");
+  EXPECT_FALSE(Commit({&bad}, failed).ok());
+  EXPECT_FALSE(*store_->CommittedBatch(failed));
+  // Ids above 2^63 survive the bigint column.
+  const uint64_t high = (uint64_t{1} << 63) | RandomBatchId();
+  Mutation grant2 = GrantMutation(tenant_, "alice", 1, "cb3");
+  ASSERT_TRUE(Commit({&grant2}, high).ok());
+  EXPECT_TRUE(*store_->CommittedBatch(high));
+}
+
+TEST_F(PgStoreTest, RecentlyClosedHoldsAreLoadedOldOnesAreNot) {
+  Mutation place;
+  for (const char* id : {"open", "recent", "old"}) {
+    place.holds.push_back(
+        HoldRecord{.tenant_id = tenant_, .hold_id = id, .account_id = "alice", .amount = 1});
+  }
+  ASSERT_TRUE(Commit({&place}).ok());
+  Mutation close;
+  for (const char* id : {"recent", "old"}) {
+    close.holds.push_back(HoldRecord{.tenant_id = tenant_,
+                                     .hold_id = id,
+                                     .account_id = "alice",
+                                     .amount = 1,
+                                     .status = HoldStatus::kReleased});
+  }
+  ASSERT_TRUE(Commit({&close}).ok());
+  {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec_params0(
+        "UPDATE holds SET closed_at = closed_at - 7200000000 "
+        "WHERE tenant_id = $1 AND hold_id = 'old'",
+        tenant_);
+    txn.commit();
+  }
+  absl::StatusOr<Snapshot> s = store_->Load();
+  ASSERT_TRUE(s.ok());
+  std::map<std::string, HoldStatus> holds;
+  for (const HoldRecord& h : s->holds) {
+    if (h.tenant_id == tenant_) holds[h.hold_id] = h.status;
+  }
+  EXPECT_THAT(holds,
+              ElementsAre(Pair("open", HoldStatus::kOpen), Pair("recent", HoldStatus::kReleased)));
+}
+
+TEST_F(PgStoreTest, LargeBatchCommitsInOneTransaction) {
+  constexpr int kMutations = 3000;
+  std::vector<Mutation> mutations;
+  mutations.reserve(kMutations);
+  for (int i = 0; i < kMutations; ++i) {
+    Mutation m = GrantMutation(tenant_, i % 2 == 0 ? "alice" : "bob", 2, absl::StrCat("big", i));
+    m.transfers[0].metadata = {{"model", "m"}, {"i", absl::StrCat(i)}};
+    if (i % 10 == 0) {
+      m.holds.push_back(HoldRecord{.tenant_id = tenant_,
+                                   .hold_id = absl::StrCat("h", i),
+                                   .account_id = "alice",
+                                   .amount = 1});
+    }
+    mutations.push_back(std::move(m));
+  }
+  std::vector<const Mutation*> batch;
+  for (const Mutation& m : mutations) batch.push_back(&m);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<MutationOutcome>> out = Commit(batch);
+  const absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(out.ok()) << out.status();
+  std::cout << "committed " << kMutations << " mutations in " << took << "\n";
+  EXPECT_LT(took, absl::Seconds(10));
+  EXPECT_EQ(Balance("alice").credits, kMutations);
+  EXPECT_EQ(Balance("bob").credits, kMutations);
+  EXPECT_EQ(Balance("@funding").debits, 2 * kMutations);
+}
+
+TEST_F(PgStoreTest, RecoversAfterItsConnectionsAreKilled) {
+  PgStoreOptions options;
+  options.application_name = "tl-test-" + RandomSuffix();
+  std::unique_ptr<PgStore> store = OpenStore(options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Load().ok());  // opens a read connection
+  Mutation g1 = GrantMutation(tenant_, "alice", 1, "rc1");
+  const Mutation* b1[] = {&g1};
+  ASSERT_TRUE(store->Commit(b1, RandomBatchId()).ok());
+
+  {
+    // As a database restart would: every connection of this store is closed by the server.
+    pqxx::connection conn(url_);
+    pqxx::nontransaction txn(conn);
+    pqxx::result r = txn.exec_params(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+        "WHERE application_name = $1",
+        options.application_name);
+    EXPECT_EQ(r.size(), 2u);
+  }
+  Mutation g2 = GrantMutation(tenant_, "alice", 1, "rc2");
+  const Mutation* b2[] = {&g2};
+  absl::StatusOr<std::vector<MutationOutcome>> out = store->Commit(b2, RandomBatchId());
+  EXPECT_TRUE(out.ok()) << out.status();
+  absl::StatusOr<Snapshot> s = store->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(Accounts(*s)["alice"].posted.credits, 2);
+}
+
+TEST_F(PgStoreTest, ConnectionLostDuringCommitIsInDoubtAndResolvable) {
+  // A deferred trigger runs at COMMIT; this one kills its own backend for one batch id only,
+  // so that the connection is lost while COMMIT is under way (other users of the database are
+  // not affected).
+  const uint64_t doomed = RandomBatchId();
+  const std::string name = "tl_test_kill_" + RandomSuffix();
+  {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec("CREATE FUNCTION " + name +
+             "() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.batch_id = " +
+             std::to_string(static_cast<int64_t>(doomed)) +
+             " THEN PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(1); "
+             "END IF; RETURN NULL; END $$");
+    txn.exec("CREATE CONSTRAINT TRIGGER " + name +
+             " AFTER INSERT ON commit_batches DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+             "EXECUTE FUNCTION " +
+             name + "()");
+    txn.commit();
+  }
+  Mutation grant = GrantMutation(tenant_, "alice", 11, "doubt");
+  absl::StatusOr<std::vector<MutationOutcome>> out = Commit({&grant}, doomed);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnknown) << out.status();
+  EXPECT_THAT(std::string(out.status().message()), testing::HasSubstr("commit in doubt"));
+
+  // The writer reconnects by itself, and the batch id answers the question.
+  absl::StatusOr<bool> committed = store_->CommittedBatch(doomed);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(Balance("alice").credits, *committed ? 11 : 0);
+  EXPECT_FALSE(*committed);  // the backend died before the commit record
+  Mutation after = GrantMutation(tenant_, "alice", 1, "after");
+  EXPECT_TRUE(Commit({&after}).ok());
+  {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec("DROP TRIGGER " + name + " ON commit_batches");
+    txn.exec("DROP FUNCTION " + name + "()");
+    txn.commit();
+  }
+}
+
+TEST(PgStoreOpenTest, UnreachableDatabaseIsUnavailable) {
+  absl::StatusOr<std::unique_ptr<PgStore>> store =
+      PgStore::Open("postgresql://postgres@127.0.0.1:1/none", PgStoreOptions{});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();
+}
+
+TEST(PgMigrateTest, ApplyingTwiceIsANoOpAndConcurrentRunsAreSafe) {
+  const std::string url = DatabaseUrl();
+  ASSERT_FALSE(url.empty()) << "TOKENLEDGER_TEST_DATABASE_URL is not set";
+  ASSERT_TRUE(ApplyMigrations(url, DefaultMigrationsDir()).ok());
+  std::vector<std::string> applied;
+  ASSERT_TRUE(ApplyMigrations(url, DefaultMigrationsDir(), &applied).ok());
+  EXPECT_THAT(applied, IsEmpty());
+
+  // A fresh, empty schema, migrated by two "daemons" starting at once.
+  const std::string schema = "mig_" + RandomSuffix();
+  pqxx::connection admin(url);
+  {
+    pqxx::nontransaction txn(admin);
+    txn.exec("CREATE SCHEMA " + txn.quote_name(schema));
+  }
+  const std::string schema_url = WithServerOptions(url, "-c search_path=" + schema);
+  absl::Status results[2];
+  std::vector<std::string> applied_by[2];
+  {
+    std::thread a(
+        [&] { results[0] = ApplyMigrations(schema_url, DefaultMigrationsDir(), &applied_by[0]); });
+    std::thread b(
+        [&] { results[1] = ApplyMigrations(schema_url, DefaultMigrationsDir(), &applied_by[1]); });
+    a.join();
+    b.join();
+  }
+  EXPECT_TRUE(results[0].ok()) << results[0];
+  EXPECT_TRUE(results[1].ok()) << results[1];
+  // Exactly one of them applied the migrations.
+  EXPECT_NE(applied_by[0].empty(), applied_by[1].empty());
+  const std::vector<std::string>& did = applied_by[0].empty() ? applied_by[1] : applied_by[0];
+  EXPECT_THAT(did, testing::Contains("0001_init.sql"));
+  {
+    pqxx::nontransaction txn(admin);
+    pqxx::row r = txn.exec_params1(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", schema);
+    EXPECT_EQ(r[0].as<int>(), 11);  // ten tables of 0001 and schema_migrations
+    pqxx::row versions =
+        txn.exec1("SELECT count(*) FROM " + txn.quote_name(schema) + ".schema_migrations");
+    EXPECT_EQ(versions[0].as<size_t>(), did.size());
+    txn.exec("DROP SCHEMA " + txn.quote_name(schema) + " CASCADE");
+  }
+}
+
+TEST(PgMigrateTest, BadDirectoryIsAnError) {
+  EXPECT_EQ(ApplyMigrations("postgresql://unused", "/nonexistent/migrations").code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tokenledger

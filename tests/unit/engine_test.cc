@@ -1,0 +1,570 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// The ledger engine on the in-memory store fake, through the real group-commit writer.
+#include "ledger/engine.h"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "store/faulty_store.h"
+#include "store/group_commit.h"
+#include "store/memory_store.h"
+
+namespace tokenledger {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kTenant[] = "acme";
+
+class EngineTest : public ::testing::Test {
+ protected:
+  EngineTest() : clock_(absl::FromUnixSeconds(1'790'000'000)), faulty_(&mem_) { Boot(); }
+  ~EngineTest() override { Stop(); }
+
+  // Starts a fresh process over the same store: a restart.
+  void Boot(EngineOptions options = {}) {
+    WriterOptions wo;
+    wo.commit_retry_for = absl::Milliseconds(200);
+    wo.retry_backoff = absl::Milliseconds(10);
+    // The writer waits in real time (retries, backoff); the ledger lives in manual time.
+    writer_ = std::make_unique<GroupCommitWriter>(&faulty_, SystemClock::Default(), wo);
+    ledger_ = std::make_unique<Ledger>(writer_.get(), &faulty_, &clock_, options);
+    auto snap = faulty_.Load();
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    ASSERT_TRUE(ledger_->Load(*snap).ok());
+  }
+  void Stop() {
+    if (writer_) writer_->Stop();
+    ledger_.reset();
+    writer_.reset();
+  }
+  void Restart(EngineOptions options = {}) {
+    Stop();
+    Boot(options);
+  }
+
+  // Runs an asynchronous engine call and waits for its answer.
+  template <typename Fn>
+  absl::StatusOr<OpResult> Wait(Fn fn) {
+    absl::Notification done;
+    absl::StatusOr<OpResult> out = absl::UnknownError("not answered");
+    fn([&](absl::StatusOr<OpResult> r) {
+      out = std::move(r);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return out;
+  }
+
+  static IdemArgs Key(const std::string& key, uint64_t fp = 1) { return IdemArgs{key, fp}; }
+
+  void CreateTenant(const std::string& id = kTenant) {
+    auto r = Wait([&](ResultCallback cb) {
+      ledger_->CreateTenant(TenantRecord{.tenant_id = id}, Key("t-" + id), std::move(cb));
+    });
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  absl::StatusOr<OpResult> Upsert(const std::string& account, std::optional<Policy> p = {},
+                                  AccountStatus status = AccountStatus::kActive) {
+    return Wait([&](ResultCallback cb) {
+      ledger_->UpsertAccount(kTenant,
+                             AccountRecord{.account_id = account, .policy = p, .status = status},
+                             Key("u-" + account + std::to_string(static_cast<int>(status)) +
+                                 (p ? std::to_string(p->overdraft_limit) : "")),
+                             std::move(cb));
+    });
+  }
+  absl::StatusOr<OpResult> Grant(const std::string& account, int64_t amount,
+                                 const std::string& key, uint64_t fp = 1) {
+    return Wait([&](ResultCallback cb) {
+      ledger_->Grant(kTenant, account, amount, "", Key(key, fp), std::move(cb));
+    });
+  }
+  absl::StatusOr<OpResult> Adjust(const std::string& account, int64_t delta,
+                                  const std::string& key) {
+    return Wait([&](ResultCallback cb) {
+      ledger_->Adjust(kTenant, account, delta, "fix", Key(key), std::move(cb));
+    });
+  }
+  absl::StatusOr<OpResult> Debit(const std::string& account, int64_t amount,
+                                 const std::string& key, const std::string& hold = "",
+                                 uint64_t fp = 1) {
+    return Wait([&](ResultCallback cb) {
+      ledger_->Debit(kTenant, DebitArgs{.account_id = account, .hold_id = hold, .amount = amount},
+                     Key(key, fp), std::move(cb));
+    });
+  }
+  absl::StatusOr<OpResult> Authorize(const std::string& account, int64_t amount,
+                                     const std::string& key, int64_t ttl = 0) {
+    return ledger_->Authorize(
+        kTenant, AuthorizeArgs{.account_id = account, .amount = amount, .hold_ttl_seconds = ttl},
+        Key(key));
+  }
+  absl::StatusOr<OpResult> Release(const std::string& hold, const std::string& key) {
+    return Wait(
+        [&](ResultCallback cb) { ledger_->Release(kTenant, hold, Key(key), std::move(cb)); });
+  }
+  int64_t Available(const std::string& account) {
+    auto b = ledger_->GetBalance(kTenant, account);
+    EXPECT_TRUE(b.ok()) << b.status();
+    return b.ok() ? b->available : -1;
+  }
+  ReconcileReport Reconcile(bool fix = false) {
+    absl::Notification done;
+    absl::StatusOr<ReconcileReport> out = absl::UnknownError("");
+    ledger_->Reconcile(kTenant, fix, [&](absl::StatusOr<ReconcileReport> r) {
+      out = std::move(r);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *out : ReconcileReport{};
+  }
+  void ExpectBooksBalance() {
+    ReconcileReport r = Reconcile();
+    EXPECT_EQ(r.ledger_sum, 0);
+    EXPECT_TRUE(r.mismatches.empty()) << r.mismatches.size() << " mismatches, first: "
+                                      << (r.mismatches.empty() ? "" : r.mismatches[0].field);
+  }
+
+  ManualClock clock_;
+  MemoryStore mem_;
+  FaultyStore faulty_;
+  std::unique_ptr<GroupCommitWriter> writer_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(EngineTest, GrantThenBalance) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  auto g = Grant("alice", 1000, "g1");
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->amount, 1000);
+  EXPECT_EQ(g->available, 1000);
+  auto b = ledger_->GetBalance(kTenant, "alice");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->posted.credits, 1000);
+  EXPECT_EQ(b->posted.granted, 1000);
+  EXPECT_EQ(b->posted.debits, 0);
+  EXPECT_EQ(b->available, 1000);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, AdjustBothWays) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  auto up = Adjust("alice", 50, "a1");
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(up->amount, 50);
+  EXPECT_EQ(up->available, 150);
+  auto down = Adjust("alice", -30, "a2");
+  ASSERT_TRUE(down.ok()) << down.status();
+  EXPECT_EQ(down->amount, -30);
+  EXPECT_EQ(Available("alice"), 120);
+  auto b = ledger_->GetBalance(kTenant, "alice");
+  EXPECT_EQ(b->posted.granted, 100);  // adjustments are not grants
+  EXPECT_EQ(b->posted.spent, 0);      // nor usage
+  EXPECT_EQ(Adjust("alice", 0, "a3").status().code(), absl::StatusCode::kInvalidArgument);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, HoldCapturedForLessReleasesTheRest) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 1000, "g").ok());
+  auto h = Authorize("alice", 300, "auth1");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->decision, Decision::kAllowed);
+  EXPECT_EQ(h->available, 700);
+  EXPECT_EQ(ledger_->GetBalance(kTenant, "alice")->held, 300);
+  auto d = Debit("alice", 120, "d1", h->id);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->available, 880);
+  EXPECT_FALSE(d->overage);
+  auto b = ledger_->GetBalance(kTenant, "alice");
+  EXPECT_EQ(b->held, 0);
+  EXPECT_EQ(b->posted.spent, 120);
+  EXPECT_EQ(b->available, 880);
+  // The hold is spent: capturing it again, or releasing it, is refused.
+  EXPECT_EQ(Debit("alice", 10, "d2", h->id).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Release(h->id, "r1").status().code(), absl::StatusCode::kFailedPrecondition);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, HoldCapturedForMoreThanHeld) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 1000, "g").ok());
+  auto h = Authorize("alice", 100, "auth1");
+  ASSERT_TRUE(h.ok());
+  auto d = Debit("alice", 250, "d1", h->id);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->amount, 250);
+  EXPECT_EQ(d->available, 750);
+  EXPECT_EQ(ledger_->GetBalance(kTenant, "alice")->held, 0);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, ReleaseReturnsTheReservation) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 1000, "g").ok());
+  auto h = Authorize("alice", 400, "auth1");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(Available("alice"), 600);
+  auto r = Release(h->id, "rel1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->amount, 400);
+  EXPECT_EQ(Available("alice"), 1000);
+  auto again = Release(h->id, "rel2");  // another key: already released, nothing to release
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->amount, 0);
+  // A released hold cannot be captured.
+  EXPECT_EQ(Debit("alice", 10, "d1", h->id).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Release("h_unknown", "rel3").status().code(), absl::StatusCode::kNotFound);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, DirectDebitPastBudgetIsRecordedAsOverage) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  auto d = Debit("alice", 150, "d1");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->overage);
+  EXPECT_EQ(d->available, -50);
+  // Overage blocks new holds.
+  auto h = Authorize("alice", 1, "a1");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->decision, Decision::kDenied);
+  EXPECT_EQ(h->deny_reason, DenyReason::kInsufficientBudget);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, OverdraftLimitAllowsHoldsBelowZero) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice", Policy{.overdraft_limit = 50}).ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  auto h = Authorize("alice", 140, "a1");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->decision, Decision::kAllowed);
+  EXPECT_EQ(h->available, -40);
+  EXPECT_EQ(Authorize("alice", 11, "a2")->decision, Decision::kDenied);
+  auto d = Debit("alice", 140, "d", h->id);
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->overage);  // within the overdraft
+}
+
+TEST_F(EngineTest, DebitNamingAnUnknownHoldIsADirectDebit) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  auto d = Debit("alice", 30, "d1", "h_000000000000");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Available("alice"), 70);
+}
+
+TEST_F(EngineTest, ExpiredHoldIsReleasedAndCaptureBecomesDirectDebit) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  auto h = Authorize("alice", 60, "a1", /*ttl=*/5);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(Available("alice"), 40);
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_EQ(ledger_->ExpireHolds(), 1);
+  EXPECT_EQ(Available("alice"), 100);
+  auto d = Debit("alice", 20, "d1", h->id);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Available("alice"), 80);
+  auto r = Release(h->id, "r1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->amount, 0);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, SuspendedAndClosedAccounts) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("bob").ok());
+  ASSERT_TRUE(Grant("bob", 100, "g").ok());
+  ASSERT_TRUE(Upsert("bob", std::nullopt, AccountStatus::kSuspended).ok());
+  auto h = Authorize("bob", 1, "a1");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->deny_reason, DenyReason::kAccountSuspended);
+  // Usage that happened is still recorded.
+  EXPECT_TRUE(Debit("bob", 5, "d1").ok());
+  ASSERT_TRUE(Upsert("bob", std::nullopt, AccountStatus::kClosed).ok());
+  EXPECT_EQ(Authorize("bob", 1, "a2").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Grant("bob", 1, "g2").status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(EngineTest, IdempotentReplayReturnsTheOriginalAndChangesNothing) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  auto first = Grant("alice", 100, "same", /*fp=*/7);
+  ASSERT_TRUE(first.ok());
+  auto replay = Grant("alice", 100, "same", /*fp=*/7);
+  ASSERT_TRUE(replay.ok());
+  EXPECT_EQ(replay->id, first->id);
+  EXPECT_EQ(Available("alice"), 100);
+  // The same key with another request.
+  auto conflict = Grant("alice", 999, "same", /*fp=*/8);
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(conflict.status().message(), HasSubstr("idempotency_key"));
+  // Authorize replays too, without a second hold.
+  auto h1 = Authorize("alice", 10, "auth");
+  auto h2 = Authorize("alice", 10, "auth");
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  EXPECT_EQ(h1->id, h2->id);
+  EXPECT_EQ(Available("alice"), 90);
+  EXPECT_EQ(mem_.transfer_count(), 1u);
+}
+
+TEST_F(EngineTest, ReplayAfterRestartAndAfterEvictionFromMemory) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  auto first = Debit("alice", 5, "dk", "", /*fp=*/3);
+  ASSERT_TRUE(first.ok());
+  Restart();
+  auto replay = Debit("alice", 5, "dk", "", /*fp=*/3);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, first->id);
+  EXPECT_EQ(Debit("alice", 6, "dk", "", /*fp=*/4).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  // A process that remembers only 2 keys: older ones are answered from the store.
+  Restart(EngineOptions{.idempotency_keys_max = 2});
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Grant("alice", 1, "fill" + std::to_string(i)).ok());
+  const size_t transfers = mem_.transfer_count();
+  auto late = Debit("alice", 5, "dk", "", /*fp=*/3);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->id, first->id);
+  EXPECT_EQ(mem_.transfer_count(), transfers);
+  EXPECT_EQ(Available("alice"), 0);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, OverflowIsRefused) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", kAmountMax, "g1").ok());
+  auto second = Grant("alice", kAmountMax - 1, "g2");
+  ASSERT_TRUE(second.ok()) << second.status();  // credits = 2^63 - 1: the largest int64
+  auto third = Grant("alice", 1, "g3");
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(third.status().message(), HasSubstr("overflow"));
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, BadInputNamesTheFieldAndChangesNothing) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  struct Case {
+    absl::StatusOr<OpResult> got;
+    std::string field;
+  };
+  std::vector<Case> cases;
+  cases.push_back({Grant("alice", -1, "k1"), "amount"});
+  cases.push_back({Grant("alice", 0, "k2"), "amount"});
+  cases.push_back({Grant("alice", kAmountMax + 1, "k3"), "amount"});
+  cases.push_back({Grant("al ice", 1, "k4"), "account_id"});
+  cases.push_back({Grant("@funding", 1, "k5"), "account_id"});
+  cases.push_back({Grant(std::string(129, 'a'), 1, "k6"), "account_id"});
+  cases.push_back({Grant("alice", 1, ""), "idempotency_key"});
+  cases.push_back({Grant("alice'; DROP TABLE transfers;--", 1, "k7"), "account_id"});
+  cases.push_back({Authorize("alice", 1, "k8", /*ttl=*/86401), "hold_ttl_seconds"});
+  cases.push_back({Debit("alice", 1, "k9", "h_'quote"), "hold_id"});
+  for (const auto& c : cases) {
+    EXPECT_EQ(c.got.status().code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(c.got.status().message(), HasSubstr(c.field));
+  }
+  EXPECT_EQ(Grant("nobody", 1, "k10").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Available("alice"), 100);
+}
+
+TEST_F(EngineTest, FailedCommitChangesNothingAndTheRetrySucceeds) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  faulty_.SetUnavailable(true);
+  auto d = Debit("alice", 30, "d1");
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Available("alice"), 100);
+  faulty_.SetUnavailable(false);
+  auto retry = Debit("alice", 30, "d1");
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(Available("alice"), 70);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, CommitInDoubtIsResolvedBeforeAnswering) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  faulty_.CommitThenReportInDoubt(1);
+  auto g = Grant("alice", 100, "g");
+  ASSERT_TRUE(g.ok()) << g.status();  // it did commit, and the writer found out
+  EXPECT_EQ(Available("alice"), 100);
+  EXPECT_EQ(mem_.transfer_count(), 1u);
+  auto replay = Grant("alice", 100, "g");
+  EXPECT_EQ(replay->id, g->id);
+  EXPECT_EQ(writer_->stats().in_doubt_resolved, 1u);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, ReconcileFindsAndRepairsDrift) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  ASSERT_TRUE(Debit("alice", 40, "d").ok());
+  mem_.CorruptBalanceForTest(kTenant, "alice", PostedTotals{.credits = 999, .debits = 40,
+                                                            .granted = 100, .spent = 40});
+  ReconcileReport r = Reconcile();
+  ASSERT_EQ(r.mismatches.size(), 1u);
+  EXPECT_EQ(r.mismatches[0].account_id, "alice");
+  EXPECT_EQ(r.mismatches[0].field, "credits");
+  EXPECT_EQ(r.mismatches[0].expected, 100);
+  EXPECT_EQ(r.mismatches[0].found, 999);
+  EXPECT_EQ(r.mismatches[0].source, "store");
+  EXPECT_EQ(r.ledger_sum, 0);
+  EXPECT_EQ(r.transfers_checked, 2);
+  ReconcileReport fixed = Reconcile(/*fix=*/true);
+  EXPECT_TRUE(fixed.fixed);
+  EXPECT_EQ(fixed.repaired.size(), 1u);
+  ExpectBooksBalance();
+  // The repaired store loads the right balance after a restart.
+  Restart();
+  EXPECT_EQ(Available("alice"), 60);
+}
+
+TEST_F(EngineTest, ConcurrentAuthorizeNeverOverspends) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  std::atomic<int> allowed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        auto r = Authorize("alice", 1, "c" + std::to_string(t) + "-" + std::to_string(i));
+        if (r.ok() && r->decision == Decision::kAllowed) allowed.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(allowed.load(), 100);
+  EXPECT_EQ(Available("alice"), 0);
+}
+
+TEST_F(EngineTest, HoldsSurviveARestart) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  auto h = Authorize("alice", 70, "a");
+  ASSERT_TRUE(h.ok());
+  Restart();  // Stop() drains the writer, so the hold is durable
+  EXPECT_EQ(Available("alice"), 30);
+  auto d = Debit("alice", 50, "d", h->id);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Available("alice"), 50);
+  ExpectBooksBalance();
+}
+
+// A randomized run of thousands of operations against a simple model of the balances.
+TEST_F(EngineTest, RandomizedOperationsMatchAModel) {
+  CreateTenant();
+  std::mt19937_64 rng(20261130);
+  const std::vector<std::string> accounts = {"a", "b", "c", "d"};
+  struct Model {
+    int64_t credits = 0, debits = 0, held = 0;
+  };
+  std::map<std::string, Model> model;
+  std::map<std::string, std::pair<std::string, int64_t>> open_holds;  // hold -> account, amount
+  for (const auto& a : accounts) ASSERT_TRUE(Upsert(a).ok());
+  std::vector<std::string> used;  // keys that may have been recorded
+  auto pick = [&](const auto& v) { return v[rng() % v.size()]; };
+  for (int i = 0; i < 3000; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const std::string a = pick(accounts);
+    const int64_t amount = 1 + static_cast<int64_t>(rng() % 100);
+    switch (rng() % 6) {
+      case 0: {
+        ASSERT_TRUE(Grant(a, amount, key).ok());
+        model[a].credits += amount;
+        break;
+      }
+      case 1: {
+        auto r = Authorize(a, amount, key);
+        ASSERT_TRUE(r.ok());
+        const Model& m = model[a];
+        const bool affordable = m.credits - m.debits - m.held >= amount;
+        ASSERT_EQ(r->decision == Decision::kAllowed, affordable) << i;
+        if (affordable) {
+          model[a].held += amount;
+          open_holds[r->id] = {a, amount};
+        }
+        break;  // a denial is recorded under its key too
+      }
+      case 2: {
+        if (open_holds.empty()) continue;
+        auto it = open_holds.begin();
+        std::advance(it, rng() % open_holds.size());
+        auto [acct, held] = it->second;
+        ASSERT_TRUE(Debit(acct, amount, key, it->first).ok());
+        model[acct].held -= held;
+        model[acct].debits += amount;
+        open_holds.erase(it);
+        break;
+      }
+      case 3: {
+        if (open_holds.empty()) continue;
+        auto it = open_holds.begin();
+        auto r = Release(it->first, key);
+        ASSERT_TRUE(r.ok());
+        ASSERT_EQ(r->amount, it->second.second);
+        model[it->second.first].held -= it->second.second;
+        open_holds.erase(it);
+        break;
+      }
+      case 4: {
+        ASSERT_TRUE(Debit(a, amount, key).ok());
+        model[a].debits += amount;
+        break;
+      }
+      case 5: {  // an earlier key with another request changes nothing
+        if (used.empty()) continue;
+        auto r = Grant(a, amount, used[rng() % used.size()], /*fp=*/999);
+        ASSERT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists);
+        continue;
+      }
+    }
+    used.push_back(key);
+    for (const auto& acct : accounts) {
+      auto b = ledger_->GetBalance(kTenant, acct);
+      ASSERT_TRUE(b.ok());
+      const Model& m = model[acct];
+      ASSERT_EQ(b->posted.credits, m.credits) << "op " << i;
+      ASSERT_EQ(b->posted.debits, m.debits) << "op " << i;
+      ASSERT_EQ(b->held, m.held) << "op " << i;
+    }
+    if (i % 250 == 0) ExpectBooksBalance();
+  }
+  ExpectBooksBalance();
+  Restart();
+  for (const auto& acct : accounts) {
+    const Model& m = model[acct];
+    EXPECT_EQ(Available(acct), m.credits - m.debits - m.held);
+  }
+}
+
+}  // namespace
+}  // namespace tokenledger
