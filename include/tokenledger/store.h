@@ -46,8 +46,8 @@ struct Snapshot {
   std::vector<TenantRecord> tenants;
   std::vector<ApiKeyRecord> api_keys;
   std::vector<TeamRecord> teams;
-  std::vector<AccountBalance> accounts;  // includes each tenant's system accounts
-  std::vector<HoldRecord> holds;         // open holds, and holds closed recently
+  std::vector<AccountBalance> accounts;        // includes each tenant's system accounts
+  std::vector<HoldRecord> holds;               // open holds, and holds closed recently
   std::vector<IdempotencyRecord> idempotency;  // the most recent keys, up to a bound
 };
 

@@ -8,9 +8,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace tokenledger {
 
@@ -53,7 +54,7 @@ inline constexpr absl::string_view kUsageAccount = "@usage";
 inline constexpr absl::string_view kExpiredAccount = "@expired";
 inline constexpr absl::string_view kAdjustmentsAccount = "@adjustments";
 inline constexpr absl::string_view kSystemAccounts[] = {kFundingAccount, kUsageAccount,
-                                                       kExpiredAccount, kAdjustmentsAccount};
+                                                        kExpiredAccount, kAdjustmentsAccount};
 
 struct Policy {
   int64_t monthly_allocation = 0;

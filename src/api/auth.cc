@@ -131,8 +131,8 @@ absl::StatusOr<Caller> Authenticator::AuthenticateKey(absl::string_view header,
     caller = Caller{key->tenant_id, key->key_id, key->role};
   }
   if (!RoleAllows(caller.role, method)) {
-    return absl::PermissionDeniedError(absl::StrCat("role '", RoleName(caller.role),
-                                                    "' may not call ", MethodName(method)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("role '", RoleName(caller.role), "' may not call ", MethodName(method)));
   }
   return caller;
 }

@@ -213,29 +213,28 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertAccount(grpc::CallbackServerC
                         .status = static_cast<AccountStatus>(req->status())};
   if (req->has_policy()) {
     const auto& p = req->policy();
-    account.policy = Policy{p.monthly_allocation(), p.rollover_max(), p.daily_limit(),
-                            p.overdraft_limit()};
+    account.policy =
+        Policy{p.monthly_allocation(), p.rollover_max(), p.daily_limit(), p.overdraft_limit()};
   }
   Ledger* ledger = ctx_.ledger;
   std::string tenant = caller->tenant_id;
   std::string display_name = req->display_name();
-  ledger->UpsertAccount(
-      tenant, std::move(account), Idem(*req, Method::kUpsertAccount),
-      [call, resp, ledger, tenant, display_name](absl::StatusOr<OpResult> r) {
-        if (r.ok()) {
-          resp->set_created(r->flag);
-          auto acct = ledger->GetAccount(tenant, r->id);
-          v1::Account* out = resp->mutable_account();
-          out->set_account_id(r->id);
-          out->set_display_name(display_name);
-          if (acct.ok()) {
-            out->set_team_id(acct->team_id);
-            out->set_status(static_cast<v1::AccountStatus>(acct->status));
-            if (acct->policy) FillPolicy(*acct->policy, out->mutable_policy());
-          }
-        }
-        call.Finish(r.status());
-      });
+  ledger->UpsertAccount(tenant, std::move(account), Idem(*req, Method::kUpsertAccount),
+                        [call, resp, ledger, tenant, display_name](absl::StatusOr<OpResult> r) {
+                          if (r.ok()) {
+                            resp->set_created(r->flag);
+                            auto acct = ledger->GetAccount(tenant, r->id);
+                            v1::Account* out = resp->mutable_account();
+                            out->set_account_id(r->id);
+                            out->set_display_name(display_name);
+                            if (acct.ok()) {
+                              out->set_team_id(acct->team_id);
+                              out->set_status(static_cast<v1::AccountStatus>(acct->status));
+                              if (acct->policy) FillPolicy(*acct->policy, out->mutable_policy());
+                            }
+                          }
+                          call.Finish(r.status());
+                        });
   return call.reactor();
 }
 
@@ -415,10 +414,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateApiKey(grpc::CallbackServerCon
     return call.Finish(absl::InvalidArgumentError("tenant_id: required for operator keys"));
   }
   const std::string secret = NewApiKeySecret();
-  ApiKeyRecord key{.key_id = NewApiKeyId(),
-                   .tenant_id = tenant,
-                   .role = *role,
-                   .key_hash = HashApiKey(secret)};
+  ApiKeyRecord key{
+      .key_id = NewApiKeyId(), .tenant_id = tenant, .role = *role, .key_hash = HashApiKey(secret)};
   ctx_.ledger->CreateApiKey(
       caller->tenant_id, key, Idem(*req, Method::kCreateApiKey),
       [call, resp, key, secret, role_name = req->role()](absl::StatusOr<OpResult> r) {

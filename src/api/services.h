@@ -50,8 +50,7 @@ class AuthorizationServiceImpl final : public v1::AuthorizationService::Callback
                                       v1::AuthorizeResponse* resp) override;
   grpc::ServerUnaryReactor* Debit(grpc::CallbackServerContext* ctx, const v1::DebitRequest* req,
                                   v1::DebitResponse* resp) override;
-  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx,
-                                    const v1::ReleaseRequest* req,
+  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx, const v1::ReleaseRequest* req,
                                     v1::ReleaseResponse* resp) override;
   grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const v1::CheckRequest* req,
                                   v1::CheckResponse* resp) override;

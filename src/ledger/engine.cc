@@ -16,13 +16,13 @@ namespace {
 
 // Ledger invariants stay checked in release builds: a violated one means memory no longer
 // mirrors the store, and serving on would spread the damage.
-#define TL_INVARIANT(cond)                                                                   \
-  do {                                                                                       \
-    if (!(cond)) {                                                                           \
+#define TL_INVARIANT(cond)                                                                      \
+  do {                                                                                          \
+    if (!(cond)) {                                                                              \
       std::fprintf(stderr, "tokenledger invariant violated at %s:%d: %s\n", __FILE__, __LINE__, \
-                   #cond);                                                                   \
-      std::abort();                                                                          \
-    }                                                                                        \
+                   #cond);                                                                      \
+      std::abort();                                                                             \
+    }                                                                                           \
   } while (0)
 
 absl::Status AccountNotFound(absl::string_view account_id) {
@@ -127,8 +127,8 @@ absl::Status Ledger::Load(const Snapshot& s) {
     absl::MutexLock lock(&t->mu);
     auto acct = t->accounts.find(h.account_id);
     if (acct == t->accounts.end()) return absl::DataLossError("hold of an unknown account");
-    HoldState hs{h.account_id, h.amount, h.created_at_us, h.expires_at_us, 0, HoldPhase::kOpen,
-                 h.idempotency_key};
+    HoldState hs{h.account_id,     h.amount,         h.created_at_us, h.expires_at_us, 0,
+                 HoldPhase::kOpen, h.idempotency_key};
     if (h.status == HoldStatus::kOpen) {
       acct->second.held += h.amount;
       ++t->open_holds;
@@ -168,8 +168,8 @@ bool Ledger::AnswerFromIdempotency(TenantState& t, const IdemArgs& idem, ResultC
   IdempotencyEntry* e = t.idempotency.Find(idem.key);
   if (e == nullptr) return false;
   if (e->fingerprint != idem.fingerprint) {
-    std::move(done)(absl::AlreadyExistsError(
-        "idempotency_key: already used with a different request"));
+    std::move(done)(
+        absl::AlreadyExistsError("idempotency_key: already used with a different request"));
     return true;
   }
   if (e->pending) {
@@ -189,15 +189,15 @@ bool Ledger::SubmitLocked(std::shared_ptr<TenantState> t, const IdemArgs& idem,
   TenantState* raw = t.get();
   // Held in a shared slot so that the call can still be answered when Submit refuses the work.
   auto slot = std::make_shared<ResultCallback>(std::move(done));
-  absl::Status s = journal_->Submit(
-      std::move(m), [this, t = std::move(t), key = idem.key, result, apply = std::move(apply),
-                     undo = std::move(undo),
-                     slot](absl::StatusOr<MutationOutcome> outcome) mutable {
+  absl::Status s =
+      journal_->Submit(std::move(m), [this, t = std::move(t), key = idem.key, result,
+                                      apply = std::move(apply), undo = std::move(undo),
+                                      slot](absl::StatusOr<MutationOutcome> outcome) mutable {
         Complete(std::move(t), std::move(key), std::move(result), std::move(outcome),
                  std::move(apply), std::move(undo), std::move(*slot));
       });
   if (!s.ok()) {
-    std::move(*slot)(s);
+    std::move (*slot)(s);
     return false;
   }
   raw->idempotency.Insert(idem.key, IdempotencyEntry{idem.fingerprint, true, response, {}});
@@ -303,7 +303,8 @@ void Ledger::CreateApiKey(const std::string& scope, ApiKeyRecord key, const Idem
     v = absl::InvalidArgumentError("role: operator keys are configured, not created");
   }
   if (v.ok() && !scope.empty() && scope != key.tenant_id) {
-    v = absl::PermissionDeniedError("tenant_id: a tenant admin may create keys only for its tenant");
+    v = absl::PermissionDeniedError(
+        "tenant_id: a tenant admin may create keys only for its tenant");
   }
   if (v.ok() && !GetTenant(key.tenant_id)) {
     v = absl::NotFoundError(absl::StrCat("tenant_id: tenant '", key.tenant_id, "' not found"));
@@ -324,8 +325,8 @@ void Ledger::CreateApiKey(const std::string& scope, ApiKeyRecord key, const Idem
   SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
 }
 
-void Ledger::RevokeApiKey(const std::string& scope, const std::string& key_id,
-                          const IdemArgs& idem, ResultCallback done) {
+void Ledger::RevokeApiKey(const std::string& scope, const std::string& key_id, const IdemArgs& idem,
+                          ResultCallback done) {
   absl::Status v = ValidateServerId("key_id", key_id);
   if (v.ok()) v = ValidateIdempotencyKey(idem.key);
   if (!v.ok()) return std::move(done)(v);
@@ -500,12 +501,11 @@ void Ledger::Adjust(const std::string& tenant, const std::string& account_id, in
   if (v.ok()) v = ValidateIdempotencyKey(idem.key);
   if (!v.ok()) return std::move(done)(v);
   if (amount_delta > 0) {
-    return Credit(tenant, account_id, amount_delta, TransferKind::kAdjustment,
-                  kAdjustmentsAccount, memo, idem, std::move(done));
+    return Credit(tenant, account_id, amount_delta, TransferKind::kAdjustment, kAdjustmentsAccount,
+                  memo, idem, std::move(done));
   }
   DebitArgs args{.account_id = account_id, .amount = -amount_delta};
-  Spend(tenant, args, TransferKind::kAdjustment, kAdjustmentsAccount, memo, idem,
-        std::move(done));
+  Spend(tenant, args, TransferKind::kAdjustment, kAdjustmentsAccount, memo, idem, std::move(done));
 }
 
 absl::StatusOr<BalanceView> Ledger::GetBalance(const std::string& tenant,
@@ -631,15 +631,15 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
         if (it != t->holds.end() && it->second.phase == HoldPhase::kOpen) {
           CloseHold(*t, hold_id, it->second, HoldPhase::kReleased);
         }
-        t->idempotency.Insert(key, IdempotencyEntry{out->existing.fingerprint, false,
-                                                    out->existing.response, {}});
+        t->idempotency.Insert(
+            key, IdempotencyEntry{out->existing.fingerprint, false, out->existing.response, {}});
       });
   if (!s.ok()) return s;
   if (!hold_id.empty()) {
     a.held += args.amount;
     ++t->open_holds;
     t->expiry.emplace(result.expires_at_us, hold_id);
-    t->holds[hold_id] = HoldState{args.account_id, args.amount, now, result.expires_at_us, 0,
+    t->holds[hold_id] = HoldState{args.account_id,  args.amount, now, result.expires_at_us, 0,
                                   HoldPhase::kOpen, idem.key};
   }
   t->idempotency.Insert(idem.key, IdempotencyEntry{idem.fingerprint, false, response, {}});
@@ -721,8 +721,8 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
       } else if (hold.phase == HoldPhase::kOpen) {
         captured = hold.amount;
         m.holds.push_back(HoldRecord{tenant, args.hold_id, hold.account_id, hold.amount,
-                                     hold.created_at_us, hold.expires_at_us,
-                                     HoldStatus::kCaptured, hold.idempotency_key});
+                                     hold.created_at_us, hold.expires_at_us, HoldStatus::kCaptured,
+                                     hold.idempotency_key});
       }
     }
   }
@@ -794,8 +794,14 @@ void Ledger::Release(const std::string& tenant, const std::string& hold_id, cons
   const int64_t now = clock_->NowMicros();
   Mutation m;
   OpResult result{.id = hold_id};
-  HoldRecord rec{tenant,          hold_id, hold.account_id, hold.amount, hold.created_at_us,
-                 hold.expires_at_us, HoldStatus::kReleased, hold.idempotency_key};
+  HoldRecord rec{tenant,
+                 hold_id,
+                 hold.account_id,
+                 hold.amount,
+                 hold.created_at_us,
+                 hold.expires_at_us,
+                 HoldStatus::kReleased,
+                 hold.idempotency_key};
   if (hold.phase == HoldPhase::kOpen && hold.expires_at_us <= now) {
     CloseHold(*t, hold_id, hold, HoldPhase::kExpired);
     rec.status = HoldStatus::kExpired;
@@ -827,8 +833,7 @@ void Ledger::Release(const std::string& tenant, const std::string& hold_id, cons
 
 // Marks a hold closed. The caller has already taken its amount out of `held` if it was open
 // or in flight; for kOpen holds (expiry), this does it.
-void Ledger::CloseHold(TenantState& t, const std::string& hold_id, HoldState& h,
-                       HoldPhase phase) {
+void Ledger::CloseHold(TenantState& t, const std::string& hold_id, HoldState& h, HoldPhase phase) {
   if (h.phase == HoldPhase::kOpen) t.accounts.at(h.account_id).held -= h.amount;
   TL_INVARIANT(t.accounts.at(h.account_id).held >= 0);
   TL_INVARIANT(t.open_holds > 0);
@@ -891,7 +896,7 @@ void Ledger::Reconcile(const std::string& tenant, bool fix, ReconcileCallback do
   absl::Status s = journal_->RunExclusive([this, tenant, fix, slot](LedgerStore& store) {
     RunReconcile(store, tenant, fix, std::move(*slot));
   });
-  if (!s.ok()) std::move(*slot)(s);
+  if (!s.ok()) std::move (*slot)(s);
 }
 
 namespace {
@@ -899,8 +904,10 @@ namespace {
 void CompareTotals(const std::string& account, const PostedTotals& want, const PostedTotals& got,
                    absl::string_view source, std::vector<ReconcileMismatch>& out) {
   const std::pair<const char*, int64_t PostedTotals::*> fields[] = {
-      {"credits", &PostedTotals::credits}, {"debits", &PostedTotals::debits},
-      {"granted", &PostedTotals::granted}, {"spent", &PostedTotals::spent},
+      {"credits", &PostedTotals::credits},
+      {"debits", &PostedTotals::debits},
+      {"granted", &PostedTotals::granted},
+      {"spent", &PostedTotals::spent},
       {"expired", &PostedTotals::expired}};
   for (const auto& [name, member] : fields) {
     if (want.*member != got.*member) {
@@ -936,7 +943,8 @@ void Ledger::RunReconcile(LedgerStore& store, const std::string& tenant, bool fi
       ++report.accounts_checked;
       size_t before = report.mismatches.size();
       CompareTotals(row.account_id, row.recomputed, row.stored, "store", report.mismatches);
-      if (report.mismatches.size() != before) store_repairs.emplace_back(row.account_id, row.recomputed);
+      if (report.mismatches.size() != before)
+        store_repairs.emplace_back(row.account_id, row.recomputed);
       auto it = t->accounts.find(row.account_id);
       if (it == t->accounts.end()) {
         report.mismatches.push_back(ReconcileMismatch{row.account_id, "present", 1, 0, "cache"});

@@ -154,8 +154,7 @@ class Ledger {
   // ---- the gateway's hot path ----
   absl::StatusOr<OpResult> Authorize(const std::string& tenant, const AuthorizeArgs& args,
                                      const IdemArgs& idem);
-  void Debit(const std::string& tenant, DebitArgs args, const IdemArgs& idem,
-             ResultCallback done);
+  void Debit(const std::string& tenant, DebitArgs args, const IdemArgs& idem, ResultCallback done);
   void Release(const std::string& tenant, const std::string& hold_id, const IdemArgs& idem,
                ResultCallback done);
   absl::StatusOr<CheckResult> Check(const std::string& tenant, const std::string& account_id,
@@ -180,10 +179,9 @@ class Ledger {
   // Submits `m` with the idempotency record of `result`, and on success records the key as
   // pending and returns true. `apply` runs on commit, `undo` on failure or duplicate; both under
   // t.mu. When the journal refuses the work, answers `done` with its status and returns false.
-  bool SubmitLocked(std::shared_ptr<TenantState> t, const IdemArgs& idem,
-                            const OpResult& result, Mutation m,
-                            absl::AnyInvocable<void(TenantState&)> apply,
-                            absl::AnyInvocable<void(TenantState&)> undo, ResultCallback done)
+  bool SubmitLocked(std::shared_ptr<TenantState> t, const IdemArgs& idem, const OpResult& result,
+                    Mutation m, absl::AnyInvocable<void(TenantState&)> apply,
+                    absl::AnyInvocable<void(TenantState&)> undo, ResultCallback done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu);
   void Complete(std::shared_ptr<TenantState> t, std::string key, OpResult result,
                 absl::StatusOr<MutationOutcome> outcome,

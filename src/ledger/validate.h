@@ -6,15 +6,15 @@
 #define TOKENLEDGER_LEDGER_VALIDATE_H_
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "tokenledger/types.h"
 
 namespace tokenledger {
 
 inline constexpr size_t kIdLengthMax = 128;
-inline constexpr size_t kTextLengthMax = 1024;       // display names, memos, model, request id
+inline constexpr size_t kTextLengthMax = 1024;  // display names, memos, model, request id
 inline constexpr size_t kMetadataEntriesMax = 64;
 inline constexpr size_t kMetadataBytesMax = 8192;
 inline constexpr int64_t kHoldTtlSecondsDefault = 600;

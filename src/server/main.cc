@@ -5,12 +5,12 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <vector>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -20,7 +20,8 @@
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
-ABSL_FLAG(std::string, listen, "", "gRPC address HOST:PORT (env TOKENLEDGER_LISTEN; default 127.0.0.1:7443)");
+ABSL_FLAG(std::string, listen, "",
+          "gRPC address HOST:PORT (env TOKENLEDGER_LISTEN; default 127.0.0.1:7443)");
 ABSL_FLAG(std::string, database_url, "",
           "PostgreSQL URL, e.g. postgresql://user@127.0.0.1:5432/tokenledger "
           "(env TOKENLEDGER_DATABASE_URL)");
@@ -29,7 +30,8 @@ ABSL_FLAG(std::string, operator_key_file, "",
 ABSL_FLAG(std::string, migrations_dir, "",
           "directory of NNNN_name.sql migrations (env TOKENLEDGER_MIGRATIONS_DIR; default: the "
           "source tree's migrations/)");
-ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn or error (env TOKENLEDGER_LOG_LEVEL)");
+ABSL_FLAG(std::string, log_level, "info",
+          "trace, debug, info, warn or error (env TOKENLEDGER_LOG_LEVEL)");
 
 namespace {
 

@@ -14,15 +14,15 @@ namespace tokenledger {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   if (config.database_url.empty()) {
-    return absl::InvalidArgumentError(
-        "--database-url (or TOKENLEDGER_DATABASE_URL) is required");
+    return absl::InvalidArgumentError("--database-url (or TOKENLEDGER_DATABASE_URL) is required");
   }
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
   const std::string dir =
       config.migrations_dir.empty() ? DefaultMigrationsDir() : config.migrations_dir;
   if (absl::Status m = ApplyMigrations(config.database_url, dir); !m.ok()) {
-    return absl::Status(m.code(), absl::StrCat("applying migrations from ", dir, ": ", m.message()));
+    return absl::Status(m.code(),
+                        absl::StrCat("applying migrations from ", dir, ": ", m.message()));
   }
   auto store = PgStore::Open(config.database_url, PgStoreOptions{});
   if (!store.ok()) return store.status();

@@ -9,8 +9,7 @@
 
 namespace tokenledger {
 
-GroupCommitWriter::GroupCommitWriter(LedgerStore* store, const Clock* clock,
-                                     WriterOptions options)
+GroupCommitWriter::GroupCommitWriter(LedgerStore* store, const Clock* clock, WriterOptions options)
     : store_(store), clock_(clock), options_(options) {
   // Batch ids must not repeat across restarts or processes sharing a database: start from a
   // random 62-bit value and count up.
@@ -62,9 +61,8 @@ void GroupCommitWriter::Run() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](GroupCommitWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
-            return !w->queue_.empty() || w->stopping_;
-          },
+          +[](GroupCommitWriter* w)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->queue_.empty() || w->stopping_; },
           this));
       if (queue_.empty()) return;  // stopping, and everything is done
       if (auto* fn = std::get_if<ExclusiveFn>(&queue_.front())) {

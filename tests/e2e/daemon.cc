@@ -55,8 +55,8 @@ int FreePort() {
 Daemon::Daemon() {
   target_ = absl::StrCat("127.0.0.1:", FreePort());
   operator_key_ = Unique("tlo_test_operator_key_0123456789abcdef");
-  log_path_ = absl::StrCat(::testing::TempDir(), "/tokenledgerd-", getpid(), "-",
-                           Unique("log"), ".log");
+  log_path_ =
+      absl::StrCat(::testing::TempDir(), "/tokenledgerd-", getpid(), "-", Unique("log"), ".log");
 }
 
 Daemon::~Daemon() {
@@ -64,7 +64,14 @@ Daemon::~Daemon() {
 }
 
 std::shared_ptr<grpc::Channel> Daemon::Channel() const {
-  return grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
+  // A private subchannel pool and short reconnect backoff: a channel made while the daemon
+  // (re)starts must not sit out gRPC's default backoff of seconds.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  return grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
 }
 
 void Daemon::Start(int wait_seconds) {
@@ -87,11 +94,13 @@ void Daemon::Start(int wait_seconds) {
   }
   pid_ = pid;
   // Ready when a call gets an answer from the daemon itself (here: no key, UNAUTHENTICATED).
-  auto stub = v1::AdminService::NewStub(Channel());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
   while (std::chrono::steady_clock::now() < deadline) {
+    // A fresh channel each time: a failed connect would otherwise wait out its backoff.
+    auto stub = v1::AdminService::NewStub(Channel());
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    ctx.set_wait_for_ready(true);
     v1::ReconcileRequest req;
     v1::ReconcileResponse resp;
     if (stub->Reconcile(&ctx, req, &resp).error_code() == grpc::StatusCode::UNAUTHENTICATED) {
@@ -149,9 +158,9 @@ TenantKeys MakeTenant(const Daemon& d, const std::string& timezone) {
   v1::CreateTenantResponse tresp;
   grpc::Status s = admin->CreateTenant(Ctx(d.operator_key()).get(), treq, &tresp);
   EXPECT_TRUE(s.ok()) << s.error_message();
-  for (auto [role, out] : {std::pair{"admin", &keys.admin}, std::pair{"hr", &keys.hr},
-                           std::pair{"gateway", &keys.gateway},
-                           std::pair{"auditor", &keys.auditor}}) {
+  for (auto [role, out] :
+       {std::pair{"admin", &keys.admin}, std::pair{"hr", &keys.hr},
+        std::pair{"gateway", &keys.gateway}, std::pair{"auditor", &keys.auditor}}) {
     v1::CreateApiKeyRequest kreq;
     kreq.set_tenant_id(keys.tenant_id);
     kreq.set_role(role);

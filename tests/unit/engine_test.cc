@@ -81,8 +81,8 @@ class EngineTest : public ::testing::Test {
                              std::move(cb));
     });
   }
-  absl::StatusOr<OpResult> Grant(const std::string& account, int64_t amount,
-                                 const std::string& key, uint64_t fp = 1) {
+  absl::StatusOr<OpResult> Grant(const std::string& account, int64_t amount, const std::string& key,
+                                 uint64_t fp = 1) {
     return Wait([&](ResultCallback cb) {
       ledger_->Grant(kTenant, account, amount, "", Key(key, fp), std::move(cb));
     });
@@ -93,9 +93,8 @@ class EngineTest : public ::testing::Test {
       ledger_->Adjust(kTenant, account, delta, "fix", Key(key), std::move(cb));
     });
   }
-  absl::StatusOr<OpResult> Debit(const std::string& account, int64_t amount,
-                                 const std::string& key, const std::string& hold = "",
-                                 uint64_t fp = 1) {
+  absl::StatusOr<OpResult> Debit(const std::string& account, int64_t amount, const std::string& key,
+                                 const std::string& hold = "", uint64_t fp = 1) {
     return Wait([&](ResultCallback cb) {
       ledger_->Debit(kTenant, DebitArgs{.account_id = account, .hold_id = hold, .amount = amount},
                      Key(key, fp), std::move(cb));
@@ -130,8 +129,9 @@ class EngineTest : public ::testing::Test {
   void ExpectBooksBalance() {
     ReconcileReport r = Reconcile();
     EXPECT_EQ(r.ledger_sum, 0);
-    EXPECT_TRUE(r.mismatches.empty()) << r.mismatches.size() << " mismatches, first: "
-                                      << (r.mismatches.empty() ? "" : r.mismatches[0].field);
+    EXPECT_TRUE(r.mismatches.empty())
+        << r.mismatches.size()
+        << " mismatches, first: " << (r.mismatches.empty() ? "" : r.mismatches[0].field);
   }
 
   ManualClock clock_;
@@ -194,8 +194,7 @@ TEST_F(EngineTest, HoldCapturedForLessReleasesTheRest) {
   EXPECT_EQ(b->posted.spent, 120);
   EXPECT_EQ(b->available, 880);
   // The hold is spent: capturing it again, or releasing it, is refused.
-  EXPECT_EQ(Debit("alice", 10, "d2", h->id).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Debit("alice", 10, "d2", h->id).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Release(h->id, "r1").status().code(), absl::StatusCode::kFailedPrecondition);
   ExpectBooksBalance();
 }
@@ -229,8 +228,7 @@ TEST_F(EngineTest, ReleaseReturnsTheReservation) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->amount, 0);
   // A released hold cannot be captured.
-  EXPECT_EQ(Debit("alice", 10, "d1", h->id).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Debit("alice", 10, "d1", h->id).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Release("h_unknown", "rel3").status().code(), absl::StatusCode::kNotFound);
   ExpectBooksBalance();
 }
@@ -426,8 +424,8 @@ TEST_F(EngineTest, ReconcileFindsAndRepairsDrift) {
   ASSERT_TRUE(Upsert("alice").ok());
   ASSERT_TRUE(Grant("alice", 100, "g").ok());
   ASSERT_TRUE(Debit("alice", 40, "d").ok());
-  mem_.CorruptBalanceForTest(kTenant, "alice", PostedTotals{.credits = 999, .debits = 40,
-                                                            .granted = 100, .spent = 40});
+  mem_.CorruptBalanceForTest(
+      kTenant, "alice", PostedTotals{.credits = 999, .debits = 40, .granted = 100, .spent = 40});
   ReconcileReport r = Reconcile();
   ASSERT_EQ(r.mismatches.size(), 1u);
   EXPECT_EQ(r.mismatches[0].account_id, "alice");
