@@ -54,6 +54,8 @@ absl::string_view MethodName(Method m) {
       return "RevokeApiKey";
     case Method::kReconcile:
       return "Reconcile";
+    case Method::kGetServerStats:
+      return "GetServerStats";
   }
   return "Unknown";
 }
@@ -82,6 +84,8 @@ bool RoleAllows(Role role, Method method) {
       return role == Role::kOperator || role == Role::kAdmin;
     case Method::kReconcile:  // auditors may look (fix=false is checked by the handler)
       return role == Role::kAdmin || role == Role::kAuditor;
+    case Method::kGetServerStats:
+      return role == Role::kOperator || role == Role::kAdmin;
   }
   return false;
 }

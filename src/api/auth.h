@@ -32,6 +32,7 @@ enum class Method {
   kCreateApiKey,
   kRevokeApiKey,
   kReconcile,
+  kGetServerStats,
 };
 
 absl::string_view MethodName(Method m);

@@ -480,4 +480,30 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reconcile(grpc::CallbackServerContex
   return call.reactor();
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerContext* ctx,
+                                                           const v1::GetServerStatsRequest*,
+                                                           v1::GetServerStatsResponse* resp) {
+  Call call(ctx_, ctx, Method::kGetServerStats);
+  auto caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (!ctx_.stats) return call.Finish(absl::UnimplementedError("no statistics in this server"));
+  const ServerStats s = ctx_.stats();
+  resp->set_writer_batches(s.writer.batches);
+  resp->set_writer_mutations(s.writer.mutations);
+  resp->set_writer_mean_batch_size(
+      s.writer.batches == 0 ? 0.0 : static_cast<double>(s.writer.mutations) / s.writer.batches);
+  resp->set_writer_commit_micros_total(s.writer.commit_micros_total);
+  resp->set_writer_commit_micros_max(s.writer.commit_micros_max);
+  resp->set_writer_mean_commit_micros(
+      s.writer.batches == 0 ? 0.0
+                            : static_cast<double>(s.writer.commit_micros_total) / s.writer.batches);
+  resp->set_writer_failed_batches(s.writer.failed_batches);
+  resp->set_writer_queue_depth(s.writer.queue_depth);
+  resp->set_cached_tenants(s.engine.tenants);
+  resp->set_cached_accounts(s.engine.accounts);
+  resp->set_open_holds(s.engine.open_holds);
+  resp->set_resident_memory_bytes(s.resident_memory_bytes);
+  return call.Finish(absl::OkStatus());
+}
+
 }  // namespace tokenledger

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 #include "api/auth.h"
 #include "grpcpp/grpcpp.h"
@@ -17,6 +18,16 @@
 #include "tokenledger/v1/budget.grpc.pb.h"
 
 namespace tokenledger {
+
+// The writer's figures as the API reports them (the writer itself lives in src/store).
+struct WriterStatsView {
+  uint64_t batches = 0;
+  uint64_t mutations = 0;
+  uint64_t failed_batches = 0;
+  uint64_t commit_micros_total = 0;
+  uint64_t commit_micros_max = 0;
+  uint64_t queue_depth = 0;
+};
 
 grpc::Status ToGrpcStatus(const absl::Status& s);
 
@@ -31,15 +42,22 @@ class CallCounters {
   uint64_t Get(Method method, grpc::StatusCode code) const;
 
  private:
-  static constexpr int kMethods = 14;
+  static constexpr int kMethods = 15;
   static constexpr int kCodes = 17;
   std::atomic<uint64_t> counts_[kMethods][kCodes] = {};
+};
+
+struct ServerStats {
+  WriterStatsView writer;
+  EngineStats engine;
+  uint64_t resident_memory_bytes = 0;
 };
 
 struct ApiContext {
   Ledger* ledger;
   const Authenticator* auth;
-  CallCounters* counters;  // may be null
+  CallCounters* counters;              // may be null
+  std::function<ServerStats()> stats;  // may be empty
 };
 
 class AuthorizationServiceImpl final : public v1::AuthorizationService::CallbackService {
@@ -98,6 +116,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* Reconcile(grpc::CallbackServerContext* ctx,
                                       const v1::ReconcileRequest* req,
                                       v1::ReconcileResponse* resp) override;
+  grpc::ServerUnaryReactor* GetServerStats(grpc::CallbackServerContext* ctx,
+                                           const v1::GetServerStatsRequest* req,
+                                           v1::GetServerStatsResponse* resp) override;
 
  private:
   ApiContext ctx_;

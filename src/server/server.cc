@@ -1,6 +1,9 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 #include "server/server.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -41,7 +44,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   snapshot->accounts.clear();  // release the snapshot's memory before serving
 
   s->auth_ = std::make_unique<Authenticator>(s->ledger_.get(), config.operator_key);
-  ApiContext api{s->ledger_.get(), s->auth_.get(), &s->counters_};
+  ApiContext api{s->ledger_.get(), s->auth_.get(), &s->counters_,
+                 [p = s.get()] { return p->Stats(); }};
   s->authorization_ = std::make_unique<AuthorizationServiceImpl>(api);
   s->budget_ = std::make_unique<BudgetServiceImpl>(api);
   s->admin_ = std::make_unique<AdminServiceImpl>(api);
@@ -65,6 +69,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 }
 
 Server::~Server() { Shutdown(); }
+
+ServerStats Server::Stats() const {
+  ServerStats out;
+  const WriterStats w = writer_->stats();
+  out.writer =
+      WriterStatsView{w.batches,           w.mutations,  w.failed_batches, w.commit_micros_total,
+                      w.commit_micros_max, w.queue_depth};
+  out.engine = ledger_->stats();
+  // Resident set size from /proc (Linux): pages in the second field of statm.
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    unsigned long size = 0, resident = 0;
+    if (std::fscanf(f, "%lu %lu", &size, &resident) == 2) {
+      out.resident_memory_bytes = static_cast<uint64_t>(resident) * sysconf(_SC_PAGESIZE);
+    }
+    std::fclose(f);
+  }
+  return out;
+}
 
 void Server::SweepLoop() {
   while (!stop_sweep_.WaitForNotificationWithTimeout(config_.hold_sweep_interval)) {

@@ -45,6 +45,7 @@ class Server {
   // Stops taking calls, lets the calls in flight finish, commits everything queued, stops.
   void Shutdown();
 
+  ServerStats Stats() const;
   Ledger& ledger() { return *ledger_; }
   GroupCommitWriter& writer() { return *writer_; }
 
