@@ -1,0 +1,238 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+#include "bench/pgref.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <pqxx/pqxx>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "tokenledger/types.h"
+
+namespace tokenledger::bench {
+namespace {
+
+constexpr int64_t kNaiveBalance = 1'000'000'000'000'000;
+
+constexpr char kNaiveDebit[] = "bench_naive_debit";
+constexpr char kNaiveDebitSql[] =
+    "UPDATE bench_naive_accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1";
+constexpr char kNaiveEntry[] = "bench_naive_entry";
+constexpr char kNaiveEntrySql[] = "INSERT INTO bench_naive_entries (account, amount) VALUES ($1, $2)";
+
+absl::Status Exec(const std::string& url, const std::vector<std::string>& statements) {
+  try {
+    pqxx::connection conn(url);
+    pqxx::work txn(conn);
+    for (const auto& sql : statements) txn.exec(sql);
+    txn.commit();
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(e.what());
+  }
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The figures of one naive client thread.
+struct NaiveThread {
+  Histogram hist;
+  uint64_t ok = 0, errors = 0, total_ok = 0, total_errors = 0;
+  Clock::time_point last_done{};
+  std::string first_error;
+  std::map<int, uint64_t> codes;
+};
+
+}  // namespace
+
+absl::Status NaiveCreate(const std::string& url, int accounts) {
+  return Exec(url, {"DROP TABLE IF EXISTS bench_naive_entries",
+                    "DROP TABLE IF EXISTS bench_naive_accounts",
+                    "CREATE TABLE bench_naive_accounts (id int PRIMARY KEY, balance bigint)",
+                    "CREATE TABLE bench_naive_entries (id bigserial PRIMARY KEY, account int, "
+                    "amount bigint, created_at timestamptz DEFAULT now())",
+                    absl::StrCat("INSERT INTO bench_naive_accounts (id, balance) SELECT g, ",
+                                 kNaiveBalance, " FROM generate_series(1, ", accounts, ") g"),
+                    "ANALYZE bench_naive_accounts"});
+}
+
+absl::Status NaiveDrop(const std::string& url) {
+  return Exec(url, {"DROP TABLE IF EXISTS bench_naive_entries",
+                    "DROP TABLE IF EXISTS bench_naive_accounts"});
+}
+
+RunResult NaiveRun(const std::string& url, int accounts, int threads, absl::Duration warmup,
+                   absl::Duration duration, uint64_t seed) {
+  RunResult result;
+  result.name = "naive PostgreSQL debit";
+  result.concurrency = threads;
+  std::vector<NaiveThread> per(static_cast<size_t>(threads));
+  std::atomic<int> ready{0};
+  absl::Notification go;
+  Clock::time_point measure_start, deadline;  // written before go.Notify()
+  std::vector<std::thread> workers;
+  for (int i = 0; i < threads; ++i) {
+    workers.emplace_back([&, i] {
+      NaiveThread& me = per[static_cast<size_t>(i)];
+      std::unique_ptr<pqxx::connection> conn;
+      try {
+        conn = std::make_unique<pqxx::connection>(url);
+        conn->prepare(kNaiveDebit, kNaiveDebitSql);
+        conn->prepare(kNaiveEntry, kNaiveEntrySql);
+      } catch (const std::exception& e) {
+        me.first_error = e.what();
+        conn.reset();
+      }
+      ready.fetch_add(1);
+      go.WaitForNotification();
+      if (conn == nullptr) {
+        me.errors = me.total_errors = 1;
+        me.codes[static_cast<int>(grpc::StatusCode::UNAVAILABLE)] = 1;
+        return;
+      }
+      std::mt19937_64 rng(seed * 7919 + static_cast<uint64_t>(i));
+      for (;;) {
+        const Clock::time_point t0 = Clock::now();
+        if (t0 >= deadline) break;
+        const int id = 1 + static_cast<int>(rng() % static_cast<uint64_t>(accounts));
+        bool good = false;
+        bool broken = false;
+        try {
+          pqxx::work txn(*conn);
+          const pqxx::result r = txn.exec_prepared(kNaiveDebit, int64_t{1}, id);
+          if (r.affected_rows() == 1) {
+            txn.exec_prepared(kNaiveEntry, id, int64_t{1});
+            txn.commit();
+            good = true;
+          } else {
+            txn.abort();
+            if (me.first_error.empty()) me.first_error = "insufficient balance";
+            ++me.codes[kDenied];
+          }
+        } catch (const pqxx::broken_connection& e) {
+          if (me.first_error.empty()) me.first_error = e.what();
+          ++me.codes[static_cast<int>(grpc::StatusCode::UNAVAILABLE)];
+          broken = true;  // the connection is gone: this client stops
+        } catch (const std::exception& e) {
+          if (me.first_error.empty()) me.first_error = e.what();
+          ++me.codes[static_cast<int>(grpc::StatusCode::INTERNAL)];
+        }
+        const Clock::time_point now = Clock::now();
+        if (good) {
+          ++me.total_ok;
+        } else {
+          ++me.total_errors;
+        }
+        if (t0 >= measure_start) {
+          me.hist.Add(std::chrono::duration_cast<std::chrono::nanoseconds>(now - t0).count());
+          if (good) {
+            ++me.ok;
+          } else {
+            ++me.errors;
+          }
+          me.last_done = now;
+        }
+        if (broken) break;
+      }
+    });
+  }
+  // Every client connects first (bounded: a connect attempt fails within its own timeout).
+  const auto wait_until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (ready.load() < threads && std::chrono::steady_clock::now() < wait_until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const Clock::time_point start = Clock::now();
+  measure_start = start + std::chrono::duration_cast<Clock::duration>(
+                              absl::ToChronoNanoseconds(warmup));
+  deadline = measure_start +
+             std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(duration));
+  go.Notify();
+  for (auto& w : workers) w.join();
+
+  Clock::time_point last = measure_start;
+  for (const NaiveThread& t : per) {
+    result.latency.Merge(t.hist);
+    result.ok += t.ok;
+    result.errors += t.errors;
+    result.total_ok += t.total_ok;
+    result.total_errors += t.total_errors;
+    for (const auto& [code, n] : t.codes) result.error_codes[code] += n;
+    if (result.first_error.empty()) result.first_error = t.first_error;
+    last = std::max(last, t.last_done);
+  }
+  result.seconds = std::chrono::duration<double>(last - measure_start).count();
+  return result;
+}
+
+absl::StatusOr<double> InsertBigTenant(const std::string& url, const std::string& tenant_id,
+                                       int64_t accounts) {
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    pqxx::connection conn(url);
+    {
+      pqxx::work txn(conn);
+      const int64_t now_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      txn.exec_params(
+          "INSERT INTO tenants (tenant_id, display_name, unit, timezone, created_at) "
+          "VALUES ($1, 'tokenledger-bench big tenant', 'usd_micros', 'UTC', $2)",
+          tenant_id, now_us);
+      std::vector<std::string> system;
+      for (absl::string_view s : kSystemAccounts) system.push_back(txn.quote(std::string(s)));
+      txn.exec_params(absl::StrCat("INSERT INTO accounts (tenant_id, account_id, display_name, "
+                                   "created_at) SELECT $1, s, s, $2 FROM unnest(ARRAY[",
+                                   absl::StrJoin(system, ","), "]::text[]) s"),
+                      tenant_id, now_us);
+      // The fastest bulk path: rows generated inside the server, no client round trips.
+      txn.exec_params(
+          "INSERT INTO accounts (tenant_id, account_id, created_at) "
+          "SELECT $1, 'user-' || g, $2 FROM generate_series(1, $3::bigint) g",
+          tenant_id, now_us, accounts);
+      txn.exec_params(
+          "INSERT INTO balances (tenant_id, account_id) "
+          "SELECT tenant_id, account_id FROM accounts WHERE tenant_id = $1",
+          tenant_id);
+      txn.commit();
+    }
+    // Fresh statistics, as a long-running database would have: the daemon's load query is
+    // planned with them.
+    pqxx::nontransaction ntx(conn);
+    ntx.exec("ANALYZE tenants");
+    ntx.exec("ANALYZE accounts");
+    ntx.exec("ANALYZE balances");
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("inserting the big tenant: ", e.what()));
+  }
+  return SecondsSince(t0);
+}
+
+absl::StatusOr<double> DeleteTenantRows(const std::string& url, const std::string& tenant_id) {
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    pqxx::connection conn(url);
+    pqxx::work txn(conn);
+    // Children before parents: whatever the daemon may have written for the tenant, then its
+    // balances, accounts, teams, keys and the tenant row.
+    for (const char* table : {"transfers", "holds", "periods", "idempotency_keys", "balances",
+                              "accounts", "teams", "api_keys", "tenants"}) {
+      txn.exec_params(absl::StrCat("DELETE FROM ", table, " WHERE tenant_id = $1"), tenant_id);
+    }
+    txn.commit();
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("deleting tenant ", tenant_id, ": ", e.what()));
+  }
+  return SecondsSince(t0);
+}
+
+}  // namespace tokenledger::bench

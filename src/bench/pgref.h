@@ -1,0 +1,39 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// The PostgreSQL side of tokenledger-bench, through libpqxx (its exceptions stay in pgref.cc):
+//  - the naive ledger reference: one transaction per debit (conditional UPDATE of a balance
+//    row, INSERT of an entry, COMMIT), one connection per client thread, closed loop;
+//  - the big tenant of the start-up phase: N accounts bulk-inserted straight into the daemon's
+//    schema (tenants, accounts, balances), and removed again.
+#ifndef TOKENLEDGER_BENCH_PGREF_H_
+#define TOKENLEDGER_BENCH_PGREF_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "bench/load.h"
+
+namespace tokenledger::bench {
+
+// (Re)creates bench_naive_accounts with ids 1..accounts, each with a large balance, and an
+// empty bench_naive_entries.
+absl::Status NaiveCreate(const std::string& url, int accounts);
+// `threads` clients, each its own connection, debiting random accounts by 1 until the window
+// ends. A debit that finds no balance (0 rows updated) counts as an error.
+RunResult NaiveRun(const std::string& url, int accounts, int threads, absl::Duration warmup,
+                   absl::Duration duration, uint64_t seed);
+absl::Status NaiveDrop(const std::string& url);
+
+// Inserts tenant `tenant_id` with its system accounts and `accounts` caller accounts (with
+// zero balance rows) in one transaction, then ANALYZEs the tables. Returns the seconds taken.
+absl::StatusOr<double> InsertBigTenant(const std::string& url, const std::string& tenant_id,
+                                       int64_t accounts);
+// Deletes every row of `tenant_id`, in foreign-key order. Returns the seconds taken.
+absl::StatusOr<double> DeleteTenantRows(const std::string& url, const std::string& tenant_id);
+
+}  // namespace tokenledger::bench
+
+#endif  // TOKENLEDGER_BENCH_PGREF_H_
