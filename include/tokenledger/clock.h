@@ -30,6 +30,17 @@ class SystemClock final : public Clock {
   }
 };
 
+// The wall clock shifted by a fixed offset. For end-to-end tests that must cross a month boundary
+// without changing the machine's clock (tokenledgerd --clock-offset-seconds).
+class OffsetClock final : public Clock {
+ public:
+  explicit OffsetClock(absl::Duration offset) : offset_(offset) {}
+  absl::Time Now() const override { return absl::Now() + offset_; }
+
+ private:
+  const absl::Duration offset_;
+};
+
 // A clock that moves only when told to. Thread-safe.
 class ManualClock final : public Clock {
  public:

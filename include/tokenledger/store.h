@@ -29,6 +29,7 @@ struct Mutation {
   std::optional<AccountRecord> account;  // upserted
   std::optional<TeamRecord> team;        // upserted
   std::optional<ApiKeyRecord> api_key;   // inserted, or updated (revoked) when the key_id exists
+  std::vector<PeriodRecord> periods;     // inserted; an existing (account, period) fails the batch
 };
 
 struct MutationOutcome {
@@ -49,6 +50,7 @@ struct Snapshot {
   std::vector<AccountBalance> accounts;        // includes each tenant's system accounts
   std::vector<HoldRecord> holds;               // open holds, and holds closed recently
   std::vector<IdempotencyRecord> idempotency;  // the most recent keys, up to a bound
+  std::vector<PeriodRecord> last_periods;      // per account, its latest performed reset
 };
 
 // Reconciliation input for one tenant, read in one consistent snapshot.
@@ -62,6 +64,18 @@ struct ReconcileData {
   std::vector<Row> rows;
   int64_t transfers_checked = 0;
   int64_t ledger_sum = 0;  // sum over accounts of (credits - debits), from the transfers
+  // Period rows whose amounts do not match the RESET_EXPIRE/RESET_GRANT transfers of the same
+  // account written with them (same created_at; the reset stamps both with the same instant):
+  // account_id, field, expected from the row, found in the transfers.
+  struct PeriodProblem {
+    std::string account_id;
+    int64_t period_start_us = 0;
+    std::string field;  // "expired" or "granted"
+    int64_t expected = 0;
+    int64_t found = 0;
+  };
+  int64_t periods_checked = 0;
+  std::vector<PeriodProblem> period_problems;
 };
 
 struct TransferQuery {
@@ -95,6 +109,12 @@ class LedgerStore {
       const std::string& tenant_id, const std::string& key) = 0;
 
   virtual absl::StatusOr<ReconcileData> Recompute(const std::string& tenant_id) = 0;
+
+  // Sums of USAGE debits per account of the tenant created at or after `period_start_us`, and
+  // at or after `day_start_us` (accounts with no such usage may be left out).
+  virtual absl::StatusOr<std::vector<UsageSums>> SumUsage(const std::string& tenant_id,
+                                                          int64_t period_start_us,
+                                                          int64_t day_start_us) = 0;
 
   // Overwrites stored balances with the given totals (transfers are the truth).
   virtual absl::Status RepairBalances(

@@ -143,6 +143,26 @@ struct PostedTotals {
 bool ApplyDebitSide(const TransferRecord& t, PostedTotals& totals);
 bool ApplyCreditSide(const TransferRecord& t, PostedTotals& totals);
 
+// One performed period reset of one account: the exactly-once guard (unique per account and
+// period), written in the same transaction as the reset's transfers.
+struct PeriodRecord {
+  std::string tenant_id;
+  std::string account_id;
+  int64_t period_start_us = 0;  // the period's first instant, in the tenant's time zone
+  int64_t carried = 0;          // kept from the previous period
+  int64_t expired = 0;          // forfeited to @expired (RESET_EXPIRE)
+  int64_t granted = 0;          // the period's allocation (RESET_GRANT)
+  int64_t created_at_us = 0;
+};
+
+// Usage (USAGE debits) of one account since two instants: the start of its current period and
+// of its current day.
+struct UsageSums {
+  std::string account_id;
+  int64_t period_spent = 0;
+  int64_t day_spent = 0;
+};
+
 // Stored response of an idempotent request, replayed for a retry with the same key.
 struct IdempotencyRecord {
   std::string tenant_id;  // empty for operator calls

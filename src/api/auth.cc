@@ -56,6 +56,8 @@ absl::string_view MethodName(Method m) {
       return "Reconcile";
     case Method::kGetServerStats:
       return "GetServerStats";
+    case Method::kRunResets:
+      return "RunResets";
   }
   return "Unknown";
 }
@@ -86,6 +88,8 @@ bool RoleAllows(Role role, Method method) {
       return role == Role::kAdmin || role == Role::kAuditor;
     case Method::kGetServerStats:
       return role == Role::kOperator || role == Role::kAdmin;
+    case Method::kRunResets:
+      return role == Role::kAdmin;
   }
   return false;
 }

@@ -33,6 +33,7 @@ enum class Method {
   kRevokeApiKey,
   kReconcile,
   kGetServerStats,
+  kRunResets,
 };
 
 absl::string_view MethodName(Method m);

@@ -314,6 +314,8 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::GetBalance(grpc::CallbackServerCont
   resp->set_expired(b->posted.expired);
   resp->set_period_start(b->period_start_us);
   resp->set_period_end(b->period_end_us);
+  resp->set_period_spent(b->period_spent);
+  resp->set_day_spent(b->day_spent);
   resp->set_unit(b->unit);
   resp->set_status(static_cast<v1::AccountStatus>(b->status));
   return call.Finish(absl::OkStatus());
@@ -473,10 +475,29 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reconcile(grpc::CallbackServerContex
                              for (const auto& m : r->mismatches) fill(m, resp->add_mismatches());
                              resp->set_expired_holds_released(r->expired_holds_released);
                              resp->set_fixed(r->fixed);
+                             resp->set_periods_checked(r->periods_checked);
                              for (const auto& m : r->repaired) fill(m, resp->add_repaired());
                            }
                            call.Finish(r.status());
                          });
+  return call.reactor();
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RunResets(grpc::CallbackServerContext* ctx,
+                                                      const v1::RunResetsRequest* req,
+                                                      v1::RunResetsResponse* resp) {
+  Call call(ctx_, ctx, Method::kRunResets);
+  auto caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  const absl::Time now = ctx_.ledger->clock().Now();
+  if (req->as_of() < 0 || absl::FromUnixMicros(req->as_of()) > now) {
+    return call.Finish(absl::InvalidArgumentError("as_of: must not be negative or in the future"));
+  }
+  const absl::Time as_of = req->as_of() == 0 ? now : absl::FromUnixMicros(req->as_of());
+  ctx_.ledger->RunResets(caller->tenant_id, as_of, [call, resp](absl::StatusOr<int64_t> n) {
+    if (n.ok()) resp->set_resets_performed(*n);
+    call.Finish(n.status());
+  });
   return call.reactor();
 }
 

@@ -42,7 +42,7 @@ class CallCounters {
   uint64_t Get(Method method, grpc::StatusCode code) const;
 
  private:
-  static constexpr int kMethods = 15;
+  static constexpr int kMethods = 16;
   static constexpr int kCodes = 17;
   std::atomic<uint64_t> counts_[kMethods][kCodes] = {};
 };
@@ -116,6 +116,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* Reconcile(grpc::CallbackServerContext* ctx,
                                       const v1::ReconcileRequest* req,
                                       v1::ReconcileResponse* resp) override;
+  grpc::ServerUnaryReactor* RunResets(grpc::CallbackServerContext* ctx,
+                                      const v1::RunResetsRequest* req,
+                                      v1::RunResetsResponse* resp) override;
   grpc::ServerUnaryReactor* GetServerStats(grpc::CallbackServerContext* ctx,
                                            const v1::GetServerStatsRequest* req,
                                            v1::GetServerStatsResponse* resp) override;

@@ -20,6 +20,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "tokenledger/types.h"
 
 namespace tokenledger {
@@ -36,6 +37,13 @@ struct AccountState {
   int64_t held = 0;            // open holds, including holds whose capture is in flight
   int64_t pending_debit = 0;   // debits queued, not yet committed
   int64_t pending_credit = 0;  // credits queued (for overflow checks only)
+  int64_t last_reset_us = 0;   // start of the latest period reset performed (0 = none)
+  // Usage in the current period and day of the tenant's calendar: `window_*_us` name the
+  // period and day the sums count; a sum from an older window reads as 0.
+  int64_t window_period_us = 0;
+  int64_t period_spent = 0;
+  int64_t window_day_us = 0;
+  int64_t day_spent = 0;
 
   // credits - debits - held - pending_debit, saturated to the int64 range.
   int64_t Available() const;
@@ -101,14 +109,34 @@ class IdempotencyCache {
   std::deque<std::string> order_;  // insertion order, for eviction
 };
 
+// A team in memory: its cap, and its members' usage and open holds in the current period.
+struct TeamState {
+  std::string display_name;
+  int64_t monthly_cap = 0;  // 0 = none
+  int64_t window_period_us = 0;
+  int64_t period_spent = 0;
+  int64_t held = 0;
+};
+
+// The tenant's current calendar period (month) and day, in its time zone.
+struct CalendarWindows {
+  int64_t period_start_us = 0;
+  int64_t period_end_us = 0;
+  int64_t day_start_us = 0;
+  int64_t day_end_us = 0;
+};
+
 struct TenantState {
   explicit TenantState(TenantRecord r, size_t idempotency_capacity)
       : record(std::move(r)), idempotency(idempotency_capacity) {}
 
   const TenantRecord record;
+  absl::TimeZone tz;  // set once at creation
   absl::Mutex mu;
+  CalendarWindows windows ABSL_GUARDED_BY(mu);
+  int64_t resets_done_for_us ABSL_GUARDED_BY(mu) = 0;  // every due reset of this period is queued
   absl::flat_hash_map<std::string, AccountState> accounts ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, TeamRecord> teams ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, TeamState> teams ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, HoldState> holds ABSL_GUARDED_BY(mu);
   size_t open_holds ABSL_GUARDED_BY(mu) = 0;
   // Open holds by expiry, soonest first; entries of holds closed since are skipped when popped.

@@ -59,6 +59,90 @@ int64_t SaturatedAdd(int64_t a, int64_t b) {
 
 }  // namespace
 
+CalendarWindows WindowsAt(const absl::TimeZone& tz, absl::Time at) {
+  const absl::CivilSecond cs = absl::ToCivilSecond(at, tz);
+  const absl::CivilMonth month(cs);
+  const absl::CivilDay day(cs);
+  return CalendarWindows{absl::ToUnixMicros(absl::FromCivil(month, tz)),
+                         absl::ToUnixMicros(absl::FromCivil(month + 1, tz)),
+                         absl::ToUnixMicros(absl::FromCivil(day, tz)),
+                         absl::ToUnixMicros(absl::FromCivil(day + 1, tz))};
+}
+
+// The tenant's windows at `now_us`, from the cache when it still covers `now_us`.
+static CalendarWindows CurrentWindows(const TenantState& t, int64_t now_us)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu) {
+  if (now_us >= t.windows.day_start_us && now_us < t.windows.day_end_us) return t.windows;
+  return WindowsAt(t.tz, absl::FromUnixMicros(now_us));
+}
+
+// Moves the account's (and its team's) usage sums to the windows of `now_us`.
+static void Roll(TenantState& t, AccountState& a, int64_t now_us)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu) {
+  if (now_us < t.windows.day_start_us || now_us >= t.windows.day_end_us) {
+    t.windows = WindowsAt(t.tz, absl::FromUnixMicros(now_us));
+  }
+  const CalendarWindows& w = t.windows;
+  if (a.window_period_us != w.period_start_us) {
+    a.window_period_us = w.period_start_us;
+    a.period_spent = 0;
+  }
+  if (a.window_day_us != w.day_start_us) {
+    a.window_day_us = w.day_start_us;
+    a.day_spent = 0;
+  }
+  if (!a.team_id.empty()) {
+    auto tm = t.teams.find(a.team_id);
+    if (tm != t.teams.end() && tm->second.window_period_us != w.period_start_us) {
+      tm->second.window_period_us = w.period_start_us;
+      tm->second.period_spent = 0;
+    }
+  }
+}
+
+// Changes an account's open holds, and its team's.
+static void AddHeld(TenantState& t, AccountState& a, int64_t delta)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu) {
+  a.held += delta;
+  if (a.team_id.empty()) return;
+  auto tm = t.teams.find(a.team_id);
+  if (tm != t.teams.end()) tm->second.held += delta;
+}
+
+// Counts committed usage into the account's and its team's period and day sums.
+static void CountUsage(TenantState& t, AccountState& a, int64_t amount, int64_t at_us,
+                       int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu) {
+  Roll(t, a, now_us);
+  if (at_us >= a.window_period_us) {
+    a.period_spent = SaturatedAdd(a.period_spent, amount);
+    auto tm = a.team_id.empty() ? t.teams.end() : t.teams.find(a.team_id);
+    if (tm != t.teams.end())
+      tm->second.period_spent = SaturatedAdd(tm->second.period_spent, amount);
+  }
+  if (at_us >= a.window_day_us) a.day_spent = SaturatedAdd(a.day_spent, amount);
+}
+
+// Whether a new reservation of `amount` is allowed, and if not why.
+static DenyReason Decide(TenantState& t, AccountState& a, int64_t amount, int64_t now_us)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu) {
+  if (a.status != AccountStatus::kActive) return DenyReason::kAccountSuspended;
+  if (!Affordable(a, amount)) return DenyReason::kInsufficientBudget;
+  Roll(t, a, now_us);
+  if (a.has_policy && a.policy.daily_limit > 0) {
+    const __int128 day = static_cast<__int128>(a.day_spent) + a.held + a.pending_debit + amount;
+    if (day > a.policy.daily_limit) return DenyReason::kDailyLimit;
+  }
+  if (!a.team_id.empty()) {
+    auto tm = t.teams.find(a.team_id);
+    if (tm != t.teams.end() && tm->second.monthly_cap > 0) {
+      const __int128 team =
+          static_cast<__int128>(tm->second.period_spent) + tm->second.held + amount;
+      if (team > tm->second.monthly_cap) return DenyReason::kTeamLimit;
+    }
+  }
+  return DenyReason::kNone;
+}
+
 Ledger::Ledger(Journal* journal, LedgerStore* reader, const Clock* clock, EngineOptions options)
     : journal_(journal), reader_(reader), clock_(clock), options_(options) {
   platform_ = NewTenantState(TenantRecord{});
@@ -68,6 +152,9 @@ Ledger::~Ledger() = default;
 
 std::shared_ptr<TenantState> Ledger::NewTenantState(const TenantRecord& record) const {
   auto t = std::make_shared<TenantState>(record, options_.idempotency_keys_max);
+  if (!absl::LoadTimeZone(record.timezone.empty() ? "UTC" : record.timezone, &t->tz)) {
+    t->tz = absl::UTCTimeZone();  // validated at creation; a zone missing from this host
+  }
   absl::MutexLock lock(&t->mu);
   if (!record.tenant_id.empty()) {
     for (absl::string_view id : kSystemAccounts) t->accounts[std::string(id)] = AccountState{};
@@ -119,7 +206,18 @@ absl::Status Ledger::Load(const Snapshot& s) {
     TenantState* t = tenant_of(team.tenant_id);
     if (t == nullptr) return absl::DataLossError("team of an unknown tenant in the store");
     absl::MutexLock lock(&t->mu);
-    t->teams[team.team_id] = team;
+    TeamState& ts = t->teams[team.team_id];
+    ts.display_name = team.display_name;
+    ts.monthly_cap = team.monthly_cap;
+  }
+  for (const auto& p : s.last_periods) {
+    TenantState* t = tenant_of(p.tenant_id);
+    if (t == nullptr) continue;
+    absl::MutexLock lock(&t->mu);
+    auto acct = t->accounts.find(p.account_id);
+    if (acct != t->accounts.end()) {
+      acct->second.last_reset_us = std::max(acct->second.last_reset_us, p.period_start_us);
+    }
   }
   for (const auto& h : s.holds) {
     TenantState* t = tenant_of(h.tenant_id);
@@ -130,7 +228,7 @@ absl::Status Ledger::Load(const Snapshot& s) {
     HoldState hs{h.account_id,     h.amount,         h.created_at_us, h.expires_at_us, 0,
                  HoldPhase::kOpen, h.idempotency_key};
     if (h.status == HoldStatus::kOpen) {
-      acct->second.held += h.amount;
+      AddHeld(*t, acct->second, h.amount);
       ++t->open_holds;
       t->expiry.emplace(h.expires_at_us, h.hold_id);
     } else {
@@ -157,8 +255,32 @@ absl::Status Ledger::Load(const Snapshot& s) {
       key_ids_by_hash_[k.key_hash] = k.key_id;
     }
   }
+  for (auto& [id, t] : tenants) {
+    if (absl::Status u = LoadUsage(*t, now); !u.ok()) return u;
+  }
   absl::MutexLock lock(&tenants_mu_);
   tenants_ = std::move(tenants);
+  return absl::OkStatus();
+}
+
+absl::Status Ledger::LoadUsage(TenantState& t, int64_t now_us) {
+  absl::MutexLock lock(&t.mu);
+  t.windows = WindowsAt(t.tz, absl::FromUnixMicros(now_us));
+  auto sums =
+      reader_->SumUsage(t.record.tenant_id, t.windows.period_start_us, t.windows.day_start_us);
+  if (!sums.ok()) return sums.status();
+  for (auto& [id, team] : t.teams) team.window_period_us = t.windows.period_start_us;
+  for (auto& [id, a] : t.accounts) Roll(t, a, now_us);
+  for (const UsageSums& u : *sums) {
+    auto it = t.accounts.find(u.account_id);
+    if (it == t.accounts.end()) continue;
+    it->second.period_spent = u.period_spent;
+    it->second.day_spent = u.day_spent;
+    if (!it->second.team_id.empty()) {
+      auto tm = t.teams.find(it->second.team_id);
+      if (tm != t.teams.end()) tm->second.period_spent += u.period_spent;
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -398,16 +520,61 @@ void Ledger::UpsertAccount(const std::string& tenant, AccountRecord account, con
   if (static_cast<int>(account.status) == 0) {  // unspecified: keep the current status
     account.status = created ? AccountStatus::kActive : existing->second.status;
   }
-  account.created_at_us = clock_->NowMicros();
+  const int64_t now = clock_->NowMicros();
+  account.created_at_us = now;
   Mutation m;
   m.account = account;
   OpResult result{.id = account.account_id, .flag = created};
-  auto apply = [account](TenantState& ts) {
+  // An account that gets a policy mid-period receives the period's allocation at once, in the
+  // same transaction (and only once per period: the period row guards it).
+  const int64_t period = CurrentWindows(*t, now).period_start_us;
+  std::optional<TransferRecord> first_grant;
+  if (account.policy && account.status != AccountStatus::kClosed &&
+      (created || (!existing->second.has_policy && existing->second.last_reset_us < period))) {
+    const int64_t allocation = account.policy->monthly_allocation;
+    m.periods.push_back(PeriodRecord{tenant, account.account_id, period, 0, 0, allocation, now});
+    if (allocation > 0) {
+      const AccountState& funding = t->accounts.at(std::string(kFundingAccount));
+      const PostedTotals mine = created ? PostedTotals{} : existing->second.posted;
+      if (!FitsAdd(mine.credits, created ? 0 : existing->second.pending_credit, allocation) ||
+          !FitsAdd(funding.posted.debits, funding.pending_debit, allocation)) {
+        return std::move(done)(Overflow("policy.monthly_allocation"));
+      }
+      first_grant = TransferRecord{.tenant_id = tenant,
+                                   .transfer_id = NewId("t_"),
+                                   .debit_account_id = std::string(kFundingAccount),
+                                   .credit_account_id = account.account_id,
+                                   .amount = allocation,
+                                   .kind = TransferKind::kResetGrant,
+                                   .created_at_us = now,
+                                   .memo = "monthly allocation (policy set mid-period)"};
+      m.transfers.push_back(*first_grant);
+    }
+  }
+  const bool granted_period = !m.periods.empty();
+  auto apply = [this, account, first_grant, granted_period, period](TenantState& ts) {
     AccountState& a = ts.accounts[account.account_id];
-    a.team_id = account.team_id;
+    const int64_t now_us = clock_->NowMicros();
+    Roll(ts, a, now_us);
+    if (a.team_id != account.team_id) {  // the account's usage and holds move to its new team
+      auto old_team = ts.teams.find(a.team_id);
+      if (old_team != ts.teams.end()) {
+        old_team->second.period_spent -= a.period_spent;
+        old_team->second.held -= a.held;
+      }
+      a.team_id = account.team_id;
+      auto new_team = ts.teams.find(a.team_id);
+      if (new_team != ts.teams.end()) {
+        Roll(ts, a, now_us);
+        new_team->second.period_spent += a.period_spent;
+        new_team->second.held += a.held;
+      }
+    }
     a.has_policy = account.policy.has_value();
     a.policy = account.policy.value_or(Policy{});
     a.status = account.status;
+    if (granted_period) a.last_reset_us = std::max(a.last_reset_us, period);
+    if (first_grant) ApplyPostedTransfer(ts, *first_grant);
   };
   SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
 }
@@ -427,7 +594,11 @@ void Ledger::UpsertTeam(const std::string& tenant, TeamRecord team, const IdemAr
   Mutation m;
   m.team = team;
   OpResult result{.id = team.team_id, .flag = !t->teams.contains(team.team_id)};
-  auto apply = [team](TenantState& ts) { ts.teams[team.team_id] = team; };
+  auto apply = [team](TenantState& ts) {
+    TeamState& tm = ts.teams[team.team_id];  // keeps the members' usage and holds
+    tm.display_name = team.display_name;
+    tm.monthly_cap = team.monthly_cap;
+  };
   SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
 }
 
@@ -514,25 +685,22 @@ absl::StatusOr<BalanceView> Ledger::GetBalance(const std::string& tenant,
   std::shared_ptr<TenantState> t = GetTenant(tenant);
   if (!t) return absl::NotFoundError("tenant not found");
   BalanceView view;
-  {
-    absl::MutexLock lock(&t->mu);
-    auto it = t->accounts.find(account_id);
-    if (it == t->accounts.end()) return AccountNotFound(account_id);
-    const AccountState& a = it->second;
-    view = BalanceView{.account_id = account_id,
-                       .posted = a.posted,
-                       .held = a.held,
-                       .pending_debit = a.pending_debit,
-                       .available = a.Available(),
-                       .status = a.status,
-                       .unit = t->record.unit};
-  }
-  absl::TimeZone tz;
-  if (absl::LoadTimeZone(t->record.timezone, &tz)) {
-    const absl::CivilMonth month = absl::ToCivilMonth(clock_->Now(), tz);
-    view.period_start_us = absl::ToUnixMicros(absl::FromCivil(month, tz));
-    view.period_end_us = absl::ToUnixMicros(absl::FromCivil(month + 1, tz));
-  }
+  absl::MutexLock lock(&t->mu);
+  auto it = t->accounts.find(account_id);
+  if (it == t->accounts.end()) return AccountNotFound(account_id);
+  const AccountState& a = it->second;
+  const CalendarWindows w = CurrentWindows(*t, clock_->NowMicros());
+  view = BalanceView{.account_id = account_id,
+                     .posted = a.posted,
+                     .held = a.held,
+                     .pending_debit = a.pending_debit,
+                     .available = a.Available(),
+                     .status = a.status,
+                     .unit = t->record.unit,
+                     .period_start_us = w.period_start_us,
+                     .period_end_us = w.period_end_us,
+                     .period_spent = a.window_period_us == w.period_start_us ? a.period_spent : 0,
+                     .day_spent = a.window_day_us == w.day_start_us ? a.day_spent : 0};
   return view;
 }
 
@@ -597,11 +765,8 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
   }
   const int64_t now = clock_->NowMicros();
   OpResult result{.available = a.Available()};
-  if (a.status == AccountStatus::kSuspended || !Affordable(a, args.amount)) {
-    result.decision = Decision::kDenied;
-    result.deny_reason = a.status == AccountStatus::kSuspended ? DenyReason::kAccountSuspended
-                                                               : DenyReason::kInsufficientBudget;
-  }
+  result.deny_reason = Decide(*t, a, args.amount, now);
+  if (result.deny_reason != DenyReason::kNone) result.decision = Decision::kDenied;
   Mutation m;
   std::string hold_id;
   if (result.decision == Decision::kAllowed) {
@@ -636,7 +801,7 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
       });
   if (!s.ok()) return s;
   if (!hold_id.empty()) {
-    a.held += args.amount;
+    AddHeld(*t, a, args.amount);
     ++t->open_holds;
     t->expiry.emplace(result.expires_at_us, hold_id);
     t->holds[hold_id] = HoldState{args.account_id,  args.amount, now, result.expires_at_us, 0,
@@ -647,7 +812,7 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
 }
 
 absl::StatusOr<CheckResult> Ledger::Check(const std::string& tenant, const std::string& account_id,
-                                          int64_t amount) const {
+                                          int64_t amount) {
   absl::Status v = ValidateId("account_id", account_id);
   if (v.ok()) v = ValidateAmount("amount", amount, /*allow_zero=*/true);
   if (!v.ok()) return v;
@@ -656,15 +821,10 @@ absl::StatusOr<CheckResult> Ledger::Check(const std::string& tenant, const std::
   absl::MutexLock lock(&t->mu);
   auto acct = t->accounts.find(account_id);
   if (acct == t->accounts.end()) return AccountNotFound(account_id);
-  const AccountState& a = acct->second;
+  AccountState& a = acct->second;
   CheckResult r{.available = a.Available()};
-  if (a.status != AccountStatus::kActive) {
-    r.deny_reason = DenyReason::kAccountSuspended;
-  } else if (!Affordable(a, amount)) {
-    r.deny_reason = DenyReason::kInsufficientBudget;
-  } else {
-    r.would_allow = true;
-  }
+  r.deny_reason = Decide(*t, a, amount, clock_->NowMicros());
+  r.would_allow = r.deny_reason == DenyReason::kNone;
   return r;
 }
 
@@ -755,7 +915,7 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
   auto reserve = [tr, hold_id, captured](TenantState& ts, int sign) {
     AccountState& acc = ts.accounts.at(tr.debit_account_id);
     acc.pending_debit += sign * tr.amount;
-    acc.held -= sign * captured;
+    AddHeld(ts, acc, -sign * captured);
     ts.accounts.at(tr.credit_account_id).pending_credit += sign * tr.amount;
     if (!hold_id.empty()) {
       ts.holds.at(hold_id).phase = sign > 0 ? HoldPhase::kCapturing : HoldPhase::kOpen;
@@ -764,6 +924,10 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
   auto apply = [this, tr, reserve, hold_id, captured](TenantState& ts) {
     reserve(ts, -1);
     ApplyPostedTransfer(ts, tr);
+    if (tr.kind == TransferKind::kUsage) {
+      CountUsage(ts, ts.accounts.at(tr.debit_account_id), tr.amount, tr.created_at_us,
+                 clock_->NowMicros());
+    }
     if (!hold_id.empty()) CloseHold(ts, hold_id, ts.holds.at(hold_id), HoldPhase::kCaptured);
   };
   auto undo = [reserve](TenantState& ts) { reserve(ts, -1); };
@@ -813,7 +977,7 @@ void Ledger::Release(const std::string& tenant, const std::string& hold_id, cons
   const int64_t released = result.amount;
   auto reserve = [hold_id, released](TenantState& ts, int sign) {
     HoldState& hs = ts.holds.at(hold_id);
-    ts.accounts.at(hs.account_id).held -= sign * released;
+    AddHeld(ts, ts.accounts.at(hs.account_id), -sign * released);
     hs.phase = sign > 0 ? HoldPhase::kReleasing : HoldPhase::kOpen;
   };
   auto apply = [this, hold_id, released, reserve](TenantState& ts) {
@@ -834,7 +998,7 @@ void Ledger::Release(const std::string& tenant, const std::string& hold_id, cons
 // Marks a hold closed. The caller has already taken its amount out of `held` if it was open
 // or in flight; for kOpen holds (expiry), this does it.
 void Ledger::CloseHold(TenantState& t, const std::string& hold_id, HoldState& h, HoldPhase phase) {
-  if (h.phase == HoldPhase::kOpen) t.accounts.at(h.account_id).held -= h.amount;
+  if (h.phase == HoldPhase::kOpen) AddHeld(t, t.accounts.at(h.account_id), -h.amount);
   TL_INVARIANT(t.accounts.at(h.account_id).held >= 0);
   TL_INVARIANT(t.open_holds > 0);
   --t.open_holds;
@@ -930,6 +1094,12 @@ void Ledger::RunReconcile(LedgerStore& store, const std::string& tenant, bool fi
   if (!data.ok()) return std::move(done)(data.status());
   report.transfers_checked = data->transfers_checked;
   report.ledger_sum = data->ledger_sum;
+  report.periods_checked = data->periods_checked;
+  for (const auto& p : data->period_problems) {
+    report.mismatches.push_back(
+        ReconcileMismatch{p.account_id, absl::StrCat("period ", p.period_start_us, " ", p.field),
+                          p.expected, p.found, "periods"});
+  }
   std::vector<std::pair<std::string, PostedTotals>> store_repairs;
   {
     absl::MutexLock lock(&t->mu);
@@ -959,7 +1129,7 @@ void Ledger::RunReconcile(LedgerStore& store, const std::string& tenant, bool fi
       }
       if (fix && report.mismatches.size() != before) {
         it->second.posted = row.recomputed;
-        it->second.held = want_held;
+        AddHeld(*t, it->second, want_held - it->second.held);
       }
     }
   }
@@ -970,7 +1140,9 @@ void Ledger::RunReconcile(LedgerStore& store, const std::string& tenant, bool fi
   }
   if (fix) {
     report.fixed = true;
-    report.repaired = report.mismatches;
+    for (const auto& m : report.mismatches) {
+      if (m.source != "periods") report.repaired.push_back(m);  // period rows are not rewritten
+    }
   }
   std::move(done)(std::move(report));
 }
@@ -989,6 +1161,164 @@ EngineStats Ledger::stats() const {
     s.open_holds += t->open_holds;
   }
   return s;
+}
+
+// ---- period resets ---------------------------------------------------------------------------
+
+// Counts the resets of one RunResets call until the last one completes.
+struct Ledger::ResetTally {
+  explicit ResetTally(CountCallback d) : done(std::move(d)) {}
+  void Add() {
+    absl::MutexLock lock(&mu);
+    ++pending;
+  }
+  void Finish(bool performed, const absl::Status& status) {
+    CountCallback cb;
+    int64_t n = 0;
+    absl::Status err;
+    {
+      absl::MutexLock lock(&mu);
+      if (performed) ++count;
+      if (!status.ok() && first_error.ok()) first_error = status;
+      if (--pending > 0 || !done) return;
+      cb = std::move(done);
+      n = count;
+      err = first_error;
+    }
+    if (err.ok()) {
+      std::move(cb)(n);
+    } else {
+      std::move(cb)(err);
+    }
+  }
+  absl::Mutex mu;
+  int64_t pending ABSL_GUARDED_BY(mu) = 1;  // the submitting call's own share
+  int64_t count ABSL_GUARDED_BY(mu) = 0;
+  absl::Status first_error ABSL_GUARDED_BY(mu);
+  CountCallback done ABSL_GUARDED_BY(mu);
+};
+
+void Ledger::RunResets(const std::string& tenant, absl::Time as_of, CountCallback done) {
+  auto tally = std::make_shared<ResetTally>(std::move(done));
+  std::vector<std::shared_ptr<TenantState>> tenants;
+  if (!tenant.empty()) {
+    if (auto t = GetTenant(tenant)) tenants.push_back(std::move(t));
+  } else {
+    absl::ReaderMutexLock lock(&tenants_mu_);
+    for (const auto& [id, t] : tenants_) tenants.push_back(t);
+  }
+  for (const auto& t : tenants) {
+    absl::MutexLock lock(&t->mu);
+    const int64_t period = WindowsAt(t->tz, as_of).period_start_us;
+    if (t->resets_done_for_us == period) continue;  // all queued already: the cheap common case
+    bool all = true;
+    std::vector<std::string> due;
+    for (const auto& [id, a] : t->accounts) {
+      if (a.has_policy && a.status != AccountStatus::kClosed && a.last_reset_us < period) {
+        due.push_back(id);
+      }
+    }
+    for (const auto& id : due) {
+      if (!SubmitResets(t, id, period, tally)) {
+        all = false;  // the journal is full: the next run continues
+        break;
+      }
+    }
+    if (all) t->resets_done_for_us = period;
+  }
+  tally->Finish(false, absl::OkStatus());
+}
+
+bool Ledger::SubmitResets(const std::shared_ptr<TenantState>& t, const std::string& account_id,
+                          int64_t period_us, const std::shared_ptr<ResetTally>& tally) {
+  constexpr int kCatchUpPeriodsMax = 36;  // after longer downtime only the last 36 are performed
+  AccountState& a = t->accounts.at(account_id);
+  const std::string& tenant = t->record.tenant_id;
+  std::vector<int64_t> periods;
+  const absl::CivilMonth target = absl::ToCivilMonth(absl::FromUnixMicros(period_us), t->tz);
+  absl::CivilMonth m = a.last_reset_us == 0
+                           ? target  // never reset: the current period's first allocation
+                           : absl::ToCivilMonth(absl::FromUnixMicros(a.last_reset_us), t->tz) + 1;
+  if (target - m >= kCatchUpPeriodsMax) m = target - (kCatchUpPeriodsMax - 1);
+  for (; m <= target; ++m) periods.push_back(absl::ToUnixMicros(absl::FromCivil(m, t->tz)));
+  int64_t projected = a.Available();
+  const int64_t now = clock_->NowMicros();
+  for (int64_t p : periods) {
+    const bool first = a.last_reset_us == 0;
+    const int64_t positive = std::max<int64_t>(projected, 0);
+    const int64_t carried = first ? positive : std::min(a.policy.rollover_max, positive);
+    const int64_t expired = positive - carried;
+    const int64_t granted = a.policy.monthly_allocation;
+    const AccountState& funding = t->accounts.at(std::string(kFundingAccount));
+    if (!FitsAdd(a.posted.credits, a.pending_credit, granted) ||
+        !FitsAdd(funding.posted.debits, funding.pending_debit, granted)) {
+      return true;  // cannot be performed without overflow; skipped, not retried in a loop
+    }
+    Mutation m;
+    m.periods.push_back(PeriodRecord{tenant, account_id, p, carried, expired, granted, now});
+    std::vector<TransferRecord> transfers;
+    const std::string when = absl::FormatTime("%Y-%m", absl::FromUnixMicros(p), t->tz);
+    if (expired > 0) {
+      transfers.push_back(TransferRecord{.tenant_id = tenant,
+                                         .transfer_id = NewId("t_"),
+                                         .debit_account_id = account_id,
+                                         .credit_account_id = std::string(kExpiredAccount),
+                                         .amount = expired,
+                                         .kind = TransferKind::kResetExpire,
+                                         .created_at_us = now,
+                                         .memo = absl::StrCat("period reset ", when)});
+    }
+    if (granted > 0) {
+      transfers.push_back(TransferRecord{.tenant_id = tenant,
+                                         .transfer_id = NewId("t_"),
+                                         .debit_account_id = std::string(kFundingAccount),
+                                         .credit_account_id = account_id,
+                                         .amount = granted,
+                                         .kind = TransferKind::kResetGrant,
+                                         .created_at_us = now,
+                                         .memo = absl::StrCat("period reset ", when)});
+    }
+    m.transfers = transfers;
+    // The same key and fingerprint in every process: a second daemon's reset of this account
+    // and period is recognised by the store as a replay and skipped.
+    const std::string key = absl::StrCat("reset:", account_id, ":", p);
+    const IdemArgs idem{key, 0x7265736574ull};
+    const std::string nonce = NewId("reset_");
+    OpResult result{.id = nonce, .amount = granted};
+    const int64_t previous = a.last_reset_us;
+    auto reserve = [account_id, transfers](TenantState& ts, int sign) {
+      for (const auto& tr : transfers) {
+        ts.accounts.at(tr.debit_account_id).pending_debit += sign * tr.amount;
+        ts.accounts.at(tr.credit_account_id).pending_credit += sign * tr.amount;
+      }
+    };
+    auto apply = [this, reserve, transfers](TenantState& ts) {
+      reserve(ts, -1);
+      for (const auto& tr : transfers) ApplyPostedTransfer(ts, tr);
+    };
+    auto undo = [reserve, account_id, p, previous](TenantState& ts) {
+      reserve(ts, -1);
+      AccountState& acc = ts.accounts.at(account_id);
+      if (acc.last_reset_us == p) acc.last_reset_us = previous;
+      ts.resets_done_for_us = 0;  // let the scheduler try again
+    };
+    if (t->idempotency.Find(key) != nullptr) {  // already done or in flight in this process
+      a.last_reset_us = std::max(a.last_reset_us, p);
+      continue;
+    }
+    tally->Add();
+    auto count = [tally, nonce](absl::StatusOr<OpResult> r) {
+      tally->Finish(r.ok() && r->id == nonce, r.status());
+    };
+    if (!SubmitLocked(t, idem, result, std::move(m), std::move(apply), std::move(undo),
+                      std::move(count))) {
+      return false;
+    }
+    reserve(*t, +1);
+    a.last_reset_us = p;
+    projected = projected - expired + granted;
+  }
+  return true;
 }
 
 }  // namespace tokenledger

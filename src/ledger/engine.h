@@ -71,6 +71,9 @@ struct DebitArgs {
   Metadata metadata;
 };
 
+// The calendar month and day containing `at` in `tz`.
+CalendarWindows WindowsAt(const absl::TimeZone& tz, absl::Time at);
+
 struct BalanceView {
   std::string account_id;
   PostedTotals posted;
@@ -81,6 +84,8 @@ struct BalanceView {
   std::string unit;
   int64_t period_start_us = 0;
   int64_t period_end_us = 0;
+  int64_t period_spent = 0;  // USAGE in the current period
+  int64_t day_spent = 0;     // USAGE in the current day (tenant time zone)
 };
 
 struct CheckResult {
@@ -103,6 +108,7 @@ struct ReconcileReport {
   int64_t ledger_sum = 0;
   std::vector<ReconcileMismatch> mismatches;
   int64_t expired_holds_released = 0;
+  int64_t periods_checked = 0;
   bool fixed = false;
   std::vector<ReconcileMismatch> repaired;
 };
@@ -158,14 +164,23 @@ class Ledger {
   void Release(const std::string& tenant, const std::string& hold_id, const IdemArgs& idem,
                ResultCallback done);
   absl::StatusOr<CheckResult> Check(const std::string& tenant, const std::string& account_id,
-                                    int64_t amount) const;
+                                    int64_t amount);
 
   // ---- admin ----
   void Reconcile(const std::string& tenant, bool fix, ReconcileCallback done);
   // Releases every open hold past its expiry (durably, through the journal). Returns how many.
   int64_t ExpireHolds();
 
+  // Performs every period reset due at `as_of` and not yet performed, in `tenant` ("" = every
+  // tenant), through the journal: per account with a policy, for each period started since its
+  // last reset, carry min(rollover_max, max(available, 0)), forfeit the rest to @expired, grant
+  // the allocation. Exactly once per (account, period): the reset's idempotency key and period
+  // row are unique in the store. `done` (may be null) gets how many resets this call committed.
+  using CountCallback = absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&>;
+  void RunResets(const std::string& tenant, absl::Time as_of, CountCallback done);
+
   EngineStats stats() const;
+  const Clock& clock() const { return *clock_; }
 
  private:
   std::shared_ptr<TenantState> GetTenant(const std::string& tenant_id) const;
@@ -194,6 +209,12 @@ class Ledger {
   void Spend(const std::string& tenant, const DebitArgs& args, TransferKind kind,
              absl::string_view sink, const std::string& memo, const IdemArgs& idem,
              ResultCallback done);
+  absl::Status LoadUsage(TenantState& t, int64_t now_us);
+  struct ResetTally;
+  // Queues the resets due for one account; false when the journal is full.
+  bool SubmitResets(const std::shared_ptr<TenantState>& t, const std::string& account_id,
+                    int64_t period_us, const std::shared_ptr<ResetTally>& tally)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu);
   void CloseHold(TenantState& t, const std::string& hold_id, HoldState& h, HoldPhase phase)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   int64_t ExpireTenantHolds(const std::shared_ptr<TenantState>& t);

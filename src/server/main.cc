@@ -30,6 +30,8 @@ ABSL_FLAG(std::string, operator_key_file, "",
 ABSL_FLAG(std::string, migrations_dir, "",
           "directory of NNNN_name.sql migrations (env TOKENLEDGER_MIGRATIONS_DIR; default: the "
           "source tree's migrations/)");
+ABSL_FLAG(int64_t, clock_offset_seconds, 0,
+          "testing only: shift the daemon's clock by this many seconds (e.g. to cross a month)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn or error (env TOKENLEDGER_LOG_LEVEL)");
 
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
     std::cerr << "tokenledgerd: the operator key must be at least 32 characters\n";
     return 2;
   }
+  config.clock_offset = absl::Seconds(absl::GetFlag(FLAGS_clock_offset_seconds));
   if (config.database_url.empty()) {
     std::cerr << "tokenledgerd: --database-url (or TOKENLEDGER_DATABASE_URL) is required\n";
     return 2;

@@ -21,6 +21,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
+  if (config.clock_offset != absl::ZeroDuration()) {
+    s->own_clock_ = std::make_unique<OffsetClock>(config.clock_offset);
+    s->clock_ = s->own_clock_.get();
+    spdlog::warn("clock shifted by {} s (testing only)", absl::ToInt64Seconds(config.clock_offset));
+  }
   const std::string dir =
       config.migrations_dir.empty() ? DefaultMigrationsDir() : config.migrations_dir;
   if (absl::Status m = ApplyMigrations(config.database_url, dir); !m.ok()) {
@@ -89,10 +94,15 @@ ServerStats Server::Stats() const {
 }
 
 void Server::SweepLoop() {
-  while (!stop_sweep_.WaitForNotificationWithTimeout(config_.hold_sweep_interval)) {
+  do {
     const int64_t expired = ledger_->ExpireHolds();
     if (expired > 0) spdlog::debug("expired {} holds", expired);
-  }
+    // Period resets due now (at start: the catch-up after downtime). Cheap when none are due.
+    ledger_->RunResets("", clock_->Now(), [](absl::StatusOr<int64_t> n) {
+      if (n.ok() && *n > 0) spdlog::info("performed {} period resets", *n);
+      if (!n.ok()) spdlog::warn("period resets: {}", std::string(n.status().message()));
+    });
+  } while (!stop_sweep_.WaitForNotificationWithTimeout(config_.hold_sweep_interval));
 }
 
 void Server::Shutdown() {

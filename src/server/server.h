@@ -29,6 +29,7 @@ struct ServerConfig {
   std::string operator_key;    // empty: no operator access
   absl::Duration hold_sweep_interval = absl::Seconds(1);
   absl::Duration drain_timeout = absl::Seconds(30);
+  absl::Duration clock_offset;  // testing only: shifts the daemon's clock
   WriterOptions writer;
   EngineOptions engine;
 };
@@ -53,6 +54,7 @@ class Server {
   Server() = default;
   void SweepLoop();
 
+  std::unique_ptr<Clock> own_clock_;
   const Clock* clock_ = SystemClock::Default();
   ServerConfig config_;
   std::unique_ptr<LedgerStore> store_;

@@ -88,6 +88,13 @@ absl::StatusOr<ReconcileData> FaultyStore::Recompute(const std::string& tenant_i
   return inner_->Recompute(tenant_id);
 }
 
+absl::StatusOr<std::vector<UsageSums>> FaultyStore::SumUsage(const std::string& tenant_id,
+                                                             int64_t period_start_us,
+                                                             int64_t day_start_us) {
+  if (absl::Status s = Reachable(); !s.ok()) return s;
+  return inner_->SumUsage(tenant_id, period_start_us, day_start_us);
+}
+
 absl::Status FaultyStore::RepairBalances(
     const std::string& tenant_id, const std::vector<std::pair<std::string, PostedTotals>>& totals) {
   if (absl::Status s = Reachable(); !s.ok()) return s;

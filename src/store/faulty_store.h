@@ -51,6 +51,9 @@ class FaultyStore final : public LedgerStore {
   absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotency(const std::string& tenant_id,
                                                                   const std::string& key) override;
   absl::StatusOr<ReconcileData> Recompute(const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<UsageSums>> SumUsage(const std::string& tenant_id,
+                                                  int64_t period_start_us,
+                                                  int64_t day_start_us) override;
   absl::Status RepairBalances(
       const std::string& tenant_id,
       const std::vector<std::pair<std::string, PostedTotals>>& totals) override;

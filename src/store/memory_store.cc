@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -87,6 +88,10 @@ absl::Status CheckStorableText(const Mutation& m) {
     check("hold.account_id", h.account_id);
     check("hold.idempotency_key", h.idempotency_key);
   }
+  for (const PeriodRecord& p : m.periods) {
+    check("period.tenant_id", p.tenant_id);
+    check("period.account_id", p.account_id);
+  }
   if (m.tenant.has_value()) {
     check("tenant.tenant_id", m.tenant->tenant_id);
     check("tenant.display_name", m.tenant->display_name);
@@ -110,6 +115,25 @@ absl::Status CheckStorableText(const Mutation& m) {
     check("api_key.key_hash", m.api_key->key_hash);
   }
   return status;
+}
+
+void AddPeriodProblems(const std::string& account_id, const PeriodGroup& group,
+                       int64_t found_expired, int64_t found_granted,
+                       std::vector<ReconcileData::PeriodProblem>& out) {
+  if (found_expired != group.expired) {
+    out.push_back({account_id, group.last_start, "expired", group.expired, found_expired});
+  }
+  if (found_granted != group.granted) {
+    out.push_back({account_id, group.last_start, "granted", group.granted, found_granted});
+  }
+}
+
+void SortPeriodProblems(std::vector<ReconcileData::PeriodProblem>& problems) {
+  std::sort(problems.begin(), problems.end(),
+            [](const ReconcileData::PeriodProblem& a, const ReconcileData::PeriodProblem& b) {
+              return std::tie(a.account_id, a.period_start_us, a.field) <
+                     std::tie(b.account_id, b.period_start_us, b.field);
+            });
 }
 
 Metadata NormalizeMetadata(const Metadata& metadata) {
@@ -160,6 +184,7 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
   std::map<std::string, ApiKeyRecord> key_writes;
   std::set<std::string> new_hashes;
   std::map<Key, HoldRecord> hold_writes;
+  std::map<PeriodKey, PeriodRecord> new_periods;
   std::vector<TransferRecord> new_transfers;
   std::set<Key> new_transfer_ids;
   std::map<Key, PostedTotals> balance_writes;  // final totals of every balance row written
@@ -280,6 +305,25 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
     }
   }
 
+  // Periods: inserted; an (account, period) that exists fails the batch (the exactly-once guard
+  // of resets).
+  for (const Mutation* m : live) {
+    for (const PeriodRecord& p : m->periods) {
+      if (p.expired < 0 || p.granted < 0) {
+        return CheckViolation("periods", "expired >= 0 AND granted >= 0");
+      }
+      if (!account_exists({p.tenant_id, p.account_id})) {
+        return ForeignKeyViolation("periods",
+                                   absl::StrCat("no account ", Quoted(p.tenant_id, p.account_id)));
+      }
+      PeriodKey key{{p.tenant_id, p.account_id}, p.period_start_us};
+      if (periods_.contains(key) || !new_periods.emplace(key, p).second) {
+        return UniqueViolation("periods", absl::StrCat("period ", p.period_start_us, " of ",
+                                                       Quoted(p.tenant_id, p.account_id)));
+      }
+    }
+  }
+
   // Transfers, appended in batch order with increasing seq; balance deltas summed per account
   // first and then added to the stored totals, as PgStore's one aggregated update does.
   int64_t seq = next_seq_;
@@ -342,6 +386,7 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
   for (auto& [id, k] : key_writes) api_keys_[id] = std::move(k);
   key_hashes_.insert(new_hashes.begin(), new_hashes.end());
   for (auto& [key, h] : hold_writes) holds_[key] = std::move(h);
+  for (auto& [key, p] : new_periods) periods_[key] = std::move(p);
   for (TransferRecord& t : new_transfers) {
     const size_t pos = transfers_.size();
     transfer_ids_.insert({t.tenant_id, t.transfer_id});
@@ -375,6 +420,14 @@ absl::StatusOr<Snapshot> MemoryStore::Load() {
   }
   for (const auto& [key, h] : holds_) s.holds.push_back(h);
   for (const auto& [key, rec] : idempotency_) s.idempotency.push_back(rec);
+  // periods_ is ordered by (tenant, account, period_start): the last row of each account is its
+  // latest reset.
+  for (auto it = periods_.begin(); it != periods_.end(); ++it) {
+    auto next = std::next(it);
+    if (next == periods_.end() || next->first.first != it->first.first) {
+      s.last_periods.push_back(it->second);
+    }
+  }
   return s;
 }
 
@@ -386,12 +439,19 @@ absl::StatusOr<std::vector<TransferRecord>> MemoryStore::ListTransfers(const Tra
   auto it = transfers_by_account_.find({q.tenant_id, q.account_id});
   if (it == transfers_by_account_.end()) return out;
   const std::vector<size_t>& positions = it->second;
-  // Positions ascend with seq: start below before_seq without walking the newer ones.
-  auto end = positions.end();
-  if (q.before_seq != 0) {
-    end = std::partition_point(positions.begin(), positions.end(),
-                               [&](size_t pos) { return transfers_[pos].seq < q.before_seq; });
+  // Positions ascend with seq: binary-search the first one at or past before_seq, so that a
+  // deep page does not walk the newer transfers.
+  size_t lo = 0;
+  size_t hi = positions.size();
+  while (q.before_seq != 0 && lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (transfers_[positions[mid]].seq < q.before_seq) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
   }
+  const auto end = q.before_seq != 0 ? positions.begin() + lo : positions.end();
   for (auto rit = std::make_reverse_iterator(end); rit != positions.rend() && out.size() < limit;
        ++rit) {
     const TransferRecord& t = transfers_[*rit];
@@ -420,9 +480,22 @@ absl::StatusOr<ReconcileData> MemoryStore::Recompute(const std::string& tenant_i
     if (auto b = balances_.find(it->first); b != balances_.end()) row.stored = b->second;
   }
   ReconcileData data;
+  // RESET_EXPIRE debits and RESET_GRANT credits per (account, created_at), for the period checks.
+  std::map<std::pair<std::string, int64_t>, std::pair<int64_t, int64_t>> resets;
   for (const TransferRecord& t : transfers_) {
     if (t.tenant_id != tenant_id) continue;
     ++data.transfers_checked;
+    if (t.kind == TransferKind::kResetExpire) {
+      int64_t& sum = resets[{t.debit_account_id, t.created_at_us}].first;
+      if (!CheckedAdd(sum, t.amount, sum)) {
+        return absl::InternalError("recompute: sum out of range for bigint");
+      }
+    } else if (t.kind == TransferKind::kResetGrant) {
+      int64_t& sum = resets[{t.credit_account_id, t.created_at_us}].second;
+      if (!CheckedAdd(sum, t.amount, sum)) {
+        return absl::InternalError("recompute: sum out of range for bigint");
+      }
+    }
     ReconcileData::Row& debit = rows[t.debit_account_id];
     debit.account_id = t.debit_account_id;
     ReconcileData::Row& credit = rows[t.credit_account_id];
@@ -451,7 +524,51 @@ absl::StatusOr<ReconcileData> MemoryStore::Recompute(const std::string& tenant_i
     return absl::InternalError("recompute: ledger sum out of range for bigint");
   }
   data.ledger_sum = static_cast<int64_t>(sum);
+  // Period rows, grouped like the reset transfers: by (account, created_at).
+  std::map<std::pair<std::string, int64_t>, PeriodGroup> groups;
+  for (auto it = periods_.lower_bound({{tenant_id, ""}, INT64_MIN});
+       it != periods_.end() && it->first.first.first == tenant_id; ++it) {
+    const PeriodRecord& p = it->second;
+    ++data.periods_checked;
+    PeriodGroup& g = groups[{p.account_id, p.created_at_us}];
+    g.last_start = g.rows == 0 ? p.period_start_us : std::max(g.last_start, p.period_start_us);
+    ++g.rows;
+    if (!CheckedAdd(g.expired, p.expired, g.expired) ||
+        !CheckedAdd(g.granted, p.granted, g.granted)) {
+      return absl::InternalError("recompute: period sums out of range for bigint");
+    }
+  }
+  for (const auto& [key, g] : groups) {
+    auto found = resets.find(key);
+    const std::pair<int64_t, int64_t> sums =
+        found == resets.end() ? std::pair<int64_t, int64_t>{0, 0} : found->second;
+    AddPeriodProblems(key.first, g, sums.first, sums.second, data.period_problems);
+  }
+  SortPeriodProblems(data.period_problems);
   return data;
+}
+
+absl::StatusOr<std::vector<UsageSums>> MemoryStore::SumUsage(const std::string& tenant_id,
+                                                             int64_t period_start_us,
+                                                             int64_t day_start_us) {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, UsageSums> sums;
+  for (const TransferRecord& t : transfers_) {
+    if (t.tenant_id != tenant_id || t.kind != TransferKind::kUsage) continue;
+    const bool in_period = t.created_at_us >= period_start_us;
+    const bool in_day = t.created_at_us >= day_start_us;
+    if (!in_period && !in_day) continue;
+    UsageSums& u = sums[t.debit_account_id];
+    u.account_id = t.debit_account_id;
+    if ((in_period && !CheckedAdd(u.period_spent, t.amount, u.period_spent)) ||
+        (in_day && !CheckedAdd(u.day_spent, t.amount, u.day_spent))) {
+      return absl::InternalError("sum usage: out of range for bigint");
+    }
+  }
+  std::vector<UsageSums> out;
+  out.reserve(sums.size());
+  for (auto& [id, u] : sums) out.push_back(std::move(u));
+  return out;
 }
 
 absl::Status MemoryStore::RepairBalances(

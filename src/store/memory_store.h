@@ -7,8 +7,8 @@
 //
 // A batch is applied in the same phases as PgStore applies it: idempotency keys first (a
 // mutation whose key exists, in the store or earlier in the batch, is skipped entirely), then
-// tenants, accounts, teams, api keys, holds, transfers, balances, the batch id. Within a batch,
-// a row written twice ends as PgStore leaves it (see MemoryStore::Commit).
+// tenants, accounts, teams, api keys, holds, periods, transfers, balances, the batch id. Within a
+// batch, a row written twice ends as PgStore leaves it (see MemoryStore::Commit).
 //
 // Thread-safe.
 #ifndef TOKENLEDGER_STORE_MEMORY_STORE_H_
@@ -46,6 +46,25 @@ absl::Status CheckStorableText(const Mutation& m);
 // key (the last one given). Both stores return metadata in this form.
 Metadata NormalizeMetadata(const Metadata& metadata);
 
+// The period rows of one account written with one created_at: one reset, or several periods
+// caught up at once. The reset's transfers carry the same created_at (the engine stamps the
+// period row and its RESET_EXPIRE/RESET_GRANT transfers with the time the reset ran), so a group
+// is compared with the account's reset transfers of that instant.
+struct PeriodGroup {
+  int64_t rows = 0;
+  int64_t last_start = 0;  // the latest period_start of the group
+  int64_t expired = 0;     // sums over the group's rows
+  int64_t granted = 0;
+};
+
+// Appends the problems of one group given the sums of its transfers (none when they match). A
+// one-row group reports that row; a larger one reports its sums on its latest period.
+void AddPeriodProblems(const std::string& account_id, const PeriodGroup& group,
+                       int64_t found_expired, int64_t found_granted,
+                       std::vector<ReconcileData::PeriodProblem>& out);
+// Orders problems by (account_id, period_start_us, field), as both stores return them.
+void SortPeriodProblems(std::vector<ReconcileData::PeriodProblem>& problems);
+
 class MemoryStore final : public LedgerStore {
  public:
   MemoryStore() = default;
@@ -61,7 +80,11 @@ class MemoryStore final : public LedgerStore {
   absl::StatusOr<std::vector<TransferRecord>> ListTransfers(const TransferQuery& q) override;
   absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotency(const std::string& tenant_id,
                                                                   const std::string& key) override;
+  // Period checks: see PeriodGroup.
   absl::StatusOr<ReconcileData> Recompute(const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<UsageSums>> SumUsage(const std::string& tenant_id,
+                                                  int64_t period_start_us,
+                                                  int64_t day_start_us) override;
   absl::Status RepairBalances(
       const std::string& tenant_id,
       const std::vector<std::pair<std::string, PostedTotals>>& totals) override;
@@ -75,6 +98,7 @@ class MemoryStore final : public LedgerStore {
 
  private:
   using Key = std::pair<std::string, std::string>;  // (tenant_id, id)
+  using PeriodKey = std::pair<Key, int64_t>;        // ((tenant_id, account_id), period_start)
 
   // Ordered maps, so that Load and Recompute return rows in key order like PgStore.
   mutable absl::Mutex mu_;
@@ -91,6 +115,7 @@ class MemoryStore final : public LedgerStore {
   // indexes of the transfers table, merged.
   std::map<Key, std::vector<size_t>> transfers_by_account_ ABSL_GUARDED_BY(mu_);
   std::map<Key, IdempotencyRecord> idempotency_ ABSL_GUARDED_BY(mu_);
+  std::map<PeriodKey, PeriodRecord> periods_ ABSL_GUARDED_BY(mu_);
   std::set<uint64_t> batches_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
 };

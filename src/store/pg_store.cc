@@ -108,6 +108,13 @@ constexpr char kUpsertHoldsSql[] =
     "closed_at = CASE WHEN excluded.status = 1 THEN NULL "
     "ELSE coalesce(h.closed_at, excluded.closed_at) END";
 
+constexpr char kInsertPeriods[] = "tl_insert_periods";
+constexpr char kInsertPeriodsSql[] =
+    "INSERT INTO periods (tenant_id, account_id, period_start, carried, expired, granted, "
+    "created_at) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], "
+    "$6::bigint[], $7::bigint[])";
+
 // ORDER BY ord: seq (identity) is drawn as rows are inserted, so transfers get increasing seq
 // in batch order.
 constexpr char kInsertTransfers[] = "tl_insert_transfers";
@@ -147,6 +154,8 @@ constexpr char kPruneBatchesSql[] =
     "DELETE FROM commit_batches WHERE batch_id IN (SELECT batch_id FROM commit_batches "
     "WHERE committed_at < now() - make_interval(secs => $1::double precision) LIMIT 10000)";
 
+#undef TL_NOW_MICROS
+
 constexpr std::pair<const char*, const char*> kWriterStatements[] = {
     {kInsertIdempotency, kInsertIdempotencySql},
     {kSelectIdempotency, kSelectIdempotencySql},
@@ -156,6 +165,7 @@ constexpr std::pair<const char*, const char*> kWriterStatements[] = {
     {kUpsertTeams, kUpsertTeamsSql},
     {kUpsertApiKeys, kUpsertApiKeysSql},
     {kUpsertHolds, kUpsertHoldsSql},
+    {kInsertPeriods, kInsertPeriodsSql},
     {kInsertTransfers, kInsertTransfersSql},
     {kAddBalances, kAddBalancesSql},
     {kInsertBatch, kInsertBatchSql},
@@ -184,6 +194,7 @@ constexpr char kListTransfersSql[] =
     "(SELECT * FROM transfers WHERE tenant_id = $1 AND credit_account_id = $2 AND seq < $3 "
     "AND created_at >= $4 AND created_at < $5 ORDER BY seq DESC LIMIT $6)"
     ") t ORDER BY t.seq DESC LIMIT $6";
+#undef TL_METADATA_COLUMNS
 
 constexpr char kGetIdempotencySql[] =
     "SELECT tenant_id, key, fingerprint, response FROM idempotency_keys "
@@ -210,6 +221,12 @@ constexpr char kLoadHoldsSql[] =
     "SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, "
     "idempotency_key FROM holds WHERE status = 1 OR closed_at >= $1 "
     "ORDER BY tenant_id COLLATE \"C\", hold_id COLLATE \"C\"";
+// Each account's latest reset.
+constexpr char kLoadLastPeriodsSql[] =
+    "SELECT tenant_id, account_id, period_start, carried, expired, granted, created_at FROM ("
+    "SELECT DISTINCT ON (tenant_id, account_id) * FROM periods "
+    "ORDER BY tenant_id, account_id, period_start DESC) p "
+    "ORDER BY tenant_id COLLATE \"C\", account_id COLLATE \"C\"";
 // The most recent keys, returned oldest first so that a consumer filling a bounded recency map
 // in order ends with the newest as the most recent.
 constexpr char kLoadIdempotencySql[] =
@@ -243,6 +260,30 @@ constexpr char kRecomputeSql[] =
     "WHERE a.tenant_id = $1 "
     "ORDER BY a.account_id COLLATE \"C\"";
 constexpr char kCountTransfersSql[] = "SELECT count(*) FROM transfers WHERE tenant_id = $1";
+
+// Period rows grouped by (account, created_at), beside the sums of the account's RESET_EXPIRE(3)
+// debits and RESET_GRANT(4) credits stamped with that created_at (see PeriodGroup).
+constexpr char kRecomputePeriodsSql[] =
+    "WITH e AS (SELECT debit_account_id AS account_id, created_at, sum(amount) AS amount "
+    "  FROM transfers WHERE tenant_id = $1 AND kind = 3 GROUP BY 1, 2), "
+    "g AS (SELECT credit_account_id AS account_id, created_at, sum(amount) AS amount "
+    "  FROM transfers WHERE tenant_id = $1 AND kind = 4 GROUP BY 1, 2), "
+    "p AS (SELECT account_id, created_at, count(*) AS n, max(period_start) AS last_start, "
+    "  sum(expired) AS expired, sum(granted) AS granted "
+    "  FROM periods WHERE tenant_id = $1 GROUP BY 1, 2) "
+    "SELECT p.account_id, p.n, p.last_start, p.expired::bigint, p.granted::bigint, "
+    "coalesce(e.amount, 0)::bigint, coalesce(g.amount, 0)::bigint "
+    "FROM p "
+    "LEFT JOIN e ON e.account_id = p.account_id AND e.created_at = p.created_at "
+    "LEFT JOIN g ON g.account_id = p.account_id AND g.created_at = p.created_at";
+
+// Served by the partial index transfers_usage (tenant_id, created_at) WHERE kind = 2.
+constexpr char kSumUsageSql[] =
+    "SELECT debit_account_id, "
+    "coalesce(sum(amount) FILTER (WHERE created_at >= $2), 0)::bigint, "
+    "coalesce(sum(amount) FILTER (WHERE created_at >= $3), 0)::bigint "
+    "FROM transfers WHERE tenant_id = $1 AND kind = 2 AND created_at >= least($2, $3) "
+    "GROUP BY debit_account_id ORDER BY debit_account_id COLLATE \"C\"";
 
 constexpr char kRepairBalancesSql[] =
     "INSERT INTO balances (tenant_id, account_id, credits, debits, granted, spent, expired) "
@@ -445,6 +486,8 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
   std::map<std::string, ApiKeyRecord> api_keys;
   std::map<Key, HoldRecord> holds;
   std::map<Key, PostedTotals> deltas;
+  pg_internal::ArrayLiteral p_tenant, p_account, p_start, p_carried, p_expired, p_granted,
+      p_created;
   pg_internal::ArrayLiteral t_id, t_name, t_unit, t_tz, t_created;
   TransferColumns tc;
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -485,6 +528,16 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
     for (const HoldRecord& h : m.holds) {
       auto [it, inserted] = holds.try_emplace({h.tenant_id, h.hold_id}, h);
       if (!inserted) it->second.status = h.status;
+    }
+    for (const PeriodRecord& p : m.periods) {
+      // Not merged: a second row for one (account, period) must fail the batch.
+      p_tenant.AddText(p.tenant_id);
+      p_account.AddText(p.account_id);
+      p_start.AddInt(p.period_start_us);
+      p_carried.AddInt(p.carried);
+      p_expired.AddInt(p.expired);
+      p_granted.AddInt(p.granted);
+      p_created.AddInt(p.created_at_us);
     }
     for (const TransferRecord& t : m.transfers) {
       if (!ApplyDebitSide(t, deltas[{t.tenant_id, t.debit_account_id}]) ||
@@ -584,6 +637,12 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
                        std::move(account).Finish(), std::move(amount).Finish(),
                        std::move(created).Finish(), std::move(expires).Finish(),
                        std::move(status).Finish(), std::move(idem).Finish());
+  }
+  if (p_tenant.size() > 0) {
+    txn.exec_prepared0(kInsertPeriods, std::move(p_tenant).Finish(), std::move(p_account).Finish(),
+                       std::move(p_start).Finish(), std::move(p_carried).Finish(),
+                       std::move(p_expired).Finish(), std::move(p_granted).Finish(),
+                       std::move(p_created).Finish());
   }
   if (tc.tenant_id.size() > 0) {
     txn.exec_prepared0(kInsertTransfers, std::move(tc.tenant_id).Finish(),
@@ -973,6 +1032,17 @@ absl::StatusOr<Snapshot> PgStore::Load() {
     for (const pqxx::row& r : txn.exec_params(kLoadIdempotencySql, idempotency_max)) {
       s.idempotency.push_back(IdempotencyFromRow(r));
     }
+    for (const pqxx::row& r : txn.exec(kLoadLastPeriodsSql)) {
+      PeriodRecord p;
+      p.tenant_id = r[0].as<std::string>();
+      p.account_id = r[1].as<std::string>();
+      p.period_start_us = r[2].as<int64_t>();
+      p.carried = r[3].as<int64_t>();
+      p.expired = r[4].as<int64_t>();
+      p.granted = r[5].as<int64_t>();
+      p.created_at_us = r[6].as<int64_t>();
+      s.last_periods.push_back(std::move(p));
+    }
     txn.commit();
     return s;
   });
@@ -1056,12 +1126,43 @@ absl::StatusOr<ReconcileData> PgStore::Recompute(const std::string& tenant_id) {
       data.rows.push_back(std::move(row));
     }
     data.transfers_checked = txn.exec_params1(kCountTransfersSql, tenant_id)[0].as<int64_t>();
+    for (const pqxx::row& r : txn.exec_params(kRecomputePeriodsSql, tenant_id)) {
+      PeriodGroup group;
+      group.rows = r[1].as<int64_t>();
+      group.last_start = r[2].as<int64_t>();
+      group.expired = r[3].as<int64_t>();
+      group.granted = r[4].as<int64_t>();
+      data.periods_checked += group.rows;
+      AddPeriodProblems(r[0].as<std::string>(), group, r[5].as<int64_t>(), r[6].as<int64_t>(),
+                        data.period_problems);
+    }
+    SortPeriodProblems(data.period_problems);
     txn.commit();
     if (sum > INT64_MAX || sum < INT64_MIN) {
       return absl::InternalError("recompute: ledger sum out of range for bigint");
     }
     data.ledger_sum = static_cast<int64_t>(sum);
     return data;
+  });
+}
+
+absl::StatusOr<std::vector<UsageSums>> PgStore::SumUsage(const std::string& tenant_id,
+                                                         int64_t period_start_us,
+                                                         int64_t day_start_us) {
+  using Result = std::vector<UsageSums>;
+  if (tenant_id.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("tenant_id contains a NUL byte");
+  }
+  return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
+    pqxx::nontransaction txn(conn);
+    Result out;
+    for (const pqxx::row& r :
+         txn.exec_params(kSumUsageSql, tenant_id, period_start_us, day_start_us)) {
+      out.push_back(UsageSums{.account_id = r[0].as<std::string>(),
+                              .period_spent = r[1].as<int64_t>(),
+                              .day_spent = r[2].as<int64_t>()});
+    }
+    return out;
   });
 }
 

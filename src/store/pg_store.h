@@ -72,8 +72,8 @@ class PgStore final : public LedgerStore {
 
   // One transaction: the idempotency keys first (one multi-row INSERT ... ON CONFLICT DO
   // NOTHING; a mutation whose key was not inserted is a duplicate and is skipped entirely), then
-  // tenants (with their system accounts), accounts, teams, api keys, holds, transfers (one
-  // statement each), one aggregated balance update per touched account, and the batch id.
+  // tenants (with their system accounts), accounts, teams, api keys, holds, periods, transfers
+  // (one statement each), one aggregated balance update per touched account, and the batch id.
   // Within a batch a row written twice ends as sequential writes would leave it: accounts keep
   // their first created_at and take the rest from the last write, teams take the last write,
   // api keys and holds keep their first record with the last revoked flag / status.
@@ -84,7 +84,13 @@ class PgStore final : public LedgerStore {
   absl::StatusOr<std::vector<TransferRecord>> ListTransfers(const TransferQuery& q) override;
   absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotency(const std::string& tenant_id,
                                                                   const std::string& key) override;
+  // Besides the balances, checks every period row of the tenant against its reset's transfers
+  // (see PeriodGroup in memory_store.h: rows and transfers are matched by account and
+  // created_at).
   absl::StatusOr<ReconcileData> Recompute(const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<UsageSums>> SumUsage(const std::string& tenant_id,
+                                                  int64_t period_start_us,
+                                                  int64_t day_start_us) override;
   absl::Status RepairBalances(
       const std::string& tenant_id,
       const std::vector<std::pair<std::string, PostedTotals>>& totals) override;

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
 #include "daemon.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -514,6 +516,65 @@ TEST_F(ServiceTest, CliGrantsAndReadsBalances) {
   EXPECT_THAT(out4, HasSubstr("PERMISSION_DENIED"));
   auto [rc5, out5] = run(keys_.admin, base + " reconcile");
   EXPECT_EQ(rc5, 0) << out5;
+}
+
+// The daemon is stopped just before a month boundary and started just after it: the catch-up
+// reset runs once at start, and never again after another restart.
+TEST(PeriodsEndToEnd, CatchUpResetAfterDowntimeAcrossAMonthBoundary) {
+  const absl::Time now = absl::Now();
+  const absl::CivilMonth this_month = absl::ToCivilMonth(now, absl::UTCTimeZone());
+  const absl::Time boundary = absl::FromCivil(this_month + 1, absl::UTCTimeZone());
+  const int64_t before = absl::ToInt64Seconds(boundary - absl::Seconds(30) - now);
+  const int64_t after = absl::ToInt64Seconds(boundary + absl::Seconds(30) - now);
+
+  Daemon d;
+  d.extra_args = {"--clock-offset-seconds", std::to_string(before)};
+  d.Start();
+  TenantKeys keys = MakeTenant(d, "UTC");
+  auto budget = v1::BudgetService::NewStub(d.Channel());
+  v1::UpsertAccountRequest up;
+  up.set_account_id("alice");
+  up.mutable_policy()->set_monthly_allocation(1000);
+  up.mutable_policy()->set_rollover_max(100);
+  up.set_idempotency_key("up-1");
+  v1::UpsertAccountResponse upr;
+  ASSERT_TRUE(budget->UpsertAccount(Ctx(keys.hr).get(), up, &upr).ok());
+  auto gateway = v1::AuthorizationService::NewStub(d.Channel());
+  v1::DebitRequest debit;
+  debit.set_account_id("alice");
+  debit.set_amount(300);
+  debit.set_idempotency_key("spend-1");
+  v1::DebitResponse dr;
+  ASSERT_TRUE(gateway->Debit(Ctx(keys.gateway).get(), debit, &dr).ok());
+  EXPECT_EQ(dr.available(), 700);
+  ASSERT_EQ(d.Terminate(), 0);
+
+  auto balance = [&](v1::Balance* b) {
+    v1::GetBalanceRequest req;
+    req.set_account_id("alice");
+    return v1::BudgetService::NewStub(d.Channel())->GetBalance(Ctx(keys.hr).get(), req, b);
+  };
+  for (int restart = 0; restart < 2; ++restart) {
+    d.extra_args = {"--clock-offset-seconds", std::to_string(after)};
+    d.Start();
+    v1::Balance b;
+    for (int i = 0; i < 50; ++i) {  // the scheduler runs the catch-up right after start
+      ASSERT_TRUE(balance(&b).ok());
+      if (b.granted() == 2000) break;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    EXPECT_EQ(b.granted(), 2000) << "restart " << restart;
+    EXPECT_EQ(b.expired(), 600);     // 700 left: 100 carried, 600 forfeited
+    EXPECT_EQ(b.available(), 1100);  // 100 + the new 1000
+    EXPECT_EQ(b.period_start(), absl::ToUnixMicros(boundary));
+    EXPECT_EQ(b.period_spent(), 0);
+    v1::RunResetsRequest rr;
+    v1::RunResetsResponse rresp;
+    ASSERT_TRUE(
+        v1::AdminService::NewStub(d.Channel())->RunResets(Ctx(keys.admin).get(), rr, &rresp).ok());
+    EXPECT_EQ(rresp.resets_performed(), 0);
+    ASSERT_EQ(d.Terminate(), 0);
+  }
 }
 
 }  // namespace

@@ -649,6 +649,104 @@ TEST_F(PgStoreTest, RecomputeFindsACorruptedBalanceAndRepairFixesIt) {
   EXPECT_FALSE(store_->RepairBalances(tenant_, {{"nobody", PostedTotals{}}}).ok());
 }
 
+TEST_F(PgStoreTest, PeriodsGuardResetsAndAreCheckedAgainstTheirTransfers) {
+  Mutation grant = GrantMutation(tenant_, "alice", 100, "g");
+  Mutation reset;
+  reset.transfers.push_back(
+      Transfer(tenant_, "x", "alice", "@expired", 30, TransferKind::kResetExpire, 5000));
+  reset.transfers.push_back(
+      Transfer(tenant_, "r", "@funding", "alice", 500, TransferKind::kResetGrant, 5000));
+  reset.periods.push_back(PeriodRecord{.tenant_id = tenant_,
+                                       .account_id = "alice",
+                                       .period_start_us = 1000,
+                                       .carried = -70,
+                                       .expired = 30,
+                                       .granted = 500,
+                                       .created_at_us = 5000});  // when the reset ran
+  Mutation bob_reset;
+  bob_reset.periods.push_back(
+      PeriodRecord{.tenant_id = tenant_, .account_id = "bob", .period_start_us = 1000});
+  ASSERT_TRUE(Commit({&grant, &reset, &bob_reset}).ok());
+
+  // The same (account, period) again fails its whole batch, here or in a later one.
+  Mutation again = reset;
+  again.transfers = {Transfer(tenant_, "r2", "@funding", "alice", 1, TransferKind::kResetGrant)};
+  EXPECT_EQ(Commit({&again}).status().code(), absl::StatusCode::kAlreadyExists);
+  Mutation twice;
+  twice.periods = {PeriodRecord{.tenant_id = tenant_, .account_id = "bob", .period_start_us = 5},
+                   PeriodRecord{.tenant_id = tenant_, .account_id = "bob", .period_start_us = 5}};
+  EXPECT_EQ(Commit({&twice}).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(TransferIds("alice"), ElementsAre("r", "x", "t-g"));
+
+  // A period row its transfers do not back.
+  Mutation bogus;
+  bogus.periods.push_back(PeriodRecord{
+      .tenant_id = tenant_, .account_id = "alice", .period_start_us = 2000, .granted = 500});
+  // Two periods caught up at once (one created_at), in two mutations of one batch: checked
+  // together.
+  Mutation catch_up[2];
+  for (int i = 0; i < 2; ++i) {
+    const int64_t start = 2000 + 1000 * i;
+    catch_up[i].periods.push_back(PeriodRecord{.tenant_id = tenant_,
+                                               .account_id = "bob",
+                                               .period_start_us = start,
+                                               .granted = 10,
+                                               .created_at_us = 7000});
+    catch_up[i].transfers.push_back(Transfer(tenant_, absl::StrCat("cb", start), "@funding", "bob",
+                                             10, TransferKind::kResetGrant, 7000));
+  }
+  ASSERT_TRUE(Commit({&bogus, &catch_up[0], &catch_up[1]}).ok());
+
+  store_ = OpenStore();
+  ASSERT_NE(store_, nullptr);
+  absl::StatusOr<Snapshot> s = store_->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::map<std::string, PeriodRecord> last;
+  for (const PeriodRecord& p : s->last_periods) {
+    if (p.tenant_id == tenant_) last[p.account_id] = p;
+  }
+  ASSERT_EQ(last.size(), 2u);
+  EXPECT_EQ(last["alice"].period_start_us, 2000);
+  EXPECT_EQ(last["alice"].granted, 500);
+  EXPECT_EQ(last["bob"].period_start_us, 3000);
+
+  absl::StatusOr<ReconcileData> data = store_->Recompute(tenant_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->periods_checked, 5);
+  ASSERT_EQ(data->period_problems.size(), 1u);
+  EXPECT_EQ(data->period_problems[0].account_id, "alice");
+  EXPECT_EQ(data->period_problems[0].period_start_us, 2000);
+  EXPECT_EQ(data->period_problems[0].field, "granted");
+  EXPECT_EQ(data->period_problems[0].expected, 500);
+  EXPECT_EQ(data->period_problems[0].found, 0);
+}
+
+TEST_F(PgStoreTest, SumUsageCountsUsageSinceThePeriodAndTheDay) {
+  Mutation m;
+  m.transfers.push_back(Transfer(tenant_, "u1", "alice", "@usage", 10, TransferKind::kUsage, 100));
+  m.transfers.push_back(Transfer(tenant_, "u2", "alice", "@usage", 20, TransferKind::kUsage, 200));
+  m.transfers.push_back(Transfer(tenant_, "u3", "alice", "@usage", 40, TransferKind::kUsage, 300));
+  m.transfers.push_back(Transfer(tenant_, "u4", "bob", "@usage", 5, TransferKind::kUsage, 50));
+  m.transfers.push_back(
+      Transfer(tenant_, "a1", "alice", "@adjustments", 7, TransferKind::kAdjustment, 300));
+  ASSERT_TRUE(Commit({&m}).ok());
+  absl::StatusOr<std::vector<UsageSums>> sums = store_->SumUsage(tenant_, 100, 250);
+  ASSERT_TRUE(sums.ok()) << sums.status();
+  ASSERT_EQ(sums->size(), 1u);  // bob has no usage in the period
+  EXPECT_EQ((*sums)[0].account_id, "alice");
+  EXPECT_EQ((*sums)[0].period_spent, 70);
+  EXPECT_EQ((*sums)[0].day_spent, 40);
+  // The day may start before the period (a period starting mid-day).
+  sums = store_->SumUsage(tenant_, 250, 0);
+  ASSERT_TRUE(sums.ok());
+  ASSERT_EQ(sums->size(), 2u);
+  EXPECT_EQ((*sums)[0].period_spent, 40);
+  EXPECT_EQ((*sums)[0].day_spent, 70);
+  EXPECT_EQ((*sums)[1].account_id, "bob");
+  EXPECT_EQ((*sums)[1].period_spent, 0);
+  EXPECT_EQ((*sums)[1].day_spent, 5);
+}
+
 TEST_F(PgStoreTest, CommittedBatchTellsWhetherABatchCommitted) {
   const uint64_t committed = RandomBatchId();
   const uint64_t never = RandomBatchId();
@@ -843,7 +941,7 @@ TEST(PgMigrateTest, ApplyingTwiceIsANoOpAndConcurrentRunsAreSafe) {
     pqxx::nontransaction txn(admin);
     pqxx::row r = txn.exec_params1(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", schema);
-    EXPECT_EQ(r[0].as<int>(), 11);  // ten tables of 0001 and schema_migrations
+    EXPECT_EQ(r[0].as<int>(), 11);  // ten tables of the migrations and schema_migrations
     pqxx::row versions =
         txn.exec1("SELECT count(*) FROM " + txn.quote_name(schema) + ".schema_migrations");
     EXPECT_EQ(versions[0].as<size_t>(), did.size());

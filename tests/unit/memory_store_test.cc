@@ -277,6 +277,83 @@ TEST_F(MemoryStoreTest, RecomputeFindsCorruptionAndRepairFixesIt) {
   for (const ReconcileData::Row& row : data->rows) EXPECT_EQ(row.recomputed, row.stored);
 }
 
+TEST_F(MemoryStoreTest, PeriodsGuardResetsAndAreCheckedAgainstTheirTransfers) {
+  ASSERT_TRUE(CommitOne(store_, GrantMutation(kTenant, "alice", 100, "g"), NextBatch()).ok());
+  Mutation reset;
+  reset.transfers.push_back(
+      Transfer(kTenant, "x", "alice", "@expired", 30, TransferKind::kResetExpire, 5000));
+  reset.transfers.push_back(
+      Transfer(kTenant, "r", "@funding", "alice", 500, TransferKind::kResetGrant, 5000));
+  reset.periods.push_back(PeriodRecord{.tenant_id = kTenant,
+                                       .account_id = "alice",
+                                       .period_start_us = 1000,
+                                       .carried = 70,
+                                       .expired = 30,
+                                       .granted = 500,
+                                       .created_at_us = 5000});  // when the reset ran
+  ASSERT_TRUE(CommitOne(store_, reset, NextBatch()).ok());
+
+  // The same (account, period) again fails its whole batch.
+  Mutation again = reset;
+  again.transfers = {Transfer(kTenant, "r2", "@funding", "alice", 1, TransferKind::kResetGrant)};
+  EXPECT_EQ(CommitOne(store_, again, NextBatch()).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_.transfer_count(), 3u);
+
+  // A period row its transfers do not back.
+  Mutation bogus;
+  bogus.periods.push_back(PeriodRecord{
+      .tenant_id = kTenant, .account_id = "alice", .period_start_us = 2000, .granted = 500});
+  ASSERT_TRUE(CommitOne(store_, bogus, NextBatch()).ok());
+  // Two periods caught up at once (one created_at): checked together.
+  Mutation catch_up;
+  for (int64_t start : {1000, 2000}) {
+    catch_up.periods.push_back(PeriodRecord{.tenant_id = kTenant,
+                                            .account_id = "bob",
+                                            .period_start_us = start,
+                                            .granted = 10,
+                                            .created_at_us = 7000});
+    catch_up.transfers.push_back(Transfer(kTenant, absl::StrCat("cb", start), "@funding", "bob", 10,
+                                          TransferKind::kResetGrant, 7000));
+  }
+  ASSERT_TRUE(CommitOne(store_, catch_up, NextBatch()).ok());
+
+  absl::StatusOr<Snapshot> s = store_.Load();
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(s->last_periods.size(), 2u);
+  EXPECT_EQ(s->last_periods[0].account_id, "alice");
+  EXPECT_EQ(s->last_periods[0].period_start_us, 2000);
+  EXPECT_EQ(s->last_periods[1].account_id, "bob");
+  EXPECT_EQ(s->last_periods[1].period_start_us, 2000);
+
+  absl::StatusOr<ReconcileData> data = store_.Recompute(kTenant);
+  ASSERT_TRUE(data.ok());
+  EXPECT_EQ(data->periods_checked, 4);
+  ASSERT_EQ(data->period_problems.size(), 1u);
+  EXPECT_EQ(data->period_problems[0].account_id, "alice");
+  EXPECT_EQ(data->period_problems[0].period_start_us, 2000);
+  EXPECT_EQ(data->period_problems[0].field, "granted");
+  EXPECT_EQ(data->period_problems[0].expected, 500);
+  EXPECT_EQ(data->period_problems[0].found, 0);
+}
+
+TEST_F(MemoryStoreTest, SumUsageCountsUsageSinceThePeriodAndTheDay) {
+  Mutation m;
+  m.transfers.push_back(Transfer(kTenant, "u1", "alice", "@usage", 10, TransferKind::kUsage, 100));
+  m.transfers.push_back(Transfer(kTenant, "u2", "alice", "@usage", 20, TransferKind::kUsage, 200));
+  m.transfers.push_back(Transfer(kTenant, "u3", "alice", "@usage", 40, TransferKind::kUsage, 300));
+  m.transfers.push_back(Transfer(kTenant, "u4", "bob", "@usage", 5, TransferKind::kUsage, 50));
+  m.transfers.push_back(
+      Transfer(kTenant, "a1", "alice", "@adjustments", 7, TransferKind::kAdjustment, 300));
+  ASSERT_TRUE(CommitOne(store_, m, NextBatch()).ok());
+  absl::StatusOr<std::vector<UsageSums>> sums = store_.SumUsage(kTenant, 100, 250);
+  ASSERT_TRUE(sums.ok());
+  ASSERT_EQ(sums->size(), 1u);  // bob has no usage in the period
+  EXPECT_EQ((*sums)[0].account_id, "alice");
+  EXPECT_EQ((*sums)[0].period_spent, 70);
+  EXPECT_EQ((*sums)[0].day_spent, 40);
+}
+
 TEST(FaultyStoreTest, InjectsFailuresInDoubtCommitsAndUnavailability) {
   MemoryStore inner;
   FaultyStore store(&inner);
