@@ -63,12 +63,23 @@ double Histogram::PercentileMicros(double q) const {
 // ---- names ---------------------------------------------------------------------------------
 
 std::string CodeName(int code) {
-  static const char* const kNames[] = {
-      "OK",         "CANCELLED",          "UNKNOWN",          "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS",   "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",        "UNAVAILABLE",      "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   if (code == kDenied) return "DENIED";
   if (code >= 0 && code < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) {
     return kNames[code];
@@ -213,9 +224,10 @@ RunResult Runner::Run(const std::string& target, const RunOptions& options,
     slots.push_back(std::move(slot));
   }
   const Clock::time_point start = Clock::now();
-  const auto warmup = options.max_ops > 0 ? Clock::duration::zero()
-                                          : std::chrono::duration_cast<Clock::duration>(
-                                                absl::ToChronoNanoseconds(options.warmup));
+  const auto warmup =
+      options.max_ops > 0
+          ? Clock::duration::zero()
+          : std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(options.warmup));
   runner.measure_start_ = start + warmup;
   runner.deadline_ = runner.measure_start_ + std::chrono::duration_cast<Clock::duration>(
                                                  absl::ToChronoNanoseconds(options.duration));

@@ -84,7 +84,8 @@ bool ChildProcess::Start(const std::vector<std::string>& argv,
     bool replaced = false;
     for (const std::string& x : extra_env) {
       const size_t eq = x.find('=');
-      if (eq != std::string::npos && absl::StartsWith(entry, absl::string_view(x).substr(0, eq + 1))) {
+      if (eq != std::string::npos &&
+          absl::StartsWith(entry, absl::string_view(x).substr(0, eq + 1))) {
         replaced = true;
       }
     }

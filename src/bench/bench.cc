@@ -1,0 +1,1039 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// tokenledger-bench: drives a running tokenledgerd over gRPC (closed loop, N calls in flight on
+// several connections) and measures, in the same run, the references its targets are stated
+// against (/work/shared/BENCHMARKS.md): the gRPC floor (an empty callback-API server, this very
+// binary with --serve_floor) and a naive PostgreSQL ledger on the same database. Then it starts
+// fresh daemons to measure the memory per cached account and the start-up time with many
+// accounts, and prints a summary of every figure against its target.
+//
+// Phases, in the order run (--phases selects some; setup is added when a phase needs it):
+//   setup      a new tenant with admin, hr and gateway keys; --accounts funded accounts
+//   debit      direct durable Debits at each --concurrency and 64, with the writer's figures
+//   gateway    Authorize then Debit capturing that hold, at 64
+//   hot        every Debit on one account at 64, then a no-lost-update check
+//   naive      the naive PostgreSQL ledger, 8 and 64 clients
+//   big        memory per account and start-up time with --big_accounts accounts
+//   floor      the gRPC floor at each --concurrency
+//   authorize  Authorize at each --concurrency (its holds expire 60 s later, after the
+//              durable phases: the expiry sweep's writes would disturb them)
+//   check      Check at each --concurrency
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/load.h"
+#include "bench/ops.h"
+#include "bench/pgref.h"
+#include "bench/proc.h"
+#include "bench_floor.grpc.pb.h"
+#include "tokenledger/v1/admin.grpc.pb.h"
+#include "tokenledger/v1/budget.grpc.pb.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:7443", "the tokenledgerd to drive, HOST:PORT");
+ABSL_FLAG(std::string, operator_key, "",
+          "the daemon's operator key (else --operator_key_file, else env "
+          "TOKENLEDGER_OPERATOR_KEY)");
+ABSL_FLAG(std::string, operator_key_file, "", "file holding the operator key");
+ABSL_FLAG(std::string, database_url, "",
+          "the daemon's PostgreSQL URL (env TOKENLEDGER_DATABASE_URL): for the naive reference "
+          "and the big tenant; without it those phases are skipped");
+ABSL_FLAG(int, accounts, 10000, "accounts of the benchmark tenant");
+ABSL_FLAG(double, duration, 5, "measured seconds per run");
+ABSL_FLAG(double, warmup, 0.5, "seconds run before each measured window, not measured");
+ABSL_FLAG(std::string, concurrency, "1,8,64", "calls in flight, a comma list");
+ABSL_FLAG(int64_t, big_accounts, 1000000, "accounts of the start-up and memory phase (0 skips it)");
+ABSL_FLAG(std::string, tokenledgerd, "",
+          "the daemon binary for the start-up phase (default: next to this binary)");
+ABSL_FLAG(std::string, phases, "all",
+          "comma list of: setup, debit (or writer), gateway, hot, naive, big, floor, authorize, "
+          "check; or all");
+ABSL_FLAG(std::string, json, "", "also write the results as JSON to this file");
+ABSL_FLAG(double, call_timeout, 30, "deadline of each call, seconds");
+ABSL_FLAG(int, serve_floor, 0, "internal: serve the empty floor service on 127.0.0.1:PORT");
+ABSL_FLAG(bool, print_free_port, false, "internal: print a free TCP port and exit");
+
+namespace tokenledger::bench {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr int kDebitConcurrency = 64;
+constexpr int kGatewayConcurrency = 64;
+constexpr int kHotConcurrency = 64;
+constexpr int kNaiveThreads[] = {8, 64};
+constexpr int64_t kGrant = 1'000'000'000'000;  // per account: never runs out here
+const char* const kPhaseOrder[] = {"setup", "debit", "gateway",   "hot",  "naive",
+                                   "big",   "floor", "authorize", "check"};
+
+// ---- the empty floor server (--serve_floor) ---------------------------------------------------
+
+class FloorService final : public floor::Floor::CallbackService {
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* ctx, const floor::PingRequest* req,
+                                 floor::PingReply* reply) override {
+    reply->set_ok(true);
+    reply->set_balance(req->amount());
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+int ServeFloor(int port) {
+  FloorService service;
+  grpc::ServerBuilder builder;
+  const std::string addr = absl::StrCat("127.0.0.1:", port);
+  int bound = 0;
+  builder.AddListeningPort(addr, grpc::InsecureServerCredentials(), &bound);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || bound == 0) {
+    std::fprintf(stderr, "floor: cannot listen on %s\n", addr.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "floor: listening on %s\n", addr.c_str());
+  server->Wait();  // until killed
+  return 0;
+}
+
+// ---- formatting -------------------------------------------------------------------------------
+
+std::string Num(double v, int decimals = 0) {
+  if (std::isnan(v)) return "-";
+  return absl::StrFormat("%.*f", decimals, v);
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += absl::StrFormat("\\u%04x", static_cast<int>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string JsonNumber(double v) {
+  if (std::isnan(v) || std::isinf(v)) return "null";
+  return absl::StrFormat("%.3f", v);
+}
+
+// The 1, 5 and 15 minute load averages: this box is shared, and the figures move with them.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  if (!(in >> one >> five >> fifteen)) return "unknown";
+  return absl::StrCat(one, " ", five, " ", fifteen);
+}
+
+std::string RandomHex(int bytes) {
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < bytes; ++i) out += absl::StrFormat("%02x", rd() & 0xff);
+  return out;
+}
+
+// ---- the benchmark ----------------------------------------------------------------------------
+
+struct Config {
+  std::string target;
+  std::string operator_key;
+  std::string database_url;
+  int accounts = 10000;
+  absl::Duration duration;
+  absl::Duration warmup;
+  std::vector<int> concurrency;
+  int64_t big_accounts = 0;
+  std::string tokenledgerd;
+  std::set<std::string> phases;
+  std::string json;
+  absl::Duration call_timeout;
+};
+
+// Writer figures between two GetServerStats.
+struct WriterDelta {
+  std::string run;
+  double seconds = 0;
+  uint64_t batches = 0;
+  uint64_t mutations = 0;
+  uint64_t commit_micros = 0;
+  uint64_t failed = 0;
+  uint64_t commit_micros_max = 0;  // since the daemon started
+  double MeanBatch() const { return batches ? static_cast<double>(mutations) / batches : kNaN; }
+  double MeanCommitMicros() const {
+    return batches ? static_cast<double>(commit_micros) / batches : kNaN;
+  }
+};
+
+struct SummaryRow {
+  std::string figure, project, reference, ratio, target, status;
+};
+
+class Bench {
+ public:
+  explicit Bench(Config config) : c_(std::move(config)) {}
+  int Run();
+
+ private:
+  bool Wants(const std::string& phase) const { return c_.phases.count(phase) > 0; }
+  std::unique_ptr<grpc::ClientContext> Ctx(const std::string& key) const;
+  std::optional<v1::GetServerStatsResponse> Stats(const std::string& target);
+  // Waits (bounded) until the daemon's writer has nothing queued, so that one run's durable
+  // work does not spill into the next one's window.
+  void Settle();
+  RunResult Drive(const std::string& key, const std::string& label, int concurrency,
+                  const OpFactory& factory, const std::string& target = "");
+  void PrintHeader() const;
+  void PrintRow(const std::string& label, const RunResult& r) const;
+  void Record(const std::string& key, const std::string& label, const RunResult& r);
+  WriterDelta Delta(const std::string& run, const v1::GetServerStatsResponse& a,
+                    const v1::GetServerStatsResponse& b, double seconds) const;
+
+  bool Setup();
+  void DebitPhase();
+  void GatewayPhase();
+  void HotPhase();
+  void NaivePhase();
+  void BigPhase();
+  void FloorPhase();
+  void AuthorizePhase();
+  void CheckPhase();
+  void Summary();
+  void WriteJson() const;
+
+  const RunResult* Find(const std::string& key) const {
+    auto it = results_.find(key);
+    return it == results_.end() ? nullptr : &it->second;
+  }
+
+  Config c_;
+  std::string run_id_;
+  std::shared_ptr<grpc::Channel> control_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::unique_ptr<v1::BudgetService::Stub> budget_;
+  std::string tenant_id_;
+  std::string admin_key_, hr_key_, gateway_key_;
+  OpEnv env_;
+  bool stats_available_ = true;
+
+  std::map<std::string, RunResult> results_;
+  std::vector<std::pair<std::string, std::string>> order_;  // (key, label) as run
+  std::vector<WriterDelta> writer_;
+  // hot account
+  std::optional<bool> hot_pass_;
+  int64_t hot_spent_delta_ = 0;
+  uint64_t hot_acked_ = 0;
+  // big
+  struct Big {
+    int64_t accounts = 0;
+    double insert_seconds = kNaN, delete_seconds = kNaN;
+    double base_start_seconds = kNaN, big_start_seconds = kNaN;
+    double base_rss = kNaN, big_rss = kNaN;
+    uint64_t base_cached = 0, big_cached = 0;
+    std::vector<std::string> load_lines;  // from the daemons' logs
+    double bytes_per_account = kNaN;
+    std::string error;
+  } big_;
+  std::vector<SummaryRow> summary_;
+  std::vector<std::string> notes_;
+};
+
+std::unique_ptr<grpc::ClientContext> Bench::Ctx(const std::string& key) const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!key.empty()) ctx->AddMetadata("authorization", absl::StrCat("Bearer ", key));
+  ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(c_.call_timeout));
+  return ctx;
+}
+
+std::optional<v1::GetServerStatsResponse> Bench::Stats(const std::string& target) {
+  std::shared_ptr<grpc::Channel> ch = target.empty() ? control_ : ProbeChannel(target);
+  auto stub = v1::AdminService::NewStub(ch);
+  v1::GetServerStatsRequest req;
+  v1::GetServerStatsResponse resp;
+  const grpc::Status s = stub->GetServerStats(Ctx(c_.operator_key).get(), req, &resp);
+  if (!s.ok()) {
+    if (target.empty() && stats_available_) {
+      stats_available_ = false;
+      std::fprintf(stderr, "bench: GetServerStats failed (%s: %s): no writer figures\n",
+                   CodeName(s.error_code()).c_str(), s.error_message().c_str());
+    }
+    return std::nullopt;
+  }
+  return resp;
+}
+
+void Bench::Settle() {
+  const absl::Time until = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < until) {
+    auto s = Stats("");
+    if (!s.has_value()) {
+      absl::SleepFor(absl::Milliseconds(300));
+      return;
+    }
+    if (s->writer_queue_depth() == 0) return;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  std::fprintf(stderr, "bench: the writer's queue did not drain in 60 s\n");
+}
+
+RunResult Bench::Drive(const std::string& key, const std::string& label, int concurrency,
+                       const OpFactory& factory, const std::string& target) {
+  RunOptions o;
+  o.name = label;
+  o.concurrency = concurrency;
+  o.warmup = c_.warmup;
+  o.duration = c_.duration;
+  o.seed = std::hash<std::string>()(run_id_ + key);
+  RunResult r = Runner::Run(target.empty() ? c_.target : target, o, factory);
+  Record(key, label, r);
+  return r;
+}
+
+void Bench::PrintHeader() const {
+  std::printf("%-26s %9s %11s %9s %9s %9s %9s %8s\n", "run", "in-flight", "per second", "p50 us",
+              "p90 us", "p99 us", "p99.9 us", "errors");
+  std::fflush(stdout);
+}
+
+void Bench::PrintRow(const std::string& label, const RunResult& r) const {
+  const Histogram& h = r.latency;
+  std::printf("%-26s %9d %11s %9s %9s %9s %9s %8llu\n", label.c_str(), r.concurrency,
+              Num(r.OkRate()).c_str(), Num(h.PercentileMicros(0.50)).c_str(),
+              Num(h.PercentileMicros(0.90)).c_str(), Num(h.PercentileMicros(0.99)).c_str(),
+              Num(h.PercentileMicros(0.999)).c_str(), static_cast<unsigned long long>(r.errors));
+  if (r.total_errors > 0) {
+    std::printf("%-26s   errors: %s; first: %s\n", "", r.ErrorSummary().c_str(),
+                r.first_error.c_str());
+  }
+  std::fflush(stdout);
+}
+
+void Bench::Record(const std::string& key, const std::string& label, const RunResult& r) {
+  results_[key] = r;
+  order_.emplace_back(key, label);
+  PrintRow(label, r);
+}
+
+WriterDelta Bench::Delta(const std::string& run, const v1::GetServerStatsResponse& a,
+                         const v1::GetServerStatsResponse& b, double seconds) const {
+  WriterDelta d;
+  d.run = run;
+  d.seconds = seconds;
+  d.batches = b.writer_batches() - a.writer_batches();
+  d.mutations = b.writer_mutations() - a.writer_mutations();
+  d.commit_micros = b.writer_commit_micros_total() - a.writer_commit_micros_total();
+  d.failed = b.writer_failed_batches() - a.writer_failed_batches();
+  d.commit_micros_max = b.writer_commit_micros_max();
+  return d;
+}
+
+// ---- phases -----------------------------------------------------------------------------------
+
+bool Bench::Setup() {
+  std::fprintf(stderr, "bench: setup: tenant, keys and %d accounts...\n", c_.accounts);
+  tenant_id_ = absl::StrCat("bench-", run_id_);
+  {
+    v1::CreateTenantRequest req;
+    req.set_tenant_id(tenant_id_);
+    req.set_display_name("tokenledger-bench");
+    req.set_unit("usd_micros");
+    req.set_timezone("UTC");
+    req.set_idempotency_key(absl::StrCat(run_id_, "-tenant"));
+    v1::CreateTenantResponse resp;
+    const grpc::Status s = admin_->CreateTenant(Ctx(c_.operator_key).get(), req, &resp);
+    if (!s.ok()) {
+      std::fprintf(stderr, "bench: CreateTenant failed: %s: %s\n", CodeName(s.error_code()).c_str(),
+                   s.error_message().c_str());
+      return false;
+    }
+  }
+  for (auto [role, out] : {std::pair<const char*, std::string*>{"admin", &admin_key_},
+                           {"hr", &hr_key_},
+                           {"gateway", &gateway_key_}}) {
+    v1::CreateApiKeyRequest req;
+    req.set_tenant_id(tenant_id_);
+    req.set_role(role);
+    req.set_idempotency_key(absl::StrCat(run_id_, "-key-", role));
+    v1::CreateApiKeyResponse resp;
+    const grpc::Status s = admin_->CreateApiKey(Ctx(c_.operator_key).get(), req, &resp);
+    if (!s.ok()) {
+      std::fprintf(stderr, "bench: CreateApiKey %s failed: %s: %s\n", role,
+                   CodeName(s.error_code()).c_str(), s.error_message().c_str());
+      return false;
+    }
+    *out = resp.key();
+  }
+  env_.gateway_bearer = absl::StrCat("Bearer ", gateway_key_);
+  env_.hr_bearer = absl::StrCat("Bearer ", hr_key_);
+
+  RunOptions o;
+  o.name = "setup";
+  o.concurrency = 64;
+  o.max_ops = static_cast<int64_t>(env_.accounts.size()) + 1;  // + the hot account
+  o.duration = absl::Seconds(600);                             // the count ends it first
+  RunResult r = Runner::Run(c_.target, o, SetupOps(&env_, "s"));
+  Record("setup", "setup: account+grant", r);
+  if (r.total_errors > 0 || r.total_ok != static_cast<uint64_t>(o.max_ops)) {
+    std::fprintf(stderr, "bench: setup failed: %llu of %lld accounts set up; %s\n",
+                 static_cast<unsigned long long>(r.total_ok), static_cast<long long>(o.max_ops),
+                 r.first_error.c_str());
+    return false;
+  }
+  std::printf("%-26s tenant %s: %d accounts + 1 hot account, each granted %lld\n", "",
+              tenant_id_.c_str(), c_.accounts, static_cast<long long>(kGrant));
+  return true;
+}
+
+void Bench::DebitPhase() {
+  std::set<int> levels(c_.concurrency.begin(), c_.concurrency.end());
+  levels.insert(kDebitConcurrency);
+  for (int n : levels) {
+    Settle();
+    auto before = Stats("");
+    const std::string key = absl::StrCat("debit@", n);
+    RunResult r = Drive(key, absl::StrCat("Debit (durable)"), n,
+                        DebitOps(&env_, absl::StrCat("d", n), /*hot=*/false));
+    Settle();  // what the run queued is committed before the figures are read
+    auto after = Stats("");
+    if (before && after) writer_.push_back(Delta(key, *before, *after, r.seconds));
+  }
+}
+
+void Bench::GatewayPhase() {
+  Settle();
+  auto before = Stats("");
+  RunResult r = Drive("gateway@64", "gateway cycle (Auth+Debit)", kGatewayConcurrency,
+                      GatewayCycleOps(&env_, "g"));
+  Settle();
+  auto after = Stats("");
+  if (before && after) writer_.push_back(Delta("gateway@64", *before, *after, r.seconds));
+}
+
+void Bench::HotPhase() {
+  Settle();
+  auto balance = [&](int64_t* spent) {
+    v1::GetBalanceRequest req;
+    req.set_account_id(env_.hot_account);
+    v1::Balance resp;
+    const grpc::Status s = budget_->GetBalance(Ctx(hr_key_).get(), req, &resp);
+    if (!s.ok()) {
+      std::fprintf(stderr, "bench: GetBalance %s failed: %s: %s\n", env_.hot_account.c_str(),
+                   CodeName(s.error_code()).c_str(), s.error_message().c_str());
+      return false;
+    }
+    *spent = resp.spent();
+    return true;
+  };
+  int64_t spent0 = 0, spent1 = 0;
+  const bool got0 = balance(&spent0);
+  auto before = Stats("");
+  RunResult r = Drive("hot@64", "Debit, one hot account", kHotConcurrency,
+                      DebitOps(&env_, "h", /*hot=*/true));
+  Settle();
+  auto after = Stats("");
+  if (before && after) writer_.push_back(Delta("hot@64", *before, *after, r.seconds));
+  const bool got1 = balance(&spent1);
+  if (!got0 || !got1) {
+    std::printf("%-26s no-lost-update check: could not read the balance: FAIL\n", "");
+    hot_pass_ = false;
+    return;
+  }
+  hot_acked_ = r.total_ok;
+  hot_spent_delta_ = spent1 - spent0;
+  hot_pass_ = hot_spent_delta_ == static_cast<int64_t>(hot_acked_);
+  std::printf("%-26s no-lost-update check: %llu debits acknowledged, spent grew by %lld: %s\n", "",
+              static_cast<unsigned long long>(hot_acked_), static_cast<long long>(hot_spent_delta_),
+              *hot_pass_ ? "PASS" : "FAIL");
+  if (!*hot_pass_ && r.total_errors > 0) {
+    std::printf(
+        "%-26s (%llu debits failed or timed out; one committed after its deadline would "
+        "also show here)\n",
+        "", static_cast<unsigned long long>(r.total_errors));
+  }
+  std::fflush(stdout);
+}
+
+void Bench::NaivePhase() {
+  if (c_.database_url.empty()) {
+    notes_.push_back("naive: skipped (no --database_url)");
+    std::printf("%-26s skipped: no --database_url\n", "naive PostgreSQL");
+    return;
+  }
+  Settle();
+  std::fprintf(stderr, "bench: naive: creating bench_naive_accounts with %d rows...\n",
+               c_.accounts);
+  if (absl::Status s = NaiveCreate(c_.database_url, c_.accounts); !s.ok()) {
+    std::printf("%-26s cannot create its tables: %s\n", "naive PostgreSQL",
+                std::string(s.message()).c_str());
+    (void)NaiveDrop(c_.database_url);
+    return;
+  }
+  for (int threads : kNaiveThreads) {
+    RunResult r = NaiveRun(c_.database_url, c_.accounts, threads, c_.warmup, c_.duration,
+                           std::hash<std::string>()(run_id_) + static_cast<uint64_t>(threads));
+    Record(absl::StrCat("naive@", threads), "naive PG debit (ref)", r);
+  }
+  if (absl::Status s = NaiveDrop(c_.database_url); !s.ok()) {
+    std::fprintf(stderr, "bench: dropping the naive tables: %s\n",
+                 std::string(s.message()).c_str());
+  }
+}
+
+void Bench::BigPhase() {
+  big_.accounts = c_.big_accounts;
+  if (c_.big_accounts <= 0) {
+    std::printf("%-26s skipped (--big_accounts 0)\n", "start-up and memory");
+    return;
+  }
+  if (c_.database_url.empty()) {
+    notes_.push_back("big: skipped (no --database_url)");
+    std::printf("%-26s skipped: no --database_url\n", "start-up and memory");
+    return;
+  }
+  if (access(c_.tokenledgerd.c_str(), X_OK) != 0) {
+    big_.error = absl::StrCat("no executable tokenledgerd at ", c_.tokenledgerd);
+    std::printf("%-26s skipped: %s (--tokenledgerd)\n", "start-up and memory", big_.error.c_str());
+    return;
+  }
+  Settle();
+  // Starts a daemon on a free port; returns the seconds from spawn to SERVING (NaN: failed).
+  auto start_daemon = [&](ChildProcess& child, std::string* target, const std::string& name) {
+    *target = absl::StrCat("127.0.0.1:", FreePort());
+    const std::string log = absl::StrCat("/tmp/tokenledger-bench-", run_id_, "-", name, ".log");
+    std::string error;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!child.Start({c_.tokenledgerd, "--listen", *target, "--database-url", c_.database_url},
+                     {absl::StrCat("TOKENLEDGER_OPERATOR_KEY=", c_.operator_key)}, log, &error)) {
+      big_.error = error;
+      return kNaN;
+    }
+    auto channel = ProbeChannel(*target);
+    const auto deadline = t0 + std::chrono::seconds(180);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!child.Alive()) {
+        big_.error = absl::StrCat("tokenledgerd (", name, ") exited during start; log ", log);
+        std::fprintf(stderr, "bench: %s:\n%s\n", big_.error.c_str(), child.LogTail().c_str());
+        return kNaN;
+      }
+      if (HealthServing(channel.get(), absl::Milliseconds(250))) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        // The daemon's own account of its load ("loaded N tenants, M accounts ... in X ms").
+        std::istringstream lines(child.LogTail(1 << 16));
+        for (std::string line; std::getline(lines, line);) {
+          if (line.find("] loaded ") != std::string::npos) {
+            big_.load_lines.push_back(absl::StrCat(name, ": ", line.substr(line.find("loaded "))));
+          }
+        }
+        return seconds;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    big_.error = absl::StrCat("tokenledgerd (", name, ") not SERVING in 180 s; log ", log);
+    return kNaN;
+  };
+  // Resident memory once it has settled a moment after start.
+  auto rss = [&](ChildProcess& child, const std::string& target, uint64_t* cached) {
+    absl::SleepFor(absl::Seconds(1));
+    auto stats = Stats(target);
+    if (stats.has_value()) {
+      *cached = stats->cached_accounts();
+      if (stats->resident_memory_bytes() > 0) {
+        return static_cast<double>(stats->resident_memory_bytes());
+      }
+    }
+    auto vm = VmRssBytes(child.pid());
+    return vm.has_value() ? static_cast<double>(*vm) : kNaN;
+  };
+
+  std::fprintf(stderr, "bench: big: baseline daemon...\n");
+  {
+    ChildProcess base;
+    std::string target;
+    big_.base_start_seconds = start_daemon(base, &target, "base");
+    if (!std::isnan(big_.base_start_seconds)) big_.base_rss = rss(base, target, &big_.base_cached);
+    base.Stop();
+  }
+  if (std::isnan(big_.base_start_seconds)) {
+    std::printf("%-26s baseline daemon failed: %s\n", "start-up and memory", big_.error.c_str());
+    return;
+  }
+  const std::string big_tenant = absl::StrCat("bench-big-", run_id_);
+  std::fprintf(stderr, "bench: big: inserting %lld accounts into PostgreSQL...\n",
+               static_cast<long long>(c_.big_accounts));
+  auto inserted = InsertBigTenant(c_.database_url, big_tenant, c_.big_accounts);
+  if (!inserted.ok()) {
+    big_.error = std::string(inserted.status().message());
+    std::printf("%-26s %s\n", "start-up and memory", big_.error.c_str());
+    (void)DeleteTenantRows(c_.database_url, big_tenant);
+    return;
+  }
+  big_.insert_seconds = *inserted;
+  std::fprintf(stderr, "bench: big: starting a daemon over them...\n");
+  {
+    ChildProcess big;
+    std::string target;
+    big_.big_start_seconds = start_daemon(big, &target, "big");
+    if (!std::isnan(big_.big_start_seconds)) big_.big_rss = rss(big, target, &big_.big_cached);
+    big.Stop();
+  }
+  if (big_.error.empty()) {  // the daemons' logs are kept only when something went wrong
+    for (const char* name : {"base", "big"}) {
+      std::remove(absl::StrCat("/tmp/tokenledger-bench-", run_id_, "-", name, ".log").c_str());
+    }
+  }
+  auto deleted = DeleteTenantRows(c_.database_url, big_tenant);
+  if (deleted.ok()) {
+    big_.delete_seconds = *deleted;
+  } else {
+    std::fprintf(stderr, "bench: %s\n", std::string(deleted.status().message()).c_str());
+  }
+  if (!std::isnan(big_.base_rss) && !std::isnan(big_.big_rss)) {
+    big_.bytes_per_account = (big_.big_rss - big_.base_rss) / static_cast<double>(c_.big_accounts);
+  }
+  const double mib = 1024.0 * 1024.0;
+  std::printf("%-26s %lld accounts bulk-inserted in %s s (tenant %s), deleted after in %s s\n",
+              "start-up and memory", static_cast<long long>(c_.big_accounts),
+              Num(big_.insert_seconds, 1).c_str(), big_tenant.c_str(),
+              Num(big_.delete_seconds, 1).c_str());
+  std::printf("%-26s baseline daemon: SERVING %s s after spawn, RSS %s MiB, %llu cached accounts\n",
+              "", Num(big_.base_start_seconds, 3).c_str(), Num(big_.base_rss / mib, 1).c_str(),
+              static_cast<unsigned long long>(big_.base_cached));
+  std::printf("%-26s big daemon:      SERVING %s s after spawn, RSS %s MiB, %llu cached accounts\n",
+              "", Num(big_.big_start_seconds, 3).c_str(), Num(big_.big_rss / mib, 1).c_str(),
+              static_cast<unsigned long long>(big_.big_cached));
+  for (const std::string& line : big_.load_lines) {
+    std::printf("%-26s daemon log, %s\n", "", line.c_str());
+  }
+  std::printf("%-26s memory per cached account: %s bytes\n", "",
+              Num(big_.bytes_per_account, 1).c_str());
+  if (!big_.error.empty()) std::printf("%-26s error: %s\n", "", big_.error.c_str());
+  std::fflush(stdout);
+}
+
+void Bench::FloorPhase() {
+  const int port = FreePort();
+  const std::string target = absl::StrCat("127.0.0.1:", port);
+  ChildProcess floor;
+  std::string error;
+  const std::string log = absl::StrCat("/tmp/tokenledger-bench-", run_id_, "-floor.log");
+  if (!floor.Start({SelfExePath(), "--serve_floor", absl::StrCat(port)}, {}, log, &error)) {
+    std::printf("%-26s cannot start: %s\n", "gRPC floor", error.c_str());
+    return;
+  }
+  auto probe = ProbeChannel(target);
+  if (!probe->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+    std::printf("%-26s not listening after 10 s; log %s\n", "gRPC floor", log.c_str());
+    floor.Stop();
+    return;
+  }
+  // The floor's calls carry an authorization header like the daemon's (HPACK sends it once per
+  // connection, then as an index: it costs next to nothing, but the comparison stays even).
+  OpEnv floor_env = env_;
+  if (floor_env.gateway_bearer.empty()) floor_env.gateway_bearer = "Bearer " + std::string(68, 'x');
+  if (floor_env.accounts.empty()) floor_env.accounts = {"acct-0"};
+  for (int n : c_.concurrency) {
+    Drive(absl::StrCat("floor@", n), "gRPC floor (ref)", n, FloorOps(&floor_env), target);
+  }
+  floor.Stop(absl::Seconds(5));
+  std::remove(log.c_str());
+}
+
+void Bench::AuthorizePhase() {
+  for (int n : c_.concurrency) {
+    Settle();
+    auto before = Stats("");
+    const std::string key = absl::StrCat("authorize@", n);
+    RunResult r = Drive(key, "Authorize", n, AuthorizeOps(&env_, absl::StrCat("a", n)));
+    Settle();  // its holds are journaled too
+    auto after = Stats("");
+    if (before && after) writer_.push_back(Delta(key, *before, *after, r.seconds));
+  }
+}
+
+void Bench::CheckPhase() {
+  for (int n : c_.concurrency) {
+    Settle();
+    Drive(absl::StrCat("check@", n), "Check", n, CheckOps(&env_));
+  }
+}
+
+// ---- summary ----------------------------------------------------------------------------------
+
+void Bench::Summary() {
+  auto rate = [&](const std::string& key) {
+    const RunResult* r = Find(key);
+    return r ? r->OkRate() : kNaN;
+  };
+  auto p99 = [&](const std::string& key) {
+    const RunResult* r = Find(key);
+    return r && r->latency.count() > 0 ? r->latency.PercentileMicros(0.99) : kNaN;
+  };
+  // nullopt: a reference the target needs was not measured.
+  auto status = [](double project, std::optional<bool> ok) -> std::string {
+    if (std::isnan(project) || !ok.has_value()) return "n/a";
+    return *ok ? "MET" : "NOT MET";
+  };
+  auto given = [](double reference, bool ok) -> std::optional<bool> {
+    if (std::isnan(reference)) return std::nullopt;
+    return ok;
+  };
+  auto ratio = [](double a, double b) {
+    return std::isnan(a) || std::isnan(b) || b == 0 ? std::string("-")
+                                                    : absl::StrCat(Num(a / b, 2), "x");
+  };
+  auto add = [&](std::string figure, double project, std::string unit, double reference,
+                 std::string ref_label, std::string target, std::optional<bool> ok) {
+    summary_.push_back(SummaryRow{
+        std::move(figure), std::isnan(project) ? "-" : absl::StrCat(Num(project), " ", unit),
+        std::isnan(reference) ? "-" : absl::StrCat(Num(reference), " ", ref_label),
+        ratio(project, reference), std::move(target), status(project, ok)});
+  };
+
+  const double az8 = rate("authorize@8"), fl8 = rate("floor@8");
+  add("Authorize@8 throughput", az8, "/s", fl8, "/s floor@8", ">= 0.80x floor",
+      given(fl8, az8 >= 0.8 * fl8));
+  add("Authorize@8 p99", p99("authorize@8"), "us", p99("floor@8"), "us floor@8", "< 1000 us",
+      p99("authorize@8") < 1000);
+  const double fl1p99 = p99("floor@1");
+  add("Authorize@1 p99", p99("authorize@1"), "us", fl1p99, "us floor@1",
+      std::isnan(fl1p99) ? "<= floor p99 + 100 us"
+                         : absl::StrCat("<= ", Num(fl1p99 + 100), " us (floor + 100)"),
+      given(fl1p99, p99("authorize@1") <= fl1p99 + 100));
+  const double d64 = rate("debit@64"), n64 = rate("naive@64");
+  add("Debit@64 throughput", d64, "/s", n64, "/s naive@64", ">= 25000/s", d64 >= 25000);
+  add("Debit@64 vs naive@64", d64, "/s", n64, "/s naive@64", ">= 4.00x naive",
+      given(n64, d64 >= 4 * n64));
+  add("Debit@64 p99", p99("debit@64"), "us", p99("naive@64"), "us naive@64", "< 15000 us",
+      p99("debit@64") < 15000);
+  const double gw = rate("gateway@64");
+  add("gateway cycle@64", gw, "cycles/s", n64, "/s naive@64", ">= 10000/s", gw >= 10000);
+  const double hot = rate("hot@64");
+  add("hot account Debit@64", hot, "/s", d64, "/s Debit@64", ">= 0.50x Debit@64, no lost update",
+      given(d64, hot >= 0.5 * d64 && hot_pass_.value_or(false)));
+  add("memory per cached account", big_.bytes_per_account, "B", kNaN, "", "<= 256 B",
+      big_.bytes_per_account <= 256);
+  add(absl::StrCat("start with ", c_.big_accounts, " accounts"), big_.big_start_seconds, "s",
+      big_.base_start_seconds, "s baseline", "<= 5 s (at 1000000)", big_.big_start_seconds <= 5);
+  // Seconds with decimals.
+  for (SummaryRow& row : summary_) {
+    if (absl::StartsWith(row.figure, "start with") && !std::isnan(big_.big_start_seconds)) {
+      row.project = absl::StrCat(Num(big_.big_start_seconds, 2), " s");
+      row.reference = absl::StrCat(Num(big_.base_start_seconds, 2), " s baseline");
+      if (c_.big_accounts < 1000000) row.status += " (fewer than 1M accounts)";
+    }
+    if (absl::StartsWith(row.figure, "memory") && !std::isnan(big_.bytes_per_account)) {
+      row.project = absl::StrCat(Num(big_.bytes_per_account, 1), " B");
+    }
+  }
+
+  std::printf("\n== writer (group commit) during each writing run: GetServerStats deltas ==\n");
+  if (writer_.empty()) {
+    std::printf("(none: GetServerStats unavailable or no writing run)\n");
+  } else {
+    std::printf("%-14s %9s %10s %11s %15s %10s %7s %12s\n", "run", "batches", "mutations",
+                "mean batch", "mean commit us", "commits/s", "failed", "max commit us");
+    for (const WriterDelta& d : writer_) {
+      std::printf("%-14s %9llu %10llu %11s %15s %10s %7llu %12llu\n", d.run.c_str(),
+                  static_cast<unsigned long long>(d.batches),
+                  static_cast<unsigned long long>(d.mutations), Num(d.MeanBatch(), 1).c_str(),
+                  Num(d.MeanCommitMicros()).c_str(),
+                  Num(d.seconds > 0 ? static_cast<double>(d.batches) / d.seconds : kNaN).c_str(),
+                  static_cast<unsigned long long>(d.failed),
+                  static_cast<unsigned long long>(d.commit_micros_max));
+    }
+    std::printf(
+        "(batches and mutations include the warm-up and the drain after the window; "
+        "max commit is since the daemon started)\n");
+  }
+
+  std::printf("\n== summary: project vs reference measured in this run ==\n");
+  std::printf("%-28s %-18s %-24s %-8s %-36s %s\n", "figure", "project", "reference", "ratio",
+              "target", "status");
+  for (const SummaryRow& row : summary_) {
+    std::printf("%-28s %-18s %-24s %-8s %-36s %s\n", row.figure.c_str(), row.project.c_str(),
+                row.reference.c_str(), row.ratio.c_str(), row.target.c_str(), row.status.c_str());
+  }
+  for (const std::string& note : notes_) std::printf("note: %s\n", note.c_str());
+  std::printf("load average at end: %s\n", LoadAverage().c_str());
+  std::fflush(stdout);
+}
+
+void Bench::WriteJson() const {
+  std::string j = "{\n";
+  absl::StrAppend(&j, "  \"run_id\": ", JsonString(run_id_), ",\n");
+  absl::StrAppend(&j, "  \"target\": ", JsonString(c_.target), ",\n");
+  absl::StrAppend(&j, "  \"accounts\": ", c_.accounts, ",\n");
+  absl::StrAppend(&j, "  \"duration_seconds\": ", JsonNumber(absl::ToDoubleSeconds(c_.duration)),
+                  ",\n");
+  absl::StrAppend(&j, "  \"runs\": [");
+  bool first = true;
+  for (const auto& [key, label] : order_) {
+    const RunResult& r = results_.at(key);
+    const Histogram& h = r.latency;
+    absl::StrAppend(
+        &j, first ? "\n" : ",\n", "    {\"key\": ", JsonString(key),
+        ", \"label\": ", JsonString(label), ", \"concurrency\": ", r.concurrency,
+        ", \"ok\": ", r.ok, ", \"errors\": ", r.errors, ", \"seconds\": ", JsonNumber(r.seconds),
+        ", \"per_second\": ", JsonNumber(r.OkRate()), ", \"mean_us\": ", JsonNumber(h.MeanMicros()),
+        ", \"p50_us\": ", JsonNumber(h.PercentileMicros(0.5)),
+        ", \"p90_us\": ", JsonNumber(h.PercentileMicros(0.9)),
+        ", \"p99_us\": ", JsonNumber(h.PercentileMicros(0.99)),
+        ", \"p999_us\": ", JsonNumber(h.PercentileMicros(0.999)), ", \"total_ok\": ", r.total_ok,
+        ", \"total_errors\": ", r.total_errors,
+        ", \"error_summary\": ", JsonString(r.ErrorSummary()), "}");
+    first = false;
+  }
+  absl::StrAppend(&j, "\n  ],\n  \"writer\": [");
+  first = true;
+  for (const WriterDelta& d : writer_) {
+    absl::StrAppend(&j, first ? "\n" : ",\n", "    {\"run\": ", JsonString(d.run),
+                    ", \"batches\": ", d.batches, ", \"mutations\": ", d.mutations,
+                    ", \"mean_batch_size\": ", JsonNumber(d.MeanBatch()),
+                    ", \"mean_commit_us\": ", JsonNumber(d.MeanCommitMicros()),
+                    ", \"failed_batches\": ", d.failed, "}");
+    first = false;
+  }
+  absl::StrAppend(&j, "\n  ],\n");
+  if (hot_pass_.has_value()) {
+    absl::StrAppend(&j, "  \"hot_account\": {\"acknowledged\": ", hot_acked_,
+                    ", \"spent_delta\": ", hot_spent_delta_,
+                    ", \"pass\": ", *hot_pass_ ? "true" : "false", "},\n");
+  }
+  absl::StrAppend(&j, "  \"big\": {\"accounts\": ", big_.accounts,
+                  ", \"insert_seconds\": ", JsonNumber(big_.insert_seconds),
+                  ", \"baseline_start_seconds\": ", JsonNumber(big_.base_start_seconds),
+                  ", \"start_seconds\": ", JsonNumber(big_.big_start_seconds),
+                  ", \"baseline_rss_bytes\": ", JsonNumber(big_.base_rss),
+                  ", \"rss_bytes\": ", JsonNumber(big_.big_rss),
+                  ", \"bytes_per_account\": ", JsonNumber(big_.bytes_per_account),
+                  ", \"error\": ", JsonString(big_.error), "},\n");
+  absl::StrAppend(&j, "  \"summary\": [");
+  first = true;
+  for (const SummaryRow& row : summary_) {
+    absl::StrAppend(
+        &j, first ? "\n" : ",\n", "    {\"figure\": ", JsonString(row.figure),
+        ", \"project\": ", JsonString(row.project), ", \"reference\": ", JsonString(row.reference),
+        ", \"ratio\": ", JsonString(row.ratio), ", \"target\": ", JsonString(row.target),
+        ", \"status\": ", JsonString(row.status), "}");
+    first = false;
+  }
+  absl::StrAppend(&j, "\n  ]\n}\n");
+  std::ofstream out(c_.json);
+  out << j;
+  if (!out) {
+    std::fprintf(stderr, "bench: cannot write %s\n", c_.json.c_str());
+  } else {
+    std::fprintf(stderr, "bench: wrote %s\n", c_.json.c_str());
+  }
+}
+
+int Bench::Run() {
+  run_id_ = absl::StrCat(absl::ToUnixSeconds(absl::Now()) % 100000000, RandomHex(3));
+  control_ = MakeChannels(c_.target, 1)[0];
+  admin_ = v1::AdminService::NewStub(control_);
+  budget_ = v1::BudgetService::NewStub(control_);
+  env_.run_id = run_id_;
+  env_.call_timeout = c_.call_timeout;
+  env_.grant_amount = kGrant;
+  for (int i = 0; i < c_.accounts; ++i) env_.accounts.push_back(absl::StrCat("acct-", i));
+  env_.hot_account = "hot-account";
+
+  std::printf(
+      "tokenledger-bench: target %s, run %s, %d accounts, %s s per run after %s s "
+      "warm-up, concurrency %s\n",
+      c_.target.c_str(), run_id_.c_str(), c_.accounts,
+      Num(absl::ToDoubleSeconds(c_.duration), 1).c_str(),
+      Num(absl::ToDoubleSeconds(c_.warmup), 1).c_str(), absl::StrJoin(c_.concurrency, ",").c_str());
+  std::vector<std::string> phases;
+  for (const char* p : kPhaseOrder) {
+    if (Wants(p)) phases.push_back(p);
+  }
+  std::printf("phases, in this order: %s\n", absl::StrJoin(phases, ", ").c_str());
+  std::printf("load average at start: %s (%u CPUs)\n\n", LoadAverage().c_str(),
+              std::thread::hardware_concurrency());
+
+  const bool needs_daemon = Wants("setup") || Wants("big");
+  if (needs_daemon) {
+    if (!ConnectAll({control_}, absl::Seconds(10))) {
+      std::fprintf(stderr, "bench: cannot connect to %s\n", c_.target.c_str());
+      return 1;
+    }
+    if (c_.operator_key.empty()) {
+      std::fprintf(stderr,
+                   "bench: an operator key is needed (--operator_key, --operator_key_file or "
+                   "TOKENLEDGER_OPERATOR_KEY)\n");
+      return 1;
+    }
+  }
+  PrintHeader();
+  if (Wants("setup") && !Setup()) return 1;
+  if (Wants("debit")) DebitPhase();
+  if (Wants("gateway")) GatewayPhase();
+  if (Wants("hot")) HotPhase();
+  if (Wants("naive")) NaivePhase();
+  if (Wants("big")) BigPhase();
+  if (Wants("floor")) FloorPhase();
+  if (Wants("authorize")) AuthorizePhase();
+  if (Wants("check")) CheckPhase();
+  Summary();
+  if (!c_.json.empty()) WriteJson();
+  if (hot_pass_.has_value() && !*hot_pass_) return 3;
+  return 0;
+}
+
+std::string ReadKey(const std::string& flag, const std::string& file) {
+  if (!flag.empty()) return flag;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) {
+      std::fprintf(stderr, "bench: cannot read %s\n", file.c_str());
+      std::exit(2);
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return std::string(absl::StripAsciiWhitespace(ss.str()));
+  }
+  if (const char* v = std::getenv("TOKENLEDGER_OPERATOR_KEY"); v != nullptr) {
+    return std::string(absl::StripAsciiWhitespace(v));
+  }
+  return "";
+}
+
+}  // namespace
+}  // namespace tokenledger::bench
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "tokenledger-bench: load and reference figures of a running tokenledgerd.\n"
+      "  tokenledger-bench --target 127.0.0.1:7443 --database_url URL "
+      "[--duration 5] [--concurrency 1,8,64] [--phases all] [--json out.json]\n"
+      "  The operator key comes from --operator_key, --operator_key_file or "
+      "TOKENLEDGER_OPERATOR_KEY.");
+  // Flags may be spelled with dashes too (--big-accounts); abseil wants underscores.
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<char*> fixed;
+  for (auto& a : args) {
+    if (a.rfind("--", 0) == 0) {
+      const size_t end = std::min(a.find('='), a.size());
+      std::replace(a.begin() + 2, a.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
+    }
+    fixed.push_back(a.data());
+  }
+  std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(fixed.size()), fixed.data());
+  if (rest.size() > 1) {
+    std::fprintf(stderr, "tokenledger-bench: unexpected argument '%s'\n", rest[1]);
+    return 2;
+  }
+  using tokenledger::bench::Config;
+  if (absl::GetFlag(FLAGS_print_free_port)) {
+    std::printf("%d\n", tokenledger::bench::FreePort());
+    return 0;
+  }
+  if (const int port = absl::GetFlag(FLAGS_serve_floor); port > 0) {
+    return tokenledger::bench::ServeFloor(port);
+  }
+
+  Config c;
+  c.target = absl::GetFlag(FLAGS_target);
+  c.operator_key = tokenledger::bench::ReadKey(absl::GetFlag(FLAGS_operator_key),
+                                               absl::GetFlag(FLAGS_operator_key_file));
+  c.database_url = absl::GetFlag(FLAGS_database_url);
+  if (c.database_url.empty()) {
+    if (const char* v = std::getenv("TOKENLEDGER_DATABASE_URL"); v != nullptr) c.database_url = v;
+  }
+  c.accounts = absl::GetFlag(FLAGS_accounts);
+  c.duration = absl::Seconds(absl::GetFlag(FLAGS_duration));
+  c.warmup = absl::Seconds(std::max(0.0, absl::GetFlag(FLAGS_warmup)));
+  c.call_timeout = absl::Seconds(absl::GetFlag(FLAGS_call_timeout));
+  c.big_accounts = absl::GetFlag(FLAGS_big_accounts);
+  if (c.accounts < 1 || absl::GetFlag(FLAGS_duration) <= 0 ||
+      c.call_timeout <= absl::ZeroDuration()) {
+    std::fprintf(stderr,
+                 "tokenledger-bench: --accounts, --duration and --call_timeout must be "
+                 "positive\n");
+    return 2;
+  }
+  for (absl::string_view part :
+       absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',', absl::SkipWhitespace())) {
+    int n = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &n) || n < 1 || n > 4096) {
+      std::fprintf(stderr, "tokenledger-bench: bad --concurrency entry '%s'\n",
+                   std::string(part).c_str());
+      return 2;
+    }
+    if (std::find(c.concurrency.begin(), c.concurrency.end(), n) == c.concurrency.end()) {
+      c.concurrency.push_back(n);
+    }
+  }
+  if (c.concurrency.empty()) {
+    std::fprintf(stderr, "tokenledger-bench: --concurrency is empty\n");
+    return 2;
+  }
+  c.tokenledgerd = absl::GetFlag(FLAGS_tokenledgerd);
+  if (c.tokenledgerd.empty()) {
+    std::string self = tokenledger::bench::SelfExePath();
+    c.tokenledgerd = self.substr(0, self.rfind('/') + 1) + "tokenledgerd";
+  }
+  const std::set<std::string> known(std::begin(tokenledger::bench::kPhaseOrder),
+                                    std::end(tokenledger::bench::kPhaseOrder));
+  for (absl::string_view part :
+       absl::StrSplit(absl::GetFlag(FLAGS_phases), ',', absl::SkipWhitespace())) {
+    std::string p = absl::AsciiStrToLower(absl::StripAsciiWhitespace(part));
+    if (p == "all") {
+      c.phases.insert(known.begin(), known.end());
+    } else if (p == "writer") {
+      c.phases.insert("debit");
+    } else if (known.count(p)) {
+      c.phases.insert(p);
+    } else {
+      std::fprintf(stderr, "tokenledger-bench: unknown phase '%s'\n", p.c_str());
+      return 2;
+    }
+  }
+  for (const char* p : {"debit", "gateway", "hot", "authorize", "check"}) {
+    if (c.phases.count(p)) c.phases.insert("setup");
+  }
+  c.json = absl::GetFlag(FLAGS_json);
+  tokenledger::bench::Bench bench(std::move(c));
+  return bench.Run();
+}
