@@ -77,6 +77,7 @@ ABSL_FLAG(std::string, page_token, "", "next_page_token of the previous page");
 ABSL_FLAG(int64_t, since, 0, "transfers at or after this unix time in microseconds");
 ABSL_FLAG(int64_t, until, 0, "transfers before this unix time in microseconds");
 ABSL_FLAG(bool, fix, false, "reconcile: repair the cache and stored balances");
+ABSL_FLAG(int64_t, as_of, 0, "resets run: unix time in microseconds (0 = now)");
 
 namespace {
 
@@ -114,6 +115,10 @@ Commands:
   balance <account_id>
   transfers <account_id> [--limit N] [--page-token T] [--since US] [--until US]
   reconcile [--fix]
+  resets run [--as-of US]                performs the period resets due at US (default now) that
+                                         have not run yet; prints resets_performed (admin key)
+  stats                                  the daemon's writer and cache figures (operator or
+                                         admin key)
   help                                   this text
 
 Global flags:
@@ -838,6 +843,21 @@ int RunReconcile(Cli& cli, const Args& args) {
   return cli.Call(cli.Admin().get(), &v1::AdminService::Stub::Reconcile, req);
 }
 
+int RunResetsRun(Cli& cli, const Args& args) {
+  if (!args.empty()) return UsageError("usage: resets run [--as-of US]");
+  const int64_t as_of = absl::GetFlag(FLAGS_as_of);
+  if (as_of < 0) return UsageError("--as-of must not be negative");
+  v1::RunResetsRequest req;
+  req.set_as_of(as_of);
+  return cli.Call(cli.Admin().get(), &v1::AdminService::Stub::RunResets, req);
+}
+
+int RunStats(Cli& cli, const Args& args) {
+  if (!args.empty()) return UsageError("usage: stats");
+  v1::GetServerStatsRequest req;
+  return cli.Call(cli.Admin().get(), &v1::AdminService::Stub::GetServerStats, req);
+}
+
 struct Command {
   const char* name;  // one or two words
   bool needs_key;
@@ -860,6 +880,8 @@ constexpr Command kCommands[] = {
     {"balance", true, RunBalance},
     {"transfers", true, RunTransfers},
     {"reconcile", true, RunReconcile},
+    {"resets run", true, RunResetsRun},
+    {"stats", true, RunStats},
 };
 
 // Finds the command named by the first one or two positional arguments; sets *words.
@@ -899,8 +921,9 @@ int main(int argc, char** argv) {
   const Command* command = FindCommand(positional, &words);
   if (command == nullptr) {
     const bool group =
-        positional.size() >= 2 && (positional[0] == "tenant" || positional[0] == "key" ||
-                                   positional[0] == "account" || positional[0] == "team");
+        positional.size() >= 2 &&
+        (positional[0] == "tenant" || positional[0] == "key" || positional[0] == "account" ||
+         positional[0] == "team" || positional[0] == "resets");
     return UsageError(absl::StrCat("unknown command '", positional[0],
                                    group ? absl::StrCat(" ", positional[1]) : "", "'"));
   }

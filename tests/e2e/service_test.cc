@@ -516,6 +516,15 @@ TEST_F(ServiceTest, CliGrantsAndReadsBalances) {
   EXPECT_THAT(out4, HasSubstr("PERMISSION_DENIED"));
   auto [rc5, out5] = run(keys_.admin, base + " reconcile");
   EXPECT_EQ(rc5, 0) << out5;
+  auto [rc6, out6] = run(keys_.admin, base + " resets run");
+  EXPECT_EQ(rc6, 0) << out6;
+  EXPECT_THAT(out6, HasSubstr("resets_performed"));
+  auto [rc7, out7] = run(keys_.admin, base + " --json stats");
+  EXPECT_EQ(rc7, 0) << out7;
+  EXPECT_THAT(out7, HasSubstr("writer_batches"));
+  auto [rc8, out8] = run(keys_.hr, base + " stats");
+  EXPECT_NE(rc8, 0);
+  EXPECT_THAT(out8, HasSubstr("PERMISSION_DENIED"));
 }
 
 // The daemon is stopped just before a month boundary and started just after it: the catch-up
