@@ -2,7 +2,7 @@
 //
 // tokenledger-bench: drives a running tokenledgerd over gRPC (closed loop, N calls in flight on
 // several connections) and measures, in the same run, the references its targets are stated
-// against (/work/shared/BENCHMARKS.md): the gRPC floor (an empty callback-API server, this very
+// against (shared/BENCHMARKS.md): the gRPC floor (an empty callback-API server, this very
 // binary with --serve_floor) and a naive PostgreSQL ledger on the same database. Then it starts
 // fresh daemons to measure the memory per cached account and the start-up time with many
 // accounts, and prints a summary of every figure against its target.
@@ -14,10 +14,12 @@
 //   hot        every Debit on one account at 64, then a no-lost-update check
 //   naive      the naive PostgreSQL ledger, 8 and 64 clients
 //   big        memory per account and start-up time with --big_accounts accounts
-//   floor      the gRPC floor at each --concurrency
-//   authorize  Authorize at each --concurrency (its holds expire 60 s later, after the
-//              durable phases: the expiry sweep's writes would disturb them)
+//   floor      the gRPC floor at each --concurrency, each run next to Authorize's
+//   authorize  Authorize at each --concurrency (last but Check: its holds expire 60 s later, and
+//              the expiry sweep's writes would disturb the durable phases)
 //   check      Check at each --concurrency
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,6 +48,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/load.h"
@@ -105,6 +108,10 @@ class FloorService final : public floor::Floor::CallbackService {
 };
 
 int ServeFloor(int port) {
+  // A child of tokenledger-bench: it goes when the bench goes, and in any case within 2 hours.
+  const pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent || parent == 1) return 1;
   FloorService service;
   grpc::ServerBuilder builder;
   const std::string addr = absl::StrCat("127.0.0.1:", port);
@@ -117,7 +124,9 @@ int ServeFloor(int port) {
     return 1;
   }
   std::fprintf(stderr, "floor: listening on %s\n", addr.c_str());
-  server->Wait();  // until killed
+  absl::Notification never;
+  never.WaitForNotificationWithTimeout(absl::Hours(2));  // normally killed long before
+  server->Shutdown();
   return 0;
 }
 
@@ -234,8 +243,7 @@ class Bench {
   void HotPhase();
   void NaivePhase();
   void BigPhase();
-  void FloorPhase();
-  void AuthorizePhase();
+  void FloorAndAuthorizePhase();
   void CheckPhase();
   void Summary();
   void WriteJson() const;
@@ -534,7 +542,7 @@ void Bench::BigPhase() {
     std::printf("%-26s skipped: %s (--tokenledgerd)\n", "start-up and memory", big_.error.c_str());
     return;
   }
-  Settle();
+  if (Wants("setup")) Settle();  // the daemon under test is idle while others start
   // Starts a daemon on a free port; returns the seconds from spawn to SERVING (NaN: failed).
   auto start_daemon = [&](ChildProcess& child, std::string* target, const std::string& name) {
     *target = absl::StrCat("127.0.0.1:", FreePort());
@@ -650,21 +658,26 @@ void Bench::BigPhase() {
   std::fflush(stdout);
 }
 
-void Bench::FloorPhase() {
-  const int port = FreePort();
-  const std::string target = absl::StrCat("127.0.0.1:", port);
+// The floor and Authorize, interleaved per concurrency (floor@1, Authorize@1, floor@8, ...): on a
+// shared box the background load drifts, and a ratio is only fair between neighbours in time.
+void Bench::FloorAndAuthorizePhase() {
   ChildProcess floor;
-  std::string error;
+  std::string floor_target;
   const std::string log = absl::StrCat("/tmp/tokenledger-bench-", run_id_, "-floor.log");
-  if (!floor.Start({SelfExePath(), "--serve_floor", absl::StrCat(port)}, {}, log, &error)) {
-    std::printf("%-26s cannot start: %s\n", "gRPC floor", error.c_str());
-    return;
-  }
-  auto probe = ProbeChannel(target);
-  if (!probe->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
-    std::printf("%-26s not listening after 10 s; log %s\n", "gRPC floor", log.c_str());
-    floor.Stop();
-    return;
+  if (Wants("floor")) {
+    const int port = FreePort();
+    floor_target = absl::StrCat("127.0.0.1:", port);
+    std::string error;
+    if (!floor.Start({SelfExePath(), "--serve_floor", absl::StrCat(port)}, {}, log, &error)) {
+      std::printf("%-26s cannot start: %s\n", "gRPC floor", error.c_str());
+      floor_target.clear();
+    } else if (!ProbeChannel(floor_target)
+                    ->WaitForConnected(std::chrono::system_clock::now() +
+                                       std::chrono::seconds(10))) {
+      std::printf("%-26s not listening after 10 s; log %s\n", "gRPC floor", log.c_str());
+      floor.Stop();
+      floor_target.clear();
+    }
   }
   // The floor's calls carry an authorization header like the daemon's (HPACK sends it once per
   // connection, then as an index: it costs next to nothing, but the comparison stays even).
@@ -672,21 +685,22 @@ void Bench::FloorPhase() {
   if (floor_env.gateway_bearer.empty()) floor_env.gateway_bearer = "Bearer " + std::string(68, 'x');
   if (floor_env.accounts.empty()) floor_env.accounts = {"acct-0"};
   for (int n : c_.concurrency) {
-    Drive(absl::StrCat("floor@", n), "gRPC floor (ref)", n, FloorOps(&floor_env), target);
+    if (Wants("authorize")) Settle();  // the previous Authorize's holds are committed first
+    if (!floor_target.empty()) {
+      Drive(absl::StrCat("floor@", n), "gRPC floor (ref)", n, FloorOps(&floor_env), floor_target);
+    }
+    if (Wants("authorize")) {
+      auto before = Stats("");
+      const std::string key = absl::StrCat("authorize@", n);
+      RunResult r = Drive(key, "Authorize", n, AuthorizeOps(&env_, absl::StrCat("a", n)));
+      Settle();  // its holds are journaled too
+      auto after = Stats("");
+      if (before && after) writer_.push_back(Delta(key, *before, *after, r.seconds));
+    }
   }
-  floor.Stop(absl::Seconds(5));
-  std::remove(log.c_str());
-}
-
-void Bench::AuthorizePhase() {
-  for (int n : c_.concurrency) {
-    Settle();
-    auto before = Stats("");
-    const std::string key = absl::StrCat("authorize@", n);
-    RunResult r = Drive(key, "Authorize", n, AuthorizeOps(&env_, absl::StrCat("a", n)));
-    Settle();  // its holds are journaled too
-    auto after = Stats("");
-    if (before && after) writer_.push_back(Delta(key, *before, *after, r.seconds));
+  if (floor.Alive()) {
+    floor.Stop(absl::Seconds(5));
+    std::remove(log.c_str());
   }
 }
 
@@ -886,18 +900,22 @@ int Bench::Run() {
       Num(absl::ToDoubleSeconds(c_.warmup), 1).c_str(), absl::StrJoin(c_.concurrency, ",").c_str());
   std::vector<std::string> phases;
   for (const char* p : kPhaseOrder) {
-    if (Wants(p)) phases.push_back(p);
+    if (!Wants(p)) continue;
+    if (std::string(p) == "authorize" && Wants("floor")) {
+      phases.back() = "floor+authorize (interleaved)";
+    } else {
+      phases.push_back(p);
+    }
   }
   std::printf("phases, in this order: %s\n", absl::StrJoin(phases, ", ").c_str());
   std::printf("load average at start: %s (%u CPUs)\n\n", LoadAverage().c_str(),
               std::thread::hardware_concurrency());
 
-  const bool needs_daemon = Wants("setup") || Wants("big");
-  if (needs_daemon) {
-    if (!ConnectAll({control_}, absl::Seconds(10))) {
-      std::fprintf(stderr, "bench: cannot connect to %s\n", c_.target.c_str());
-      return 1;
-    }
+  if (Wants("setup") && !ConnectAll({control_}, absl::Seconds(10))) {
+    std::fprintf(stderr, "bench: cannot connect to %s\n", c_.target.c_str());
+    return 1;
+  }
+  if (Wants("setup") || Wants("big")) {
     if (c_.operator_key.empty()) {
       std::fprintf(stderr,
                    "bench: an operator key is needed (--operator_key, --operator_key_file or "
@@ -912,8 +930,7 @@ int Bench::Run() {
   if (Wants("hot")) HotPhase();
   if (Wants("naive")) NaivePhase();
   if (Wants("big")) BigPhase();
-  if (Wants("floor")) FloorPhase();
-  if (Wants("authorize")) AuthorizePhase();
+  if (Wants("floor") || Wants("authorize")) FloorAndAuthorizePhase();
   if (Wants("check")) CheckPhase();
   Summary();
   if (!c_.json.empty()) WriteJson();
@@ -973,6 +990,7 @@ int main(int argc, char** argv) {
     return tokenledger::bench::ServeFloor(port);
   }
 
+  tokenledger::bench::KillChildrenOnSignals();
   Config c;
   c.target = absl::GetFlag(FLAGS_target);
   c.operator_key = tokenledger::bench::ReadKey(absl::GetFlag(FLAGS_operator_key),

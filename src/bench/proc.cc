@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstring>
@@ -29,6 +30,43 @@
 extern char** environ;
 
 namespace tokenledger::bench {
+namespace {
+
+// The running children, for the signal handler (which may only read lock-free atomics).
+constexpr int kMaxChildren = 16;
+std::atomic<pid_t> g_children[kMaxChildren];
+
+void Remember(pid_t pid) {
+  for (auto& slot : g_children) {
+    pid_t empty = 0;
+    if (slot.compare_exchange_strong(empty, pid)) return;
+  }
+}
+
+void ForgetPid(pid_t pid) {
+  for (auto& slot : g_children) {
+    pid_t expected = pid;
+    if (slot.compare_exchange_strong(expected, 0)) return;
+  }
+}
+
+extern "C" void KillChildrenAndDie(int sig) {
+  for (auto& slot : g_children) {
+    const pid_t pid = slot.load();
+    if (pid > 0) kill(pid, SIGKILL);
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+}  // namespace
+
+void KillChildrenOnSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = KillChildrenAndDie;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
 
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -58,8 +96,13 @@ ChildProcess::~ChildProcess() {
     kill(pid_, SIGKILL);
     int status = 0;
     waitpid(pid_, &status, 0);
-    pid_ = -1;
+    Forget();
   }
+}
+
+void ChildProcess::Forget() {
+  ForgetPid(pid_);
+  pid_ = -1;
 }
 
 bool ChildProcess::Start(const std::vector<std::string>& argv,
@@ -108,6 +151,7 @@ bool ChildProcess::Start(const std::vector<std::string>& argv,
     return false;
   }
   pid_ = pid;
+  Remember(pid);
   return true;
 }
 
@@ -115,7 +159,7 @@ bool ChildProcess::Alive() {
   if (pid_ <= 0) return false;
   int status = 0;
   if (waitpid(pid_, &status, WNOHANG) == pid_) {
-    pid_ = -1;
+    Forget();
     return false;
   }
   return true;
@@ -128,14 +172,14 @@ int ChildProcess::Stop(absl::Duration grace) {
   int status = 0;
   while (std::chrono::steady_clock::now() < deadline) {
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+      Forget();
       return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   kill(pid_, SIGKILL);
   waitpid(pid_, &status, 0);
-  pid_ = -1;
+  Forget();
   return -1;
 }
 

@@ -24,6 +24,10 @@ int FreePort();
 // The path of this executable (/proc/self/exe).
 std::string SelfExePath();
 
+// SIGINT, SIGTERM and SIGHUP SIGKILL every running ChildProcess, then end this process as the
+// signal would have: a benchmark stopped with Ctrl-C leaves no daemon or floor server behind.
+void KillChildrenOnSignals();
+
 // A started child process; SIGKILLed and reaped on destruction if still running.
 class ChildProcess {
  public:
@@ -45,6 +49,8 @@ class ChildProcess {
   std::string LogTail(size_t max_bytes = 4000) const;
 
  private:
+  void Forget();  // the process is gone: no longer killed on signals
+
   pid_t pid_ = -1;
   std::string log_path_;
 };
