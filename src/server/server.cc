@@ -1,6 +1,7 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 #include "server/server.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -36,17 +37,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (!store.ok()) return store.status();
   s->store_ = std::move(*store);
   const absl::Time load_start = absl::Now();
-  auto snapshot = s->store_->Load();
-  if (!snapshot.ok()) return snapshot.status();
   s->writer_ = std::make_unique<GroupCommitWriter>(s->store_.get(), s->clock_, config.writer);
   s->ledger_ =
       std::make_unique<Ledger>(s->writer_.get(), s->store_.get(), s->clock_, config.engine);
-  if (absl::Status l = s->ledger_->Load(*snapshot); !l.ok()) return l;
+  {
+    auto snapshot = s->store_->Load();
+    if (!snapshot.ok()) return snapshot.status();
+    if (absl::Status l = s->ledger_->Load(*snapshot); !l.ok()) return l;
+  }
+  // The snapshot is gone: hand its memory back to the system rather than keep it in the heap.
+  malloc_trim(0);
   const EngineStats loaded = s->ledger_->stats();
   spdlog::info("loaded {} tenants, {} accounts, {} open holds in {} ms", loaded.tenants,
                loaded.accounts, loaded.open_holds,
                absl::ToInt64Milliseconds(absl::Now() - load_start));
-  snapshot->accounts.clear();  // release the snapshot's memory before serving
 
   s->auth_ = std::make_unique<Authenticator>(s->ledger_.get(), config.operator_key);
   ApiContext api{s->ledger_.get(), s->auth_.get(), &s->counters_,

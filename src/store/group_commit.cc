@@ -15,6 +15,7 @@ GroupCommitWriter::GroupCommitWriter(LedgerStore* store, const Clock* clock, Wri
   // random 62-bit value and count up.
   absl::BitGen gen;
   next_batch_id_ = absl::Uniform<uint64_t>(gen, 1, uint64_t{1} << 62);
+  completer_ = std::thread([this] { Complete(); });
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -45,6 +46,11 @@ void GroupCommitWriter::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  {
+    absl::MutexLock lock(&done_mu_);
+    writer_done_ = true;
+  }
+  if (completer_.joinable()) completer_.join();
 }
 
 WriterStats GroupCommitWriter::stats() const {
@@ -64,7 +70,7 @@ void GroupCommitWriter::Run() {
           +[](GroupCommitWriter* w)
                ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->queue_.empty() || w->stopping_; },
           this));
-      if (queue_.empty()) return;  // stopping, and everything is done
+      if (queue_.empty()) return;  // stopping, and everything is committed
       if (auto* fn = std::get_if<ExclusiveFn>(&queue_.front())) {
         exclusive.emplace(std::move(*fn));
         queue_.pop_front();
@@ -79,14 +85,50 @@ void GroupCommitWriter::Run() {
       }
     }
     if (exclusive) {
+      WaitCompleted();  // everything before it is answered and applied
       std::move (*exclusive)(*store_);
     } else {
-      CommitBatch(batch);
+      CommitBatch(std::move(batch));
     }
   }
 }
 
-void GroupCommitWriter::CommitBatch(std::vector<Pending>& batch) {
+void GroupCommitWriter::WaitCompleted() {
+  absl::MutexLock lock(&done_mu_);
+  done_mu_.Await(absl::Condition(
+      +[](GroupCommitWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->done_mu_) {
+        return w->completing_ == 0;
+      },
+      this));
+}
+
+void GroupCommitWriter::Complete() {
+  for (;;) {
+    Committed c;
+    {
+      absl::MutexLock lock(&done_mu_);
+      done_mu_.Await(absl::Condition(
+          +[](GroupCommitWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->done_mu_) {
+            return !w->committed_.empty() || w->writer_done_;
+          },
+          this));
+      if (committed_.empty()) return;  // the writer has stopped and everything is answered
+      c = std::move(committed_.front());
+      committed_.pop_front();
+    }
+    for (size_t i = 0; i < c.batch.size(); ++i) {
+      if (c.outcomes.ok()) {
+        std::move(c.batch[i].done)(std::move((*c.outcomes)[i]));
+      } else {
+        std::move(c.batch[i].done)(c.outcomes.status());
+      }
+    }
+    absl::MutexLock lock(&done_mu_);
+    --completing_;
+  }
+}
+
+void GroupCommitWriter::CommitBatch(std::vector<Pending> batch) {
   std::vector<const Mutation*> ptrs;
   ptrs.reserve(batch.size());
   for (const auto& p : batch) ptrs.push_back(&p.mutation);
@@ -104,13 +146,11 @@ void GroupCommitWriter::CommitBatch(std::vector<Pending>& batch) {
   if (outcomes.ok() && outcomes->size() != batch.size()) {
     outcomes = absl::InternalError("store returned a wrong number of outcomes");
   }
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (outcomes.ok()) {
-      std::move(batch[i].done)(std::move((*outcomes)[i]));
-    } else {
-      std::move(batch[i].done)(outcomes.status());
-    }
-  }
+  absl::MutexLock lock(&done_mu_);
+  // Bounded: when answering falls behind, committing waits for it.
+  done_mu_.Await(absl::Condition(this, &GroupCommitWriter::CanHandOver));
+  ++completing_;
+  committed_.push_back(Committed{std::move(batch), std::move(outcomes)});
 }
 
 absl::StatusOr<std::vector<MutationOutcome>> GroupCommitWriter::CommitWithRetry(

@@ -32,6 +32,7 @@ namespace tokenledger {
 struct WriterOptions {
   size_t queue_mutations_max = 200000;  // past this Submit sheds load (kResourceExhausted)
   size_t batch_mutations_max = 4000;    // one transaction holds at most this many mutations
+  size_t completing_batches_max = 16;   // committed batches waiting to be answered
   absl::Duration commit_retry_for = absl::Seconds(5);  // then the batch fails kUnavailable
   absl::Duration retry_backoff = absl::Milliseconds(50);
 };
@@ -68,9 +69,20 @@ class GroupCommitWriter final : public Journal {
     Done done;
   };
   using Item = std::variant<Pending, ExclusiveFn>;
+  struct Committed {
+    std::vector<Pending> batch;
+    absl::StatusOr<std::vector<MutationOutcome>> outcomes;
+  };
 
   void Run();
-  void CommitBatch(std::vector<Pending>& batch);
+  // Answers committed batches in commit order, so that the writer can start the next batch
+  // while the calls of the last one are completed (memory applied, replies sent).
+  void Complete();
+  void WaitCompleted();
+  bool CanHandOver() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(done_mu_) {
+    return completing_ < options_.completing_batches_max;
+  }
+  void CommitBatch(std::vector<Pending> batch);
   absl::StatusOr<std::vector<MutationOutcome>> CommitWithRetry(
       const std::vector<const Mutation*>& ptrs);
   absl::StatusOr<std::vector<MutationOutcome>> ResolveInDoubt(
@@ -86,8 +98,14 @@ class GroupCommitWriter final : public Journal {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   WriterStats stats_ ABSL_GUARDED_BY(mu_);
 
+  mutable absl::Mutex done_mu_;
+  std::deque<Committed> committed_ ABSL_GUARDED_BY(done_mu_);
+  size_t completing_ ABSL_GUARDED_BY(done_mu_) = 0;  // batches handed over, not yet answered
+  bool writer_done_ ABSL_GUARDED_BY(done_mu_) = false;
+
   uint64_t next_batch_id_;  // writer thread only
   std::thread thread_;
+  std::thread completer_;
 };
 
 }  // namespace tokenledger
