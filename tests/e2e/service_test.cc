@@ -586,5 +586,60 @@ TEST(PeriodsEndToEnd, CatchUpResetAfterDowntimeAcrossAMonthBoundary) {
   }
 }
 
+// Two daemons started together on one database after a month boundary: each runs the
+// catch-up, the database lets exactly one reset per account and period through.
+TEST(PeriodsEndToEnd, TwoDaemonsStartingTogetherResetOnce) {
+  const absl::Time now = absl::Now();
+  const absl::Time boundary =
+      absl::FromCivil(absl::ToCivilMonth(now, absl::UTCTimeZone()) + 1, absl::UTCTimeZone());
+  const std::string before =
+      std::to_string(absl::ToInt64Seconds(boundary - absl::Seconds(30) - now));
+  const std::string after =
+      std::to_string(absl::ToInt64Seconds(boundary + absl::Seconds(30) - now));
+  Daemon setup;
+  setup.extra_args = {"--clock-offset-seconds", before};
+  setup.Start();
+  TenantKeys keys = MakeTenant(setup, "UTC");
+  auto budget = v1::BudgetService::NewStub(setup.Channel());
+  constexpr int kAccounts = 200;
+  for (int i = 0; i < kAccounts; ++i) {
+    v1::UpsertAccountRequest up;
+    up.set_account_id(absl::StrCat("emp-", i));
+    up.mutable_policy()->set_monthly_allocation(1000);
+    up.set_idempotency_key(absl::StrCat("up-", i));
+    v1::UpsertAccountResponse upr;
+    ASSERT_TRUE(budget->UpsertAccount(Ctx(keys.hr).get(), up, &upr).ok());
+  }
+  ASSERT_EQ(setup.Terminate(), 0);
+
+  Daemon a, b;
+  a.extra_args = b.extra_args = {"--clock-offset-seconds", after};
+  a.Start();
+  b.Start();
+  absl::SleepFor(absl::Seconds(3));  // both schedulers have run their catch-up
+  ASSERT_EQ(a.Terminate(), 0);
+  ASSERT_EQ(b.Terminate(), 0);
+
+  Daemon check;
+  check.extra_args = {"--clock-offset-seconds", after};
+  check.Start();
+  auto reader = v1::BudgetService::NewStub(check.Channel());
+  for (int i = 0; i < kAccounts; ++i) {
+    v1::GetBalanceRequest req;
+    req.set_account_id(absl::StrCat("emp-", i));
+    v1::Balance bal;
+    ASSERT_TRUE(reader->GetBalance(Ctx(keys.hr).get(), req, &bal).ok());
+    ASSERT_EQ(bal.granted(), 2000) << req.account_id();
+  }
+  v1::ReconcileRequest rreq;
+  v1::ReconcileResponse rresp;
+  ASSERT_TRUE(v1::AdminService::NewStub(check.Channel())
+                  ->Reconcile(Ctx(keys.admin).get(), rreq, &rresp)
+                  .ok());
+  EXPECT_EQ(rresp.ledger_sum(), 0);
+  EXPECT_EQ(rresp.mismatches_size(), 0);
+  EXPECT_EQ(rresp.periods_checked(), 2 * kAccounts);
+}
+
 }  // namespace
 }  // namespace tokenledger::testing
