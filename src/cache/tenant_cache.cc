@@ -1,7 +1,9 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 #include "cache/tenant_cache.h"
 
+#include <cstdlib>
 #include <limits>
+#include <new>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -43,6 +45,38 @@ absl::StatusOr<OpResult> DecodeResult(absl::string_view s) {
   r.overage = overage != 0;
   r.flag = flag != 0;
   return r;
+}
+
+AccountTable::~AccountTable() {
+  for (uint32_t i = 0; i < size_; ++i) Entry(i).~value_type();
+}
+
+AccountTable::value_type* AccountTable::find(absl::string_view id) {
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &Entry(*it);
+}
+
+const AccountTable::value_type* AccountTable::find(absl::string_view id) const {
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &Entry(*it);
+}
+
+AccountState& AccountTable::at(absl::string_view id) {
+  value_type* v = find(id);
+  if (v == nullptr) std::abort();  // a programming error: callers check existence first
+  return v->second;
+}
+
+AccountState& AccountTable::operator[](absl::string_view id) {
+  if (value_type* v = find(id)) return v->second;
+  if ((size_ & (kChunk - 1)) == 0) {
+    chunks_.push_back(std::make_unique<unsigned char[]>(kChunk * sizeof(value_type)));
+  }
+  const uint32_t i = size_;
+  new (&Entry(i)) value_type(std::string(id), AccountState{});
+  ++size_;
+  index_.insert(i);
+  return Entry(i).second;
 }
 
 IdempotencyEntry* IdempotencyCache::Find(const std::string& key) {

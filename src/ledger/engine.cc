@@ -270,7 +270,7 @@ absl::Status Ledger::LoadUsage(TenantState& t, int64_t now_us) {
       reader_->SumUsage(t.record.tenant_id, t.windows.period_start_us, t.windows.day_start_us);
   if (!sums.ok()) return sums.status();
   for (auto& [id, team] : t.teams) team.window_period_us = t.windows.period_start_us;
-  for (auto& [id, a] : t.accounts) Roll(t, a, now_us);
+  t.accounts.ForEach([&](const std::string&, AccountState& a) { Roll(t, a, now_us); });
   for (const UsageSums& u : *sums) {
     auto it = t.accounts.find(u.account_id);
     if (it == t.accounts.end()) continue;
@@ -1213,11 +1213,11 @@ void Ledger::RunResets(const std::string& tenant, absl::Time as_of, CountCallbac
     if (t->resets_done_for_us == period) continue;  // all queued already: the cheap common case
     bool all = true;
     std::vector<std::string> due;
-    for (const auto& [id, a] : t->accounts) {
+    t->accounts.ForEach([&](const std::string& id, const AccountState& a) {
       if (a.has_policy && a.status != AccountStatus::kClosed && a.last_reset_us < period) {
         due.push_back(id);
       }
-    }
+    });
     for (const auto& id : due) {
       if (!SubmitResets(t, id, period, tally)) {
         all = false;  // the journal is full: the next run continues
