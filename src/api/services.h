@@ -31,8 +31,8 @@ struct WriterStatsView {
 
 grpc::Status ToGrpcStatus(const absl::Status& s);
 
-// FNV-1a 64 of the method name and the request serialized deterministically with its
-// idempotency key cleared: equal for the same request, whatever the key.
+// FNV-1a 64 of the method name and the request serialized deterministically: equal for the same
+// request (compared only between requests carrying the same idempotency key).
 uint64_t RequestFingerprint(absl::string_view method, const google::protobuf::Message& request);
 
 // Counts calls by method and status code, for metrics and tests. Thread-safe.

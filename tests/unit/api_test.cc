@@ -1,0 +1,62 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// The API layer's pure parts: request fingerprints, the role table, key hashing.
+#include "api/auth.h"
+#include "api/services.h"
+#include "gtest/gtest.h"
+
+namespace tokenledger {
+namespace {
+
+TEST(FingerprintTest, SameRequestSameFingerprintAnyChangeAnother) {
+  v1::DebitRequest a;
+  a.set_account_id("alice");
+  a.set_amount(10);
+  a.set_idempotency_key("k1");
+  (*a.mutable_metadata())["x"] = "1";
+  (*a.mutable_metadata())["y"] = "2";
+  v1::DebitRequest b;  // the same request, metadata inserted in the other order
+  b.set_account_id("alice");
+  b.set_amount(10);
+  b.set_idempotency_key("k1");
+  (*b.mutable_metadata())["y"] = "2";
+  (*b.mutable_metadata())["x"] = "1";
+  EXPECT_EQ(RequestFingerprint("Debit", a), RequestFingerprint("Debit", b));
+  b.set_amount(11);
+  EXPECT_NE(RequestFingerprint("Debit", a), RequestFingerprint("Debit", b));
+  b.set_amount(10);
+  (*b.mutable_metadata())["y"] = "3";
+  EXPECT_NE(RequestFingerprint("Debit", a), RequestFingerprint("Debit", b));
+  // The same fields under another method are another request.
+  EXPECT_NE(RequestFingerprint("Debit", a), RequestFingerprint("Grant", a));
+}
+
+TEST(RolesTest, EachRoleMayCallExactlyItsMethods) {
+  EXPECT_TRUE(RoleAllows(Role::kGateway, Method::kAuthorize));
+  EXPECT_TRUE(RoleAllows(Role::kGateway, Method::kDebit));
+  EXPECT_FALSE(RoleAllows(Role::kGateway, Method::kGrant));
+  EXPECT_FALSE(RoleAllows(Role::kGateway, Method::kListTransfers));
+  EXPECT_TRUE(RoleAllows(Role::kHr, Method::kGrant));
+  EXPECT_FALSE(RoleAllows(Role::kHr, Method::kAuthorize));
+  EXPECT_FALSE(RoleAllows(Role::kHr, Method::kCreateApiKey));
+  EXPECT_TRUE(RoleAllows(Role::kAuditor, Method::kListTransfers));
+  EXPECT_FALSE(RoleAllows(Role::kAuditor, Method::kAdjust));
+  EXPECT_TRUE(RoleAllows(Role::kOperator, Method::kCreateTenant));
+  EXPECT_FALSE(RoleAllows(Role::kOperator, Method::kGetBalance));  // the operator has no tenant
+  EXPECT_FALSE(RoleAllows(Role::kAdmin, Method::kCreateTenant));
+  EXPECT_TRUE(RoleAllows(Role::kAdmin, Method::kRunResets));
+  EXPECT_FALSE(RoleAllows(Role::kHr, Method::kRunResets));
+}
+
+TEST(KeysTest, KeysAreRandomAndOnlyTheirHashIsKept) {
+  const std::string k1 = NewApiKeySecret(), k2 = NewApiKeySecret();
+  EXPECT_NE(k1, k2);
+  EXPECT_EQ(k1.size(), 4u + 64u);  // "tlk_" and 256 bits in hex
+  EXPECT_EQ(HashApiKey(k1), HashApiKey(k1));
+  EXPECT_NE(HashApiKey(k1), HashApiKey(k2));
+  EXPECT_EQ(HashApiKey(k1).size(), 64u);
+  EXPECT_EQ(HashApiKey(k1).find(k1.substr(4, 16)), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tokenledger
