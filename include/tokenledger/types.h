@@ -126,6 +126,11 @@ struct HoldRecord {
   int64_t expires_at_us = 0;
   HoldStatus status = HoldStatus::kOpen;
   std::string idempotency_key;
+  // The Authorize that placed the hold: its request fingerprint and encoded answer, replayed for
+  // a retry with the same key. Written with the hold's first row; empty on status updates (an
+  // update never overwrites them).
+  uint64_t fingerprint = 0;
+  std::string response;
 };
 
 // Posted totals of one account: the double-entry truth, recomputable from the transfers.

@@ -14,6 +14,8 @@
 //   hot        every Debit on one account at 64, then a no-lost-update check
 //   naive      the naive PostgreSQL ledger, 8 and 64 clients
 //   big        memory per account and start-up time with --big_accounts accounts
+//   resets     a fresh daemon finding the monthly reset of --reset_accounts accounts due at
+//              start: how long until all are committed, and Authorize@8 meanwhile vs after
 //   floor      the gRPC floor at each --concurrency, each run next to Authorize's
 //   authorize  Authorize at each --concurrency (last but Check: its holds expire 60 s later, and
 //              the expiry sweep's writes would disturb the durable phases)
@@ -49,6 +51,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/load.h"
@@ -72,11 +75,13 @@ ABSL_FLAG(double, duration, 5, "measured seconds per run");
 ABSL_FLAG(double, warmup, 0.5, "seconds run before each measured window, not measured");
 ABSL_FLAG(std::string, concurrency, "1,8,64", "calls in flight, a comma list");
 ABSL_FLAG(int64_t, big_accounts, 1000000, "accounts of the start-up and memory phase (0 skips it)");
+ABSL_FLAG(int64_t, reset_accounts, 100000,
+          "accounts whose monthly reset a fresh daemon performs in the resets phase (0 skips it)");
 ABSL_FLAG(std::string, tokenledgerd, "",
           "the daemon binary for the start-up phase (default: next to this binary)");
 ABSL_FLAG(std::string, phases, "all",
-          "comma list of: setup, debit (or writer), gateway, hot, naive, big, floor, authorize, "
-          "check; or all");
+          "comma list of: setup, debit (or writer), gateway, hot, naive, big, resets, floor, "
+          "authorize, check; or all");
 ABSL_FLAG(std::string, json, "", "also write the results as JSON to this file");
 ABSL_FLAG(double, call_timeout, 30, "deadline of each call, seconds");
 ABSL_FLAG(int, serve_floor, 0, "internal: serve the empty floor service on 127.0.0.1:PORT");
@@ -91,8 +96,17 @@ constexpr int kGatewayConcurrency = 64;
 constexpr int kHotConcurrency = 64;
 constexpr int kNaiveThreads[] = {8, 64};
 constexpr int64_t kGrant = 1'000'000'000'000;  // per account: never runs out here
-const char* const kPhaseOrder[] = {"setup", "debit", "gateway",   "hot",  "naive",
-                                   "big",   "floor", "authorize", "check"};
+const char* const kPhaseOrder[] = {"setup", "debit",  "gateway", "hot",       "naive",
+                                   "big",   "resets", "floor",   "authorize", "check"};
+// The resets phase: its accounts' policy, the Authorize load beside the resets, and its bounds.
+constexpr int64_t kResetAllocation = 1'000'000;
+constexpr int64_t kResetRolloverMax = 100'000;
+constexpr int kResetLoadAccounts = 1000;
+constexpr int kResetConcurrency = 8;
+constexpr absl::Duration kResetTimeout = absl::Seconds(300);
+constexpr absl::Duration kResetPoll = absl::Milliseconds(100);
+constexpr double kResetTargetSeconds = 30;
+constexpr double kResetTargetP99Micros = 1000;
 
 // ---- the empty floor server (--serve_floor) ---------------------------------------------------
 
@@ -192,6 +206,7 @@ struct Config {
   absl::Duration warmup;
   std::vector<int> concurrency;
   int64_t big_accounts = 0;
+  int64_t reset_accounts = 0;
   std::string tokenledgerd;
   std::set<std::string> phases;
   std::string json;
@@ -227,8 +242,21 @@ class Bench {
   std::unique_ptr<grpc::ClientContext> Ctx(const std::string& key) const;
   std::optional<v1::GetServerStatsResponse> Stats(const std::string& target);
   // Waits (bounded) until the daemon's writer has nothing queued, so that one run's durable
-  // work does not spill into the next one's window.
-  void Settle();
+  // work does not spill into the next one's window. `target` empty: the daemon under test.
+  void Settle(const std::string& target = "");
+  // Starts a tokenledgerd of its own on a free port, logging to LogPath(name), and waits until
+  // it is SERVING. Returns the seconds from spawn to SERVING, NaN on failure (*error says why).
+  // The daemon's "loaded ..." log lines go to *load_lines, prefixed with `name`.
+  double StartDaemon(ChildProcess& child, std::string* target, const std::string& name,
+                     std::string* error, std::vector<std::string>* load_lines);
+  std::string LogPath(const std::string& name) const {
+    return absl::StrCat("/tmp/tokenledger-bench-", run_id_, "-", name, ".log");
+  }
+  // CreateTenant (timezone UTC) and one key per role, through the daemon under test, with
+  // idempotency keys starting with `idem_prefix`. Keys come back in the order of `roles`.
+  bool CreateTenantWithKeys(const std::string& tenant_id, const std::string& display_name,
+                            const std::string& idem_prefix, const std::vector<std::string>& roles,
+                            std::vector<std::string>* keys);
   RunResult Drive(const std::string& key, const std::string& label, int concurrency,
                   const OpFactory& factory, const std::string& target = "");
   void PrintHeader() const;
@@ -243,6 +271,7 @@ class Bench {
   void HotPhase();
   void NaivePhase();
   void BigPhase();
+  void ResetsPhase();
   void FloorAndAuthorizePhase();
   void CheckPhase();
   void Summary();
@@ -281,6 +310,23 @@ class Bench {
     double bytes_per_account = kNaN;
     std::string error;
   } big_;
+  // resets
+  struct Resets {
+    int64_t accounts = 0;
+    double insert_seconds = kNaN, delete_seconds = kNaN;
+    double start_seconds = kNaN;  // spawn to SERVING
+    double reset_seconds = kNaN;  // SERVING to all resets committed (periods rows polled)
+    double log_seconds = kNaN;    // the daemon's log: "serving on" to "performed N ..."
+    int64_t log_performed = -1;   // the sum of its "performed N period resets" lines
+    int64_t committed = 0;        // periods rows of the current period at the end of polling
+    bool timed_out = false;
+    int polls = 0;
+    double poll_ms_mean = kNaN, poll_ms_max = kNaN;
+    std::optional<WriterDelta> writer;  // since the daemon started, until all were committed
+    uint64_t during_holds = 0;          // Authorize calls acknowledged meanwhile
+    std::vector<std::string> load_lines;
+    std::string error;
+  } resets_;
   std::vector<SummaryRow> summary_;
   std::vector<std::string> notes_;
 };
@@ -309,10 +355,10 @@ std::optional<v1::GetServerStatsResponse> Bench::Stats(const std::string& target
   return resp;
 }
 
-void Bench::Settle() {
+void Bench::Settle(const std::string& target) {
   const absl::Time until = absl::Now() + absl::Seconds(60);
   while (absl::Now() < until) {
-    auto s = Stats("");
+    auto s = Stats(target);
     if (!s.has_value()) {
       absl::SleepFor(absl::Milliseconds(300));
       return;
@@ -376,16 +422,17 @@ WriterDelta Bench::Delta(const std::string& run, const v1::GetServerStatsRespons
 
 // ---- phases -----------------------------------------------------------------------------------
 
-bool Bench::Setup() {
-  std::fprintf(stderr, "bench: setup: tenant, keys and %d accounts...\n", c_.accounts);
-  tenant_id_ = absl::StrCat("bench-", run_id_);
+bool Bench::CreateTenantWithKeys(const std::string& tenant_id, const std::string& display_name,
+                                 const std::string& idem_prefix,
+                                 const std::vector<std::string>& roles,
+                                 std::vector<std::string>* keys) {
   {
     v1::CreateTenantRequest req;
-    req.set_tenant_id(tenant_id_);
-    req.set_display_name("tokenledger-bench");
+    req.set_tenant_id(tenant_id);
+    req.set_display_name(display_name);
     req.set_unit("usd_micros");
     req.set_timezone("UTC");
-    req.set_idempotency_key(absl::StrCat(run_id_, "-tenant"));
+    req.set_idempotency_key(absl::StrCat(idem_prefix, "-tenant"));
     v1::CreateTenantResponse resp;
     const grpc::Status s = admin_->CreateTenant(Ctx(c_.operator_key).get(), req, &resp);
     if (!s.ok()) {
@@ -394,22 +441,70 @@ bool Bench::Setup() {
       return false;
     }
   }
-  for (auto [role, out] : {std::pair<const char*, std::string*>{"admin", &admin_key_},
-                           {"hr", &hr_key_},
-                           {"gateway", &gateway_key_}}) {
+  keys->clear();
+  for (const std::string& role : roles) {
     v1::CreateApiKeyRequest req;
-    req.set_tenant_id(tenant_id_);
+    req.set_tenant_id(tenant_id);
     req.set_role(role);
-    req.set_idempotency_key(absl::StrCat(run_id_, "-key-", role));
+    req.set_idempotency_key(absl::StrCat(idem_prefix, "-key-", role));
     v1::CreateApiKeyResponse resp;
     const grpc::Status s = admin_->CreateApiKey(Ctx(c_.operator_key).get(), req, &resp);
     if (!s.ok()) {
-      std::fprintf(stderr, "bench: CreateApiKey %s failed: %s: %s\n", role,
+      std::fprintf(stderr, "bench: CreateApiKey %s failed: %s: %s\n", role.c_str(),
                    CodeName(s.error_code()).c_str(), s.error_message().c_str());
       return false;
     }
-    *out = resp.key();
+    keys->push_back(resp.key());
   }
+  return true;
+}
+
+double Bench::StartDaemon(ChildProcess& child, std::string* target, const std::string& name,
+                          std::string* error, std::vector<std::string>* load_lines) {
+  *target = absl::StrCat("127.0.0.1:", FreePort());
+  const std::string log = LogPath(name);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!child.Start({c_.tokenledgerd, "--listen", *target, "--database-url", c_.database_url},
+                   {absl::StrCat("TOKENLEDGER_OPERATOR_KEY=", c_.operator_key)}, log, error)) {
+    return kNaN;
+  }
+  auto channel = ProbeChannel(*target);
+  const auto deadline = t0 + std::chrono::seconds(180);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!child.Alive()) {
+      *error = absl::StrCat("tokenledgerd (", name, ") exited during start; log ", log);
+      std::fprintf(stderr, "bench: %s:\n%s\n", error->c_str(), child.LogTail().c_str());
+      return kNaN;
+    }
+    if (HealthServing(channel.get(), absl::Milliseconds(250))) {
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      // The daemon's own account of its load ("loaded N tenants, M accounts ... in X ms").
+      std::istringstream lines(child.LogTail(1 << 16));
+      for (std::string line; std::getline(lines, line);) {
+        if (line.find("] loaded ") != std::string::npos) {
+          load_lines->push_back(absl::StrCat(name, ": ", line.substr(line.find("loaded "))));
+        }
+      }
+      return seconds;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  *error = absl::StrCat("tokenledgerd (", name, ") not SERVING in 180 s; log ", log);
+  return kNaN;
+}
+
+bool Bench::Setup() {
+  std::fprintf(stderr, "bench: setup: tenant, keys and %d accounts...\n", c_.accounts);
+  tenant_id_ = absl::StrCat("bench-", run_id_);
+  std::vector<std::string> keys;
+  if (!CreateTenantWithKeys(tenant_id_, "tokenledger-bench", run_id_, {"admin", "hr", "gateway"},
+                            &keys)) {
+    return false;
+  }
+  admin_key_ = keys[0];
+  hr_key_ = keys[1];
+  gateway_key_ = keys[2];
   env_.gateway_bearer = absl::StrCat("Bearer ", gateway_key_);
   env_.hr_bearer = absl::StrCat("Bearer ", hr_key_);
 
@@ -543,41 +638,8 @@ void Bench::BigPhase() {
     return;
   }
   if (Wants("setup")) Settle();  // the daemon under test is idle while others start
-  // Starts a daemon on a free port; returns the seconds from spawn to SERVING (NaN: failed).
   auto start_daemon = [&](ChildProcess& child, std::string* target, const std::string& name) {
-    *target = absl::StrCat("127.0.0.1:", FreePort());
-    const std::string log = absl::StrCat("/tmp/tokenledger-bench-", run_id_, "-", name, ".log");
-    std::string error;
-    const auto t0 = std::chrono::steady_clock::now();
-    if (!child.Start({c_.tokenledgerd, "--listen", *target, "--database-url", c_.database_url},
-                     {absl::StrCat("TOKENLEDGER_OPERATOR_KEY=", c_.operator_key)}, log, &error)) {
-      big_.error = error;
-      return kNaN;
-    }
-    auto channel = ProbeChannel(*target);
-    const auto deadline = t0 + std::chrono::seconds(180);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (!child.Alive()) {
-        big_.error = absl::StrCat("tokenledgerd (", name, ") exited during start; log ", log);
-        std::fprintf(stderr, "bench: %s:\n%s\n", big_.error.c_str(), child.LogTail().c_str());
-        return kNaN;
-      }
-      if (HealthServing(channel.get(), absl::Milliseconds(250))) {
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        // The daemon's own account of its load ("loaded N tenants, M accounts ... in X ms").
-        std::istringstream lines(child.LogTail(1 << 16));
-        for (std::string line; std::getline(lines, line);) {
-          if (line.find("] loaded ") != std::string::npos) {
-            big_.load_lines.push_back(absl::StrCat(name, ": ", line.substr(line.find("loaded "))));
-          }
-        }
-        return seconds;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    big_.error = absl::StrCat("tokenledgerd (", name, ") not SERVING in 180 s; log ", log);
-    return kNaN;
+    return StartDaemon(child, target, name, &big_.error, &big_.load_lines);
   };
   // Resident memory once it has settled a moment after start.
   auto rss = [&](ChildProcess& child, const std::string& target, uint64_t* cached) {
@@ -625,9 +687,7 @@ void Bench::BigPhase() {
     big.Stop();
   }
   if (big_.error.empty()) {  // the daemons' logs are kept only when something went wrong
-    for (const char* name : {"base", "big"}) {
-      std::remove(absl::StrCat("/tmp/tokenledger-bench-", run_id_, "-", name, ".log").c_str());
-    }
+    for (const char* name : {"base", "big"}) std::remove(LogPath(name).c_str());
   }
   auto deleted = DeleteTenantRows(c_.database_url, big_tenant);
   if (deleted.ok()) {
@@ -655,6 +715,307 @@ void Bench::BigPhase() {
   std::printf("%-26s memory per cached account: %s bytes\n", "",
               Num(big_.bytes_per_account, 1).c_str());
   if (!big_.error.empty()) std::printf("%-26s error: %s\n", "", big_.error.c_str());
+  std::fflush(stdout);
+}
+
+// The monthly reset of many accounts at once. A tenant whose every account has last month's
+// reset behind it is bulk-inserted; a fresh daemon finds all their resets of this month due at
+// start (the catch-up after downtime) and performs them through its group-commit writer. The
+// figures: the seconds from SERVING until every reset is committed (its periods rows, polled),
+// the writer meanwhile, and Authorize@8 meanwhile (on another tenant of that daemon, created
+// beforehand through the daemon under test so that its setup does not compete with the resets)
+// against Authorize@8 on the same daemon and accounts once the resets are done.
+void Bench::ResetsPhase() {
+  const char* const kLabel = "resets";
+  const int64_t n = c_.reset_accounts;
+  resets_.accounts = n;
+  if (n <= 0) {
+    std::printf("%-26s skipped (--reset_accounts 0)\n", kLabel);
+    return;
+  }
+  if (c_.database_url.empty()) {
+    notes_.push_back("resets: skipped (no --database_url)");
+    std::printf("%-26s skipped: no --database_url\n", kLabel);
+    return;
+  }
+  if (access(c_.tokenledgerd.c_str(), X_OK) != 0) {
+    resets_.error = absl::StrCat("no executable tokenledgerd at ", c_.tokenledgerd);
+    std::printf("%-26s skipped: %s (--tokenledgerd)\n", kLabel, resets_.error.c_str());
+    return;
+  }
+  if (!ConnectAll({control_}, absl::Seconds(10))) {
+    resets_.error = absl::StrCat("cannot connect to ", c_.target,
+                                 " (the Authorize tenant is created through it)");
+    std::printf("%-26s skipped: %s\n", kLabel, resets_.error.c_str());
+    return;
+  }
+  if (Wants("setup")) Settle();  // the daemon under test is idle while the other one runs
+
+  // This month and the previous one, in UTC (the tenant's timezone).
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  const absl::Time now = absl::Now();
+  const absl::CivilMonth month = absl::ToCivilMonth(now, utc);
+  const int64_t current_us = absl::ToUnixMicros(absl::FromCivil(month, utc));
+  const int64_t previous_us = absl::ToUnixMicros(absl::FromCivil(month - 1, utc));
+  if (absl::FromCivil(month + 1, utc) - now < kResetTimeout + absl::Minutes(10)) {
+    notes_.push_back(
+        "resets: run close to the end of a UTC month; a daemon past the boundary would perform "
+        "two resets per account");
+  }
+
+  // 1. The tenant the Authorize load runs on: keys and funded accounts, through the daemon under
+  // test (the daemon started below loads them from the database).
+  const std::string load_tenant = absl::StrCat("bench-rsl-", run_id_);
+  const std::string reset_tenant = absl::StrCat("bench-rs-", run_id_);
+  auto cleanup = [&] {
+    auto deleted = DeleteTenantRows(c_.database_url, reset_tenant);
+    if (deleted.ok()) {
+      resets_.delete_seconds = *deleted;
+    } else {
+      std::fprintf(stderr, "bench: %s\n", std::string(deleted.status().message()).c_str());
+    }
+    if (auto d = DeleteTenantRows(c_.database_url, load_tenant); !d.ok()) {
+      std::fprintf(stderr, "bench: %s\n", std::string(d.status().message()).c_str());
+    }
+  };
+  std::fprintf(stderr, "bench: resets: tenant %s with %d funded accounts for the load...\n",
+               load_tenant.c_str(), kResetLoadAccounts);
+  OpEnv env;
+  env.run_id = run_id_;
+  env.call_timeout = c_.call_timeout;
+  env.grant_amount = kGrant;
+  for (int i = 0; i < kResetLoadAccounts; ++i) env.accounts.push_back(absl::StrCat("acct-", i));
+  {
+    std::vector<std::string> keys;
+    if (!CreateTenantWithKeys(load_tenant, "tokenledger-bench resets load",
+                              absl::StrCat(run_id_, "-rsl"), {"hr", "gateway"}, &keys)) {
+      resets_.error = "cannot create the Authorize tenant";
+      std::printf("%-26s %s\n", kLabel, resets_.error.c_str());
+      cleanup();
+      return;
+    }
+    env.hr_bearer = absl::StrCat("Bearer ", keys[0]);
+    env.gateway_bearer = absl::StrCat("Bearer ", keys[1]);
+    RunOptions o;
+    o.name = "resets setup";
+    o.concurrency = 64;
+    o.max_ops = kResetLoadAccounts;  // tickets beyond the accounts would set up the hot account
+    o.duration = absl::Seconds(600);
+    const RunResult r = Runner::Run(c_.target, o, SetupOps(&env, "rss"));
+    if (r.total_errors > 0 || r.total_ok != static_cast<uint64_t>(kResetLoadAccounts)) {
+      resets_.error = absl::StrCat("setting up the Authorize accounts: ", r.total_ok, " of ",
+                                   kResetLoadAccounts, "; ", r.first_error);
+      std::printf("%-26s %s\n", kLabel, resets_.error.c_str());
+      cleanup();
+      return;
+    }
+    Settle();
+  }
+
+  // 2. The tenant whose resets are due.
+  std::fprintf(stderr, "bench: resets: inserting %lld accounts with a due reset...\n",
+               static_cast<long long>(n));
+  auto inserted = InsertResetTenant(c_.database_url, reset_tenant, n, previous_us, kResetAllocation,
+                                    kResetRolloverMax);
+  if (!inserted.ok()) {
+    resets_.error = std::string(inserted.status().message());
+    std::printf("%-26s %s\n", kLabel, resets_.error.c_str());
+    cleanup();
+    return;
+  }
+  resets_.insert_seconds = *inserted;
+  auto counter = PeriodCounter::Open(c_.database_url);
+  if (!counter.ok()) {
+    resets_.error = std::string(counter.status().message());
+    std::printf("%-26s %s\n", kLabel, resets_.error.c_str());
+    cleanup();
+    return;
+  }
+
+  // 3. The daemon, the load from SERVING on, and the periods rows polled until all are there.
+  std::fprintf(stderr, "bench: resets: starting a daemon that finds them due...\n");
+  ChildProcess daemon;
+  std::string target;
+  resets_.start_seconds =
+      StartDaemon(daemon, &target, "resets", &resets_.error, &resets_.load_lines);
+  if (std::isnan(resets_.start_seconds)) {
+    std::printf("%-26s daemon failed: %s\n", kLabel, resets_.error.c_str());
+    daemon.Stop();
+    cleanup();
+    return;
+  }
+  const Clock::time_point serving = Clock::now();
+  std::atomic<bool> stop{false};
+  RunResult during;
+  std::thread load([&] {
+    RunOptions o;
+    o.name = "Authorize during resets";
+    o.concurrency = kResetConcurrency;
+    o.warmup = absl::ZeroDuration();  // the resets start with the daemon: all of it is measured
+    o.duration = kResetTimeout + absl::Seconds(10);  // `stop` ends it first
+    o.seed = std::hash<std::string>()(run_id_ + "resets-during");
+    o.stop = &stop;
+    during = Runner::Run(target, o, AuthorizeOps(&env, "rd"));
+  });
+  double poll_ms_total = 0;
+  resets_.poll_ms_max = 0;
+  Clock::time_point next = serving;
+  for (;;) {
+    const Clock::time_point q0 = Clock::now();
+    absl::StatusOr<int64_t> count = (*counter)->Count(reset_tenant, current_us);
+    const Clock::time_point q1 = Clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(q1 - q0).count();
+    ++resets_.polls;
+    poll_ms_total += ms;
+    resets_.poll_ms_max = std::max(resets_.poll_ms_max, ms);
+    if (!count.ok()) {
+      resets_.error = std::string(count.status().message());
+      break;
+    }
+    resets_.committed = *count;
+    if (*count >= n) {  // committed before this query's snapshot, after the previous one's
+      resets_.reset_seconds = std::chrono::duration<double>(q0 - serving).count();
+      break;
+    }
+    if (!daemon.Alive()) {
+      resets_.error = absl::StrCat("the daemon exited during the resets; log ", LogPath("resets"));
+      break;
+    }
+    if (q1 - serving >= absl::ToChronoNanoseconds(kResetTimeout)) {
+      resets_.timed_out = true;
+      resets_.error = absl::StrCat("only ", *count, " of ", n, " resets committed after ",
+                                   absl::FormatDuration(kResetTimeout));
+      break;
+    }
+    next += std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(kResetPoll));
+    if (next > q1) std::this_thread::sleep_until(next);
+  }
+  resets_.poll_ms_mean = poll_ms_total / resets_.polls;
+  const std::optional<v1::GetServerStatsResponse> at_done = Stats(target);
+  stop.store(true);
+  load.join();
+  Record("resets-authorize@8-during", "Authorize during resets", during);
+  resets_.during_holds = during.total_ok;
+  if (at_done.has_value()) {
+    const double seconds = std::isnan(resets_.reset_seconds)
+                               ? std::chrono::duration<double>(Clock::now() - serving).count()
+                               : resets_.reset_seconds;
+    resets_.writer = Delta("resets", v1::GetServerStatsResponse(), *at_done, seconds);
+    writer_.push_back(*resets_.writer);
+  }
+
+  // 4. The reference: the same load on the same daemon, the resets done and committed.
+  if (resets_.error.empty()) {
+    Settle(target);
+    Drive("resets-authorize@8-after", "Authorize after resets", kResetConcurrency,
+          AuthorizeOps(&env, "ra"), target);
+  }
+
+  // The daemon's own account: "serving on ..." and "performed N period resets" (one line per
+  // scheduler run that performed any), each stamped "[YYYY-MM-DD HH:MM:SS.mmm]".
+  {
+    auto stamp = [](const std::string& line, absl::Time* t) {
+      const size_t end = line.find(']');
+      if (line.empty() || line[0] != '[' || end == std::string::npos) return false;
+      std::string err;
+      return absl::ParseTime("%Y-%m-%d %H:%M:%E*S", line.substr(1, end - 1), absl::UTCTimeZone(), t,
+                             &err);
+    };
+    std::optional<absl::Time> serving_at, performed_at;
+    int64_t performed = 0;
+    bool any = false;
+    std::istringstream lines(daemon.LogTail(1 << 22));
+    for (std::string line; std::getline(lines, line);) {
+      absl::Time t;
+      if (line.find("] serving on ") != std::string::npos && stamp(line, &t)) serving_at = t;
+      const size_t at = line.find("] performed ");
+      if (at != std::string::npos && line.find(" period resets") != std::string::npos) {
+        absl::string_view rest = absl::string_view(line).substr(at + 12);
+        int64_t k = 0;
+        if (absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &k)) {
+          performed += k;
+          any = true;
+          if (stamp(line, &t)) performed_at = t;
+        }
+      }
+    }
+    if (any) resets_.log_performed = performed;
+    if (serving_at && performed_at && performed >= n) {
+      resets_.log_seconds = absl::ToDoubleSeconds(*performed_at - *serving_at);
+    }
+  }
+  const int stop_status = daemon.Stop();
+  if (stop_status != 0 && resets_.error.empty()) {
+    resets_.error = absl::StrCat("the daemon exited with status ", stop_status, " at stop; log ",
+                                 LogPath("resets"));
+  }
+  if (resets_.error.empty()) std::remove(LogPath("resets").c_str());
+  cleanup();
+
+  // The report.
+  const std::string month_name = absl::FormatCivilTime(month);
+  std::printf(
+      "%-26s %lld accounts with a policy and last month's reset done bulk-inserted in %s "
+      "s (tenant %s)\n",
+      kLabel, static_cast<long long>(n), Num(resets_.insert_seconds, 1).c_str(),
+      reset_tenant.c_str());
+  std::printf("%-26s daemon: SERVING %s s after spawn\n", "",
+              Num(resets_.start_seconds, 3).c_str());
+  for (const std::string& line : resets_.load_lines) {
+    std::printf("%-26s daemon log, %s\n", "", line.c_str());
+  }
+  if (!std::isnan(resets_.reset_seconds)) {
+    std::printf("%-26s all %lld resets of %s committed %s s after SERVING\n", "",
+                static_cast<long long>(n), month_name.c_str(),
+                Num(resets_.reset_seconds, 2).c_str());
+  } else {
+    std::printf("%-26s %lld of %lld resets of %s committed when polling ended\n", "",
+                static_cast<long long>(resets_.committed), static_cast<long long>(n),
+                month_name.c_str());
+  }
+  std::printf("%-26s (periods rows polled every %s ms: %d polls, query mean %s ms, max %s ms)\n",
+              "", Num(absl::ToDoubleMilliseconds(kResetPoll)).c_str(), resets_.polls,
+              Num(resets_.poll_ms_mean, 1).c_str(), Num(resets_.poll_ms_max, 1).c_str());
+  if (resets_.log_performed >= 0) {
+    std::printf(
+        "%-26s daemon log: performed %lld period resets, the last %s s after \"serving on\"\n", "",
+        static_cast<long long>(resets_.log_performed), Num(resets_.log_seconds, 3).c_str());
+  } else {
+    std::printf("%-26s daemon log: no \"performed N period resets\" line\n", "");
+  }
+  if (resets_.writer.has_value()) {
+    const WriterDelta& d = *resets_.writer;
+    std::printf(
+        "%-26s writer, daemon start until then: %llu batches, %llu mutations (%lld resets "
+        "+ %lld others, mostly Authorize holds), mean batch %s, mean commit %s us, max "
+        "commit %llu us, %llu failed\n",
+        "", static_cast<unsigned long long>(d.batches),
+        static_cast<unsigned long long>(d.mutations), static_cast<long long>(n),
+        static_cast<long long>(d.mutations) - static_cast<long long>(n),
+        Num(d.MeanBatch(), 1).c_str(), Num(d.MeanCommitMicros()).c_str(),
+        static_cast<unsigned long long>(d.commit_micros_max),
+        static_cast<unsigned long long>(d.failed));
+  }
+  if (const RunResult* after = Find("resets-authorize@8-after"); after != nullptr) {
+    const Histogram& a = after->latency;
+    const Histogram& b = during.latency;
+    auto x = [](double p, double q) {
+      return q > 0 ? absl::StrCat(Num(p / q, 2), "x") : std::string("-");
+    };
+    std::printf(
+        "%-26s Authorize@8 during vs after: %s/s vs %s/s (%s), p50 %s vs %s us, p99 %s vs %s us "
+        "(%s), p99.9 %s vs %s us; %llu calls during\n",
+        "", Num(during.OkRate()).c_str(), Num(after->OkRate()).c_str(),
+        x(during.OkRate(), after->OkRate()).c_str(), Num(b.PercentileMicros(0.5)).c_str(),
+        Num(a.PercentileMicros(0.5)).c_str(), Num(b.PercentileMicros(0.99)).c_str(),
+        Num(a.PercentileMicros(0.99)).c_str(),
+        x(b.PercentileMicros(0.99), a.PercentileMicros(0.99)).c_str(),
+        Num(b.PercentileMicros(0.999)).c_str(), Num(a.PercentileMicros(0.999)).c_str(),
+        static_cast<unsigned long long>(b.count()));
+  }
+  std::printf("%-26s tenants %s and %s deleted after, the resets one in %s s\n", "",
+              reset_tenant.c_str(), load_tenant.c_str(), Num(resets_.delete_seconds, 1).c_str());
+  if (!resets_.error.empty()) std::printf("%-26s error: %s\n", "", resets_.error.c_str());
   std::fflush(stdout);
 }
 
@@ -768,6 +1129,27 @@ void Bench::Summary() {
       big_.bytes_per_account <= 256);
   add(absl::StrCat("start with ", c_.big_accounts, " accounts"), big_.big_start_seconds, "s",
       big_.base_start_seconds, "s baseline", "<= 5 s (at 1000000)", big_.big_start_seconds <= 5);
+  {
+    SummaryRow row{absl::StrCat("reset ", c_.reset_accounts, " accounts"), "-",  "-", "-",
+                   absl::StrCat("<= ", Num(kResetTargetSeconds), " s"),    "n/a"};
+    if (!std::isnan(resets_.reset_seconds)) {
+      row.project = absl::StrCat(Num(resets_.reset_seconds, 2), " s");
+      row.status = resets_.reset_seconds <= kResetTargetSeconds ? "MET" : "NOT MET";
+    } else if (resets_.timed_out) {
+      row.project = absl::StrCat("> ", Num(absl::ToDoubleSeconds(kResetTimeout)), " s");
+      row.status = absl::StrCat("NOT MET (", resets_.committed, " done)");
+    }
+    summary_.push_back(std::move(row));
+  }
+  // A call refused meanwhile (e.g. RESOURCE_EXHAUSTED: the writer's queue full) is no answer
+  // in time either: the target needs none.
+  const double rs_p99 = p99("resets-authorize@8-during");
+  const RunResult* rs_during = Find("resets-authorize@8-during");
+  const uint64_t rs_errors = rs_during != nullptr ? rs_during->errors : 0;
+  add("Authorize@8 p99 during resets", rs_p99, "us", p99("resets-authorize@8-after"),
+      "us after resets", absl::StrCat("< ", Num(kResetTargetP99Micros), " us, no errors"),
+      rs_p99 < kResetTargetP99Micros && rs_errors == 0);
+  if (rs_errors > 0) summary_.back().status += absl::StrCat(" (", rs_errors, " errors)");
   // Seconds with decimals.
   for (SummaryRow& row : summary_) {
     if (absl::StartsWith(row.figure, "start with") && !std::isnan(big_.big_start_seconds)) {
@@ -797,14 +1179,15 @@ void Bench::Summary() {
     }
     std::printf(
         "(batches and mutations include the warm-up and the drain after the window; "
-        "max commit is since the daemon started)\n");
+        "max commit is since the daemon started; resets: from its daemon's start until all "
+        "resets were committed)\n");
   }
 
   std::printf("\n== summary: project vs reference measured in this run ==\n");
-  std::printf("%-28s %-18s %-24s %-8s %-36s %s\n", "figure", "project", "reference", "ratio",
+  std::printf("%-30s %-18s %-24s %-8s %-36s %s\n", "figure", "project", "reference", "ratio",
               "target", "status");
   for (const SummaryRow& row : summary_) {
-    std::printf("%-28s %-18s %-24s %-8s %-36s %s\n", row.figure.c_str(), row.project.c_str(),
+    std::printf("%-30s %-18s %-24s %-8s %-36s %s\n", row.figure.c_str(), row.project.c_str(),
                 row.reference.c_str(), row.ratio.c_str(), row.target.c_str(), row.status.c_str());
   }
   for (const std::string& note : notes_) std::printf("note: %s\n", note.c_str());
@@ -861,6 +1244,23 @@ void Bench::WriteJson() const {
                   ", \"rss_bytes\": ", JsonNumber(big_.big_rss),
                   ", \"bytes_per_account\": ", JsonNumber(big_.bytes_per_account),
                   ", \"error\": ", JsonString(big_.error), "},\n");
+  absl::StrAppend(
+      &j, "  \"resets\": {\"accounts\": ", resets_.accounts,
+      ", \"insert_seconds\": ", JsonNumber(resets_.insert_seconds),
+      ", \"start_seconds\": ", JsonNumber(resets_.start_seconds),
+      ", \"reset_seconds\": ", JsonNumber(resets_.reset_seconds),
+      ", \"reset_seconds_daemon_log\": ", JsonNumber(resets_.log_seconds),
+      ", \"performed_daemon_log\": ", resets_.log_performed, ", \"committed\": ", resets_.committed,
+      ", \"timed_out\": ", resets_.timed_out ? "true" : "false", ", \"polls\": ", resets_.polls,
+      ", \"poll_ms_mean\": ", JsonNumber(resets_.poll_ms_mean),
+      ", \"writer_batches\": ", resets_.writer ? resets_.writer->batches : 0,
+      ", \"writer_mutations\": ", resets_.writer ? resets_.writer->mutations : 0,
+      ", \"writer_mean_batch_size\": ",
+      JsonNumber(resets_.writer ? resets_.writer->MeanBatch() : kNaN),
+      ", \"writer_mean_commit_us\": ",
+      JsonNumber(resets_.writer ? resets_.writer->MeanCommitMicros() : kNaN),
+      ", \"writer_max_commit_us\": ", resets_.writer ? resets_.writer->commit_micros_max : 0,
+      ", \"error\": ", JsonString(resets_.error), "},\n");
   absl::StrAppend(&j, "  \"summary\": [");
   first = true;
   for (const SummaryRow& row : summary_) {
@@ -915,7 +1315,7 @@ int Bench::Run() {
     std::fprintf(stderr, "bench: cannot connect to %s\n", c_.target.c_str());
     return 1;
   }
-  if (Wants("setup") || Wants("big")) {
+  if (Wants("setup") || Wants("big") || Wants("resets")) {
     if (c_.operator_key.empty()) {
       std::fprintf(stderr,
                    "bench: an operator key is needed (--operator_key, --operator_key_file or "
@@ -930,6 +1330,7 @@ int Bench::Run() {
   if (Wants("hot")) HotPhase();
   if (Wants("naive")) NaivePhase();
   if (Wants("big")) BigPhase();
+  if (Wants("resets")) ResetsPhase();
   if (Wants("floor") || Wants("authorize")) FloorAndAuthorizePhase();
   if (Wants("check")) CheckPhase();
   Summary();
@@ -1004,6 +1405,7 @@ int main(int argc, char** argv) {
   c.warmup = absl::Seconds(std::max(0.0, absl::GetFlag(FLAGS_warmup)));
   c.call_timeout = absl::Seconds(absl::GetFlag(FLAGS_call_timeout));
   c.big_accounts = absl::GetFlag(FLAGS_big_accounts);
+  c.reset_accounts = absl::GetFlag(FLAGS_reset_accounts);
   if (c.accounts < 1 || absl::GetFlag(FLAGS_duration) <= 0 ||
       c.call_timeout <= absl::ZeroDuration()) {
     std::fprintf(stderr,

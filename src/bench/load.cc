@@ -178,6 +178,7 @@ void Slot::Done(const grpc::Status& status, bool app_ok, const std::string& deta
 
 bool Runner::Claim(Slot& slot, Clock::time_point now) {
   if (now >= deadline_) return false;
+  if (stop_ != nullptr && stop_->load(std::memory_order_relaxed)) return false;
   if (max_ops_ > 0) {
     const int64_t t = next_ticket_.fetch_add(1, std::memory_order_relaxed);
     if (t >= max_ops_) return false;
@@ -232,6 +233,7 @@ RunResult Runner::Run(const std::string& target, const RunOptions& options,
   runner.deadline_ = runner.measure_start_ + std::chrono::duration_cast<Clock::duration>(
                                                  absl::ToChronoNanoseconds(options.duration));
   runner.max_ops_ = options.max_ops;
+  runner.stop_ = options.stop;
   runner.live_.store(n);
   for (auto& slot : slots) {
     if (runner.Claim(*slot, Clock::now())) {

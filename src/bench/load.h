@@ -136,6 +136,9 @@ struct RunOptions {
   int64_t max_ops = 0;  // > 0: count mode, stop after this many operations (tickets)
   int per_channel = 8;  // in-flight operations per channel (connection)
   uint64_t seed = 1;
+  // When set and it turns true, no further operation starts (a run ended by an event, not by
+  // its duration): those in flight finish, and the run returns.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // Channels to `target` that do not share a connection (each has its own subchannel pool).
@@ -161,6 +164,7 @@ class Runner {
   Clock::time_point measure_start_;
   Clock::time_point deadline_;
   int64_t max_ops_ = 0;
+  const std::atomic<bool>* stop_ = nullptr;
   std::atomic<int64_t> next_ticket_{0};
   std::atomic<int> live_{0};
   absl::Notification all_done_;

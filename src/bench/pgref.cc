@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <pqxx/pqxx>
 #include <thread>
@@ -215,6 +216,112 @@ absl::StatusOr<double> InsertBigTenant(const std::string& url, const std::string
     return absl::UnavailableError(absl::StrCat("inserting the big tenant: ", e.what()));
   }
   return SecondsSince(t0);
+}
+
+absl::StatusOr<double> InsertResetTenant(const std::string& url, const std::string& tenant_id,
+                                         int64_t accounts, int64_t previous_period_us,
+                                         int64_t allocation, int64_t rollover_max) {
+  if (accounts <= 0 || allocation <= 0 || rollover_max < 0 ||
+      allocation > std::numeric_limits<int64_t>::max() / accounts) {
+    return absl::InvalidArgumentError("resets tenant: accounts x allocation out of range");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  // As DeleteTenantRows: a superuser skips the foreign-key checks (five per account here), which
+  // is sound because every row they would check is inserted in this transaction, consistent.
+  auto run = [&](bool skip_triggers) {
+    pqxx::connection conn(url);
+    {
+      pqxx::work txn(conn);
+      if (skip_triggers) txn.exec("SET LOCAL session_replication_role = replica");
+      txn.exec_params(
+          "INSERT INTO tenants (tenant_id, display_name, unit, timezone, created_at) "
+          "VALUES ($1, 'tokenledger-bench resets tenant', 'usd_micros', 'UTC', $2)",
+          tenant_id, now_us);
+      std::vector<std::string> system;
+      for (absl::string_view s : kSystemAccounts) system.push_back(txn.quote(std::string(s)));
+      const std::string system_array =
+          absl::StrCat("ARRAY[", absl::StrJoin(system, ","), "]::text[]");
+      txn.exec_params(absl::StrCat("INSERT INTO accounts (tenant_id, account_id, display_name, "
+                                   "created_at) SELECT $1, s, s, $2 FROM unnest(",
+                                   system_array, ") s"),
+                      tenant_id, now_us);
+      txn.exec_params(
+          "INSERT INTO accounts (tenant_id, account_id, has_policy, monthly_allocation, "
+          "rollover_max, created_at) "
+          "SELECT $1, 'user-' || g, true, $2, $3, $4 FROM generate_series(1, $5::bigint) g",
+          tenant_id, allocation, rollover_max, previous_period_us, accounts);
+      // The previous period's reset of each account: its RESET_GRANT (kind 4) and periods row,
+      // stamped alike (Reconcile pairs them by account and created_at).
+      txn.exec_params(
+          "INSERT INTO transfers (tenant_id, transfer_id, debit_account_id, credit_account_id, "
+          "amount, kind, created_at, memo) "
+          "SELECT $1, 'bench-prev-' || g, '@funding', 'user-' || g, $2, 4, $3, "
+          "'tokenledger-bench: previous period' FROM generate_series(1, $4::bigint) g",
+          tenant_id, allocation, previous_period_us, accounts);
+      txn.exec_params(
+          "INSERT INTO periods (tenant_id, account_id, period_start, carried, expired, granted, "
+          "created_at) "
+          "SELECT $1, 'user-' || g, $2, 0, 0, $3, $2 FROM generate_series(1, $4::bigint) g",
+          tenant_id, previous_period_us, allocation, accounts);
+      txn.exec_params(
+          "INSERT INTO balances (tenant_id, account_id, credits, granted) "
+          "SELECT $1, 'user-' || g, $2, $2 FROM generate_series(1, $3::bigint) g",
+          tenant_id, allocation, accounts);
+      txn.exec_params(absl::StrCat("INSERT INTO balances (tenant_id, account_id, debits) "
+                                   "SELECT $1, s, CASE WHEN s = '@funding' THEN $2::bigint "
+                                   "ELSE 0 END FROM unnest(",
+                                   system_array, ") s"),
+                      tenant_id, allocation * accounts);
+      txn.commit();
+    }
+    pqxx::nontransaction ntx(conn);
+    for (const char* table : {"tenants", "accounts", "balances", "transfers", "periods"}) {
+      ntx.exec(absl::StrCat("ANALYZE ", table));
+    }
+  };
+  try {
+    try {
+      run(/*skip_triggers=*/true);
+    } catch (const pqxx::insufficient_privilege&) {
+      run(/*skip_triggers=*/false);
+    }
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("inserting the resets tenant: ", e.what()));
+  }
+  return SecondsSince(t0);
+}
+
+struct PeriodCounter::Impl {
+  pqxx::connection conn;
+  explicit Impl(const std::string& url) : conn(url) {}
+};
+
+PeriodCounter::PeriodCounter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PeriodCounter::~PeriodCounter() = default;
+
+absl::StatusOr<std::unique_ptr<PeriodCounter>> PeriodCounter::Open(const std::string& url) {
+  try {
+    auto impl = std::make_unique<Impl>(url);
+    impl->conn.prepare("bench_count_periods",
+                       "SELECT count(*) FROM periods WHERE tenant_id = $1 AND period_start = $2");
+    return std::unique_ptr<PeriodCounter>(new PeriodCounter(std::move(impl)));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("periods counter: ", e.what()));
+  }
+}
+
+absl::StatusOr<int64_t> PeriodCounter::Count(const std::string& tenant_id,
+                                             int64_t period_start_us) {
+  try {
+    pqxx::nontransaction ntx(impl_->conn);
+    const pqxx::result r = ntx.exec_prepared("bench_count_periods", tenant_id, period_start_us);
+    return r.at(0).at(0).as<int64_t>();
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("counting periods: ", e.what()));
+  }
 }
 
 absl::StatusOr<double> DeleteTenantRows(const std::string& url, const std::string& tenant_id) {

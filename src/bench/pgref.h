@@ -4,11 +4,14 @@
 //  - the naive ledger reference: one transaction per debit (conditional UPDATE of a balance
 //    row, INSERT of an entry, COMMIT), one connection per client thread, closed loop;
 //  - the big tenant of the start-up phase: N accounts bulk-inserted straight into the daemon's
-//    schema (tenants, accounts, balances), and removed again.
+//    schema (tenants, accounts, balances), and removed again;
+//  - the tenant of the resets phase: N accounts with a policy whose next monthly reset is due,
+//    and a probe counting the resets committed.
 #ifndef TOKENLEDGER_BENCH_PGREF_H_
 #define TOKENLEDGER_BENCH_PGREF_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -31,6 +34,30 @@ absl::Status NaiveDrop(const std::string& url);
 // zero balance rows) in one transaction, then ANALYZEs the tables. Returns the seconds taken.
 absl::StatusOr<double> InsertBigTenant(const std::string& url, const std::string& tenant_id,
                                        int64_t accounts);
+// Inserts tenant `tenant_id` (timezone UTC) with its system accounts and `accounts` caller
+// accounts 'user-1'.. that have a policy (`allocation` a month, `rollover_max`), as if the
+// reset of the period starting at `previous_period_us` had been performed for each: a periods
+// row and a RESET_GRANT of `allocation` from @funding stamped `previous_period_us`, with the
+// balances to match (the books balance). A daemon starting afterwards in the following period
+// finds every account's reset due. One transaction, then ANALYZE. Returns the seconds taken.
+absl::StatusOr<double> InsertResetTenant(const std::string& url, const std::string& tenant_id,
+                                         int64_t accounts, int64_t previous_period_us,
+                                         int64_t allocation, int64_t rollover_max);
+
+// One connection that counts the periods rows of one tenant and period start: the resets of
+// that period committed so far.
+class PeriodCounter {
+ public:
+  static absl::StatusOr<std::unique_ptr<PeriodCounter>> Open(const std::string& url);
+  ~PeriodCounter();
+  absl::StatusOr<int64_t> Count(const std::string& tenant_id, int64_t period_start_us);
+
+ private:
+  struct Impl;
+  explicit PeriodCounter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 // Deletes every row of `tenant_id`, in foreign-key order. Returns the seconds taken.
 absl::StatusOr<double> DeleteTenantRows(const std::string& url, const std::string& tenant_id);
 

@@ -239,6 +239,10 @@ absl::Status Ledger::Load(const Snapshot& s) {
       t->closed.emplace_back(now, h.hold_id);
     }
     t->holds[h.hold_id] = std::move(hs);
+    if (!h.response.empty() && !h.idempotency_key.empty()) {
+      t->idempotency.Insert(h.idempotency_key,
+                            IdempotencyEntry{h.fingerprint, false, h.response, {}});
+    }
   }
   for (const auto& rec : s.idempotency) {
     TenantState* t = rec.tenant_id.empty() ? platform_.get() : tenant_of(rec.tenant_id);
@@ -767,7 +771,6 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
   OpResult result{.available = a.Available()};
   result.deny_reason = Decide(*t, a, args.amount, now);
   if (result.deny_reason != DenyReason::kNone) result.decision = Decision::kDenied;
-  Mutation m;
   std::string hold_id;
   if (result.decision == Decision::kAllowed) {
     if (t->open_holds >= options_.open_holds_max) {
@@ -781,32 +784,26 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
     result.amount = args.amount;
     result.expires_at_us = now + ttl * 1'000'000;
     result.available = SaturatedSub(result.available, args.amount);
-    m.holds.push_back(HoldRecord{tenant, hold_id, args.account_id, args.amount, now,
-                                 result.expires_at_us, HoldStatus::kOpen, idem.key});
   }
   std::string response = EncodeResult(result);
-  m.idempotency = IdempotencyRecord{tenant, idem.key, idem.fingerprint, response};
-  // The answer does not wait for the commit: a hold is durable within one commit interval.
-  absl::Status s = journal_->Submit(
-      std::move(m), [this, t, key = idem.key, hold_id](absl::StatusOr<MutationOutcome> out) {
-        if (!out.ok() || out->committed) return;  // a failed hold stays a valid reservation here
-        // The key was already in the store from before the memory window: drop our duplicate.
-        absl::MutexLock lock(&t->mu);
-        auto it = t->holds.find(hold_id);
-        if (it != t->holds.end() && it->second.phase == HoldPhase::kOpen) {
-          CloseHold(*t, hold_id, it->second, HoldPhase::kReleased);
-        }
-        t->idempotency.Insert(
-            key, IdempotencyEntry{out->existing.fingerprint, false, out->existing.response, {}});
-      });
-  if (!s.ok()) return s;
   if (!hold_id.empty()) {
+    // The hold row carries the answer (one row per Authorize), and the call does not wait for
+    // its commit: a hold is durable within one commit interval. If that commit fails, the hold
+    // stays a valid reservation here and is written with its capture, release or expiry.
+    Mutation m;
+    m.holds.push_back(HoldRecord{tenant, hold_id, args.account_id, args.amount, now,
+                                 result.expires_at_us, HoldStatus::kOpen, idem.key,
+                                 idem.fingerprint, response});
+    absl::Status s = journal_->Submit(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
+    if (!s.ok()) return s;
     AddHeld(*t, a, args.amount);
     ++t->open_holds;
     t->expiry.emplace(result.expires_at_us, hold_id);
     t->holds[hold_id] = HoldState{args.account_id,  args.amount, now, result.expires_at_us, 0,
                                   HoldPhase::kOpen, idem.key};
   }
+  // A denial changes nothing and is not journaled: its key is remembered in memory only, and a
+  // retry after a restart is decided afresh.
   t->idempotency.Insert(idem.key, IdempotencyEntry{idem.fingerprint, false, response, {}});
   return result;
 }

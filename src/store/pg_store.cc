@@ -98,12 +98,13 @@ constexpr char kUpsertApiKeysSql[] =
 constexpr char kUpsertHolds[] = "tl_upsert_holds";
 constexpr char kUpsertHoldsSql[] =
     "INSERT INTO holds AS h (tenant_id, hold_id, account_id, amount, created_at, expires_at, "
-    "status, idempotency_key, closed_at) "
+    "status, idempotency_key, fingerprint, response, closed_at) "
     "SELECT u.*, CASE WHEN u.status <> 1 THEN " TL_NOW_MICROS
     " END "
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], "
-    "$7::smallint[], $8::text[]) AS u(tenant_id, hold_id, account_id, amount, created_at, "
-    "expires_at, status, idempotency_key) "
+    "$7::smallint[], $8::text[], $9::bigint[], $10::bytea[]) AS u(tenant_id, hold_id, "
+    "account_id, amount, created_at, expires_at, status, idempotency_key, fingerprint, "
+    "response) "
     "ON CONFLICT (tenant_id, hold_id) DO UPDATE SET status = excluded.status, "
     "closed_at = CASE WHEN excluded.status = 1 THEN NULL "
     "ELSE coalesce(h.closed_at, excluded.closed_at) END";
@@ -219,7 +220,7 @@ constexpr char kLoadAccountsSql[] =
     "ORDER BY a.tenant_id COLLATE \"C\", a.account_id COLLATE \"C\"";
 constexpr char kLoadHoldsSql[] =
     "SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, "
-    "idempotency_key FROM holds WHERE status = 1 OR closed_at >= $1 "
+    "idempotency_key, fingerprint, response FROM holds WHERE status = 1 OR closed_at >= $1 "
     "ORDER BY tenant_id COLLATE \"C\", hold_id COLLATE \"C\"";
 // Each account's latest reset.
 constexpr char kLoadLastPeriodsSql[] =
@@ -622,8 +623,16 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
                        std::move(created).Finish(), std::move(revoked).Finish());
   }
   if (!holds.empty()) {
-    pg_internal::ArrayLiteral tenant, id, account, amount, created, expires, status, idem;
+    pg_internal::ArrayLiteral tenant, id, account, amount, created, expires, status, idem,
+        fingerprint, response;
     for (const auto& [key, h] : holds) {
+      if (h.response.empty()) {
+        fingerprint.AddNull();
+        response.AddNull();
+      } else {
+        fingerprint.AddInt(ToInt64(h.fingerprint));
+        response.AddBytes(h.response);
+      }
       tenant.AddText(h.tenant_id);
       id.AddText(h.hold_id);
       account.AddText(h.account_id);
@@ -636,7 +645,8 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
     txn.exec_prepared0(kUpsertHolds, std::move(tenant).Finish(), std::move(id).Finish(),
                        std::move(account).Finish(), std::move(amount).Finish(),
                        std::move(created).Finish(), std::move(expires).Finish(),
-                       std::move(status).Finish(), std::move(idem).Finish());
+                       std::move(status).Finish(), std::move(idem).Finish(),
+                       std::move(fingerprint).Finish(), std::move(response).Finish());
   }
   if (p_tenant.size() > 0) {
     txn.exec_prepared0(kInsertPeriods, std::move(p_tenant).Finish(), std::move(p_account).Finish(),
@@ -1027,6 +1037,10 @@ absl::StatusOr<Snapshot> PgStore::Load() {
       h.expires_at_us = r[5].as<int64_t>();
       h.status = static_cast<HoldStatus>(r[6].as<int>());
       h.idempotency_key = r[7].as<std::string>();
+      if (!r[8].is_null() && !r[9].is_null()) {
+        h.fingerprint = ToUint64(r[8].as<int64_t>());
+        h.response = pqxx::binarystring(r[9]).str();
+      }
       s.holds.push_back(std::move(h));
     }
     for (const pqxx::row& r : txn.exec_params(kLoadIdempotencySql, idempotency_max)) {

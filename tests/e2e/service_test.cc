@@ -434,6 +434,14 @@ TEST_F(ServiceTest, ConcurrentAuthorizeAllowsExactlyTheBudget) {
 
 TEST_F(ServiceTest, KillNineLosesNothingAcknowledged) {
   ASSERT_TRUE(UpsertAccount("alice").ok());
+  v1::GrantResponse seed;
+  ASSERT_TRUE(Grant("alice", 500, "kill-seed", &seed).ok());
+  v1::AuthorizeRequest areq;
+  areq.set_account_id("alice");
+  areq.set_amount(100);
+  areq.set_idempotency_key("kill-auth");
+  v1::AuthorizeResponse hold;
+  ASSERT_TRUE(auth_->Authorize(Ctx(keys_.gateway).get(), areq, &hold).ok());
   std::vector<std::pair<std::string, std::string>> acked;  // idempotency key, transfer id
   int64_t granted = 0, spent = 0;
   for (int i = 0; i < 50; ++i) {
@@ -452,8 +460,15 @@ TEST_F(ServiceTest, KillNineLosesNothingAcknowledged) {
   daemon_.Start();
   Connect();
   v1::Balance b = Balance("alice");
-  EXPECT_EQ(b.granted(), granted);
+  EXPECT_EQ(b.granted(), granted + 500);
   EXPECT_EQ(b.spent(), spent);
+  // The hold was placed before the acknowledged writes, so it was committed before them: it is
+  // still held, and retrying its Authorize replays the original answer.
+  EXPECT_EQ(b.held(), 100);
+  v1::AuthorizeResponse replayed;
+  ASSERT_TRUE(auth_->Authorize(Ctx(keys_.gateway).get(), areq, &replayed).ok());
+  EXPECT_EQ(replayed.hold_id(), hold.hold_id());
+  EXPECT_EQ(replayed.available(), hold.available());
   // Every acknowledged transfer is listed exactly once.
   v1::ListTransfersRequest lreq;
   lreq.set_account_id("alice");
@@ -463,7 +478,7 @@ TEST_F(ServiceTest, KillNineLosesNothingAcknowledged) {
   std::map<std::string, int> seen;
   for (const auto& t : lresp.transfers()) ++seen[t.transfer_id()];
   for (const auto& [key, id] : acked) EXPECT_EQ(seen[id], 1) << key;
-  EXPECT_EQ(lresp.transfers_size(), static_cast<int>(acked.size()));
+  EXPECT_EQ(lresp.transfers_size(), static_cast<int>(acked.size()) + 1);  // and the seed grant
   // Replays after the restart answer the original and change nothing.
   for (int i = 0; i < 50; i += 7) {
     v1::GrantResponse g;
@@ -474,7 +489,7 @@ TEST_F(ServiceTest, KillNineLosesNothingAcknowledged) {
     EXPECT_EQ(d.transfer_id(), acked[2 * i + 1].second);
   }
   b = Balance("alice");
-  EXPECT_EQ(b.granted(), granted);
+  EXPECT_EQ(b.granted(), granted + 500);
   EXPECT_EQ(b.spent(), spent);
   v1::ReconcileResponse rec = Reconcile();
   EXPECT_EQ(rec.ledger_sum(), 0);

@@ -471,6 +471,12 @@ TEST_F(EngineTest, HoldsSurviveARestart) {
   ASSERT_TRUE(h.ok());
   Restart();  // Stop() drains the writer, so the hold is durable
   EXPECT_EQ(Available("alice"), 30);
+  // A retry of the Authorize after the restart replays the original answer from the hold row.
+  auto replay = Authorize("alice", 70, "a");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, h->id);
+  EXPECT_EQ(replay->available, h->available);
+  EXPECT_EQ(Available("alice"), 30);
   auto d = Debit("alice", 50, "d", h->id);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(Available("alice"), 50);
