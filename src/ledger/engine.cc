@@ -1195,7 +1195,9 @@ struct Ledger::ResetTally {
   CountCallback done ABSL_GUARDED_BY(mu);
 };
 
-void Ledger::RunResets(const std::string& tenant, absl::Time as_of, CountCallback done) {
+void Ledger::RunResets(const std::string& tenant, absl::Time as_of, CountCallback done,
+                       size_t accounts_max) {
+  size_t budget = accounts_max;
   auto tally = std::make_shared<ResetTally>(std::move(done));
   std::vector<std::shared_ptr<TenantState>> tenants;
   if (!tenant.empty()) {
@@ -1216,10 +1218,11 @@ void Ledger::RunResets(const std::string& tenant, absl::Time as_of, CountCallbac
       }
     });
     for (const auto& id : due) {
-      if (!SubmitResets(t, id, period, tally)) {
-        all = false;  // the journal is full: the next run continues
+      if (budget == 0 || !SubmitResets(t, id, period, tally)) {
+        all = false;  // this call's share is used, or the journal is full: the next continues
         break;
       }
+      --budget;
     }
     if (all) t->resets_done_for_us = period;
   }

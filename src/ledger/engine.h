@@ -21,6 +21,7 @@
 #define TOKENLEDGER_LEDGER_ENGINE_H_
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -176,8 +177,11 @@ class Ledger {
   // last reset, carry min(rollover_max, max(available, 0)), forfeit the rest to @expired, grant
   // the allocation. Exactly once per (account, period): the reset's idempotency key and period
   // row are unique in the store. `done` (may be null) gets how many resets this call committed.
+  // At most `accounts_max` accounts are queued by one call (the scheduler spreads a large reset
+  // over several ticks so that the writer's queue keeps room for the hot path).
   using CountCallback = absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&>;
-  void RunResets(const std::string& tenant, absl::Time as_of, CountCallback done);
+  void RunResets(const std::string& tenant, absl::Time as_of, CountCallback done,
+                 size_t accounts_max = std::numeric_limits<size_t>::max());
 
   EngineStats stats() const;
   const Clock& clock() const { return *clock_; }

@@ -102,10 +102,13 @@ void Server::SweepLoop() {
     const int64_t expired = ledger_->ExpireHolds();
     if (expired > 0) spdlog::debug("expired {} holds", expired);
     // Period resets due now (at start: the catch-up after downtime). Cheap when none are due.
-    ledger_->RunResets("", clock_->Now(), [](absl::StatusOr<int64_t> n) {
-      if (n.ok() && *n > 0) spdlog::info("performed {} period resets", *n);
-      if (!n.ok()) spdlog::warn("period resets: {}", std::string(n.status().message()));
-    });
+    ledger_->RunResets(
+        "", clock_->Now(),
+        [](absl::StatusOr<int64_t> n) {
+          if (n.ok() && *n > 0) spdlog::info("performed {} period resets", *n);
+          if (!n.ok()) spdlog::warn("period resets: {}", std::string(n.status().message()));
+        },
+        config_.resets_per_tick_max);
   } while (!stop_sweep_.WaitForNotificationWithTimeout(config_.hold_sweep_interval));
 }
 

@@ -29,7 +29,8 @@ struct ServerConfig {
   std::string operator_key;    // empty: no operator access
   absl::Duration hold_sweep_interval = absl::Seconds(1);
   absl::Duration drain_timeout = absl::Seconds(30);
-  absl::Duration clock_offset;  // testing only: shifts the daemon's clock
+  absl::Duration clock_offset;         // testing only: shifts the daemon's clock
+  size_t resets_per_tick_max = 10000;  // accounts the scheduler resets per sweep interval
   WriterOptions writer;
   EngineOptions engine;
 };

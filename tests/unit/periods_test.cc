@@ -368,6 +368,31 @@ TEST_F(PeriodsTest, TwoSchedulersOnOneStoreResetOnce) {
   }
 }
 
+TEST_F(PeriodsTest, ACappedRunLeavesTheRestForTheNextRun) {
+  Start("UTC", absl::CivilSecond(2028, 5, 3, 0, 0, 0));
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_TRUE(Upsert("acct" + std::to_string(i), Policy{.monthly_allocation = 100}).ok());
+  }
+  SetLocal(absl::CivilSecond(2028, 6, 1, 0, 0, 1));
+  auto run = [&](size_t max) {
+    absl::Notification done;
+    int64_t n = -1;
+    p_->ledger->RunResets(
+        kTenant, clock_.Now(),
+        [&](absl::StatusOr<int64_t> r) {
+          n = r.ok() ? *r : -1;
+          done.Notify();
+        },
+        max);
+    done.WaitForNotification();
+    return n;
+  };
+  EXPECT_EQ(run(10), 10);
+  EXPECT_EQ(run(10), 10);
+  EXPECT_EQ(run(10), 5);
+  EXPECT_EQ(run(10), 0);
+}
+
 TEST_F(PeriodsTest, DailyLimitStartsOverAtLocalMidnight) {
   Start("Asia/Kolkata", absl::CivilSecond(2028, 5, 3, 12, 0, 0));
   ASSERT_TRUE(Upsert("a", Policy{.monthly_allocation = 1000, .daily_limit = 100}).ok());
