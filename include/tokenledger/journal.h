@@ -25,6 +25,11 @@ class Journal {
   // (and without calling `done`) when the queue is full, kUnavailable when stopped.
   virtual absl::Status Submit(Mutation m, Done done) = 0;
 
+  // Like Submit, for a write nobody waits for (a hold, an expiry): it may wait up to the
+  // journal's flush interval to share a transaction with later work, and goes with the next
+  // Submit at the latest.
+  virtual absl::Status SubmitDeferred(Mutation m, Done done) = 0;
+
   // Runs `fn` on the writer's thread once everything queued before it has committed and been
   // completed, and before anything queued after it. For reconciliation and resets.
   virtual absl::Status RunExclusive(ExclusiveFn fn) = 0;

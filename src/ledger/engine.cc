@@ -794,7 +794,7 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
     m.holds.push_back(HoldRecord{tenant, hold_id, args.account_id, args.amount, now,
                                  result.expires_at_us, HoldStatus::kOpen, idem.key,
                                  idem.fingerprint, response});
-    absl::Status s = journal_->Submit(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
+    absl::Status s = journal_->SubmitDeferred(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
     if (!s.ok()) return s;
     AddHeld(*t, a, args.amount);
     ++t->open_holds;
@@ -1046,7 +1046,7 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
   if (expired > 0) {
     // If this write is lost, the store still has the holds open; they expire again after a
     // restart. Their reservation is released here either way.
-    (void)journal_->Submit(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
+    (void)journal_->SubmitDeferred(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
   }
   return expired;
 }

@@ -37,7 +37,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (!store.ok()) return store.status();
   s->store_ = std::move(*store);
   const absl::Time load_start = absl::Now();
-  s->writer_ = std::make_unique<GroupCommitWriter>(s->store_.get(), s->clock_, config.writer);
+  // The writer's waits (flush interval, retries) are in real time even when the ledger's clock is
+  // shifted for a test.
+  s->writer_ =
+      std::make_unique<GroupCommitWriter>(s->store_.get(), SystemClock::Default(), config.writer);
   s->ledger_ =
       std::make_unique<Ledger>(s->writer_.get(), s->store_.get(), s->clock_, config.engine);
   {

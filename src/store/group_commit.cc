@@ -22,13 +22,23 @@ GroupCommitWriter::GroupCommitWriter(LedgerStore* store, const Clock* clock, Wri
 GroupCommitWriter::~GroupCommitWriter() { Stop(); }
 
 absl::Status GroupCommitWriter::Submit(Mutation m, Done done) {
+  return Enqueue(std::move(m), std::move(done), /*deferred=*/false);
+}
+
+absl::Status GroupCommitWriter::SubmitDeferred(Mutation m, Done done) {
+  return Enqueue(std::move(m), std::move(done), /*deferred=*/true);
+}
+
+absl::Status GroupCommitWriter::Enqueue(Mutation m, Done done, bool deferred) {
+  const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the server is shutting down");
   if (queued_mutations_ >= options_.queue_mutations_max) {
     return absl::ResourceExhaustedError("write queue full; retry with the same idempotency key");
   }
-  queue_.emplace_back(Pending{std::move(m), std::move(done)});
+  queue_.emplace_back(Pending{std::move(m), std::move(done), deferred, now});
   ++queued_mutations_;
+  if (!deferred) ++urgent_;
   return absl::OkStatus();
 }
 
@@ -36,6 +46,7 @@ absl::Status GroupCommitWriter::RunExclusive(ExclusiveFn fn) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the server is shutting down");
   queue_.emplace_back(std::move(fn));
+  ++urgent_;
   return absl::OkStatus();
 }
 
@@ -71,13 +82,22 @@ void GroupCommitWriter::Run() {
                ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->queue_.empty() || w->stopping_; },
           this));
       if (queue_.empty()) return;  // stopping, and everything is committed
+      if (!Urgent()) {
+        // Only deferred writes: let them gather company until the oldest has waited its
+        // interval, or until a write with a waiting caller arrives.
+        const auto* oldest = std::get_if<Pending>(&queue_.front());
+        const absl::Time flush_at = oldest->queued_at + options_.deferred_flush_interval;
+        mu_.AwaitWithDeadline(absl::Condition(this, &GroupCommitWriter::Urgent), flush_at);
+      }
       if (auto* fn = std::get_if<ExclusiveFn>(&queue_.front())) {
         exclusive.emplace(std::move(*fn));
         queue_.pop_front();
+        --urgent_;
       } else {
         while (!queue_.empty() && batch.size() < options_.batch_mutations_max) {
           auto* p = std::get_if<Pending>(&queue_.front());
           if (p == nullptr) break;  // an exclusive item waits for this batch
+          if (!p->deferred) --urgent_;
           batch.push_back(std::move(*p));
           queue_.pop_front();
         }
@@ -96,9 +116,8 @@ void GroupCommitWriter::Run() {
 void GroupCommitWriter::WaitCompleted() {
   absl::MutexLock lock(&done_mu_);
   done_mu_.Await(absl::Condition(
-      +[](GroupCommitWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->done_mu_) {
-        return w->completing_ == 0;
-      },
+      +[](GroupCommitWriter* w)
+           ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->done_mu_) { return w->completing_ == 0; },
       this));
 }
 

@@ -33,6 +33,8 @@ struct WriterOptions {
   size_t queue_mutations_max = 200000;  // past this Submit sheds load (kResourceExhausted)
   size_t batch_mutations_max = 4000;    // one transaction holds at most this many mutations
   size_t completing_batches_max = 16;   // committed batches waiting to be answered
+  // How long deferred writes (holds, expiries) may wait for company before they are committed.
+  absl::Duration deferred_flush_interval = absl::Milliseconds(5);
   absl::Duration commit_retry_for = absl::Seconds(5);  // then the batch fails kUnavailable
   absl::Duration retry_backoff = absl::Milliseconds(50);
 };
@@ -47,6 +49,7 @@ struct WriterStats {
   size_t queue_depth = 0;
 };
 
+// `clock` must be the real clock (absl::Now() time): the writer's waits are real waits.
 class GroupCommitWriter final : public Journal {
  public:
   GroupCommitWriter(LedgerStore* store, const Clock* clock, WriterOptions options);
@@ -56,6 +59,7 @@ class GroupCommitWriter final : public Journal {
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
 
   absl::Status Submit(Mutation m, Done done) override;
+  absl::Status SubmitDeferred(Mutation m, Done done) override;
   absl::Status RunExclusive(ExclusiveFn fn) override;
 
   // Stops taking new work, commits and completes everything queued, joins the thread.
@@ -67,7 +71,12 @@ class GroupCommitWriter final : public Journal {
   struct Pending {
     Mutation mutation;
     Done done;
+    bool deferred = false;
+    absl::Time queued_at;
   };
+  absl::Status Enqueue(Mutation m, Done done, bool deferred);
+  // Whether the queue holds work that must not wait: a call's write, an exclusive item.
+  bool Urgent() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return urgent_ > 0 || stopping_; }
   using Item = std::variant<Pending, ExclusiveFn>;
   struct Committed {
     std::vector<Pending> batch;
@@ -95,6 +104,7 @@ class GroupCommitWriter final : public Journal {
   mutable absl::Mutex mu_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_mutations_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t urgent_ ABSL_GUARDED_BY(mu_) = 0;  // queued items that are not deferred
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   WriterStats stats_ ABSL_GUARDED_BY(mu_);
 

@@ -483,6 +483,63 @@ TEST_F(EngineTest, HoldsSurviveARestart) {
   ExpectBooksBalance();
 }
 
+// A full write queue sheds load: the call fails RESOURCE_EXHAUSTED at once and changes nothing.
+TEST(EngineLoadSheddingTest, FullQueueIsResourceExhaustedAndChangesNothing) {
+  MemoryStore mem;
+  FaultyStore faulty(&mem);
+  ManualClock clock(absl::FromUnixSeconds(1'790'000'000));
+  WriterOptions wo;
+  wo.queue_mutations_max = 2;
+  wo.batch_mutations_max = 1;
+  wo.commit_retry_for = absl::Seconds(30);
+  wo.retry_backoff = absl::Milliseconds(5);
+  GroupCommitWriter writer(&faulty, SystemClock::Default(), wo);
+  Ledger ledger(&writer, &faulty, &clock, EngineOptions{});
+  ASSERT_TRUE(ledger.Load(*mem.Load()).ok());
+  auto wait = [](auto fn) {
+    auto done = std::make_shared<absl::Notification>();
+    auto out = std::make_shared<absl::StatusOr<OpResult>>(absl::UnknownError(""));
+    fn([done, out](absl::StatusOr<OpResult> r) {
+      *out = std::move(r);
+      done->Notify();
+    });
+    return std::make_pair(done, out);
+  };
+  auto tenant = wait([&](ResultCallback cb) {
+    ledger.CreateTenant(TenantRecord{.tenant_id = "t"}, IdemArgs{"c", 1}, std::move(cb));
+  });
+  tenant.first->WaitForNotification();
+  auto acct = wait([&](ResultCallback cb) {
+    ledger.UpsertAccount("t", AccountRecord{.account_id = "a"}, IdemArgs{"u", 1}, std::move(cb));
+  });
+  acct.first->WaitForNotification();
+  faulty.SetUnavailable(true);  // the writer now retries its batch: the queue stays full
+  std::vector<
+      std::pair<std::shared_ptr<absl::Notification>, std::shared_ptr<absl::StatusOr<OpResult>>>>
+      calls;
+  for (int i = 0; i < 4; ++i) {
+    calls.push_back(wait([&](ResultCallback cb) {
+      ledger.Grant("t", "a", 10, "", IdemArgs{"g" + std::to_string(i), 1}, std::move(cb));
+    }));
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  // One in the writer's hands, two queued, the fourth shed at once.
+  ASSERT_TRUE(calls[3].first->HasBeenNotified());
+  EXPECT_EQ(calls[3].second->status().code(), absl::StatusCode::kResourceExhausted);
+  auto authorize =
+      ledger.Authorize("t", AuthorizeArgs{.account_id = "a", .amount = 1}, IdemArgs{"z", 1});
+  // The hot path still answers from memory: a denial needs no write.
+  ASSERT_TRUE(authorize.ok()) << authorize.status();
+  EXPECT_EQ(authorize->deny_reason, DenyReason::kInsufficientBudget);
+  faulty.SetUnavailable(false);
+  for (int i = 0; i < 3; ++i) {
+    calls[i].first->WaitForNotification();
+    EXPECT_TRUE(calls[i].second->ok()) << calls[i].second->status();
+  }
+  EXPECT_EQ(ledger.GetBalance("t", "a")->posted.credits, 30);
+  writer.Stop();
+}
+
 // A randomized run of thousands of operations against a simple model of the balances.
 TEST_F(EngineTest, RandomizedOperationsMatchAModel) {
   CreateTenant();

@@ -1,0 +1,102 @@
+// Copyright 2026 The tokenledger Authors. Apache-2.0.
+//
+// The group-commit writer on the in-memory store: batching, deferred writes, failures.
+#include "store/group_commit.h"
+
+#include <atomic>
+#include <memory>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "store/faulty_store.h"
+#include "store/memory_store.h"
+
+namespace tokenledger {
+namespace {
+
+Mutation NewTenant(const std::string& id) {
+  Mutation m;
+  m.tenant = TenantRecord{.tenant_id = id};
+  return m;
+}
+
+TEST(GroupCommitTest, DeferredWritesWaitForTheIntervalOrTheNextUrgentWrite) {
+  MemoryStore mem;
+  WriterOptions wo;
+  wo.deferred_flush_interval = absl::Milliseconds(300);
+  GroupCommitWriter writer(&mem, SystemClock::Default(), wo);
+  absl::Notification first;
+  ASSERT_TRUE(writer
+                  .SubmitDeferred(NewTenant("a"),
+                                  [&](absl::StatusOr<MutationOutcome> r) {
+                                    EXPECT_TRUE(r.ok());
+                                    first.Notify();
+                                  })
+                  .ok());
+  // Nobody waits for it: it is not committed at once...
+  EXPECT_FALSE(first.WaitForNotificationWithTimeout(absl::Milliseconds(100)));
+  // ...but within its interval.
+  EXPECT_TRUE(first.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(writer.stats().batches, 1u);
+
+  // A deferred write followed by an urgent one: both go at once, in one batch.
+  absl::Notification deferred, urgent;
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(writer
+                  .SubmitDeferred(NewTenant("b"),
+                                  [&](absl::StatusOr<MutationOutcome>) { deferred.Notify(); })
+                  .ok());
+  ASSERT_TRUE(
+      writer.Submit(NewTenant("c"), [&](absl::StatusOr<MutationOutcome>) { urgent.Notify(); })
+          .ok());
+  urgent.WaitForNotification();
+  deferred.WaitForNotification();
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(250));
+  EXPECT_EQ(writer.stats().batches, 2u);
+  EXPECT_EQ(writer.stats().mutations, 3u);
+  writer.Stop();
+}
+
+TEST(GroupCommitTest, StopCommitsDeferredWritesAtOnce) {
+  MemoryStore mem;
+  WriterOptions wo;
+  wo.deferred_flush_interval = absl::Seconds(60);
+  auto writer = std::make_unique<GroupCommitWriter>(&mem, SystemClock::Default(), wo);
+  std::atomic<bool> done{false};
+  ASSERT_TRUE(writer
+                  ->SubmitDeferred(NewTenant("a"),
+                                   [&](absl::StatusOr<MutationOutcome> r) { done = r.ok(); })
+                  .ok());
+  const absl::Time start = absl::Now();
+  writer->Stop();
+  EXPECT_TRUE(done);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(writer->Submit(NewTenant("b"), [](absl::StatusOr<MutationOutcome>) {}).code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST(GroupCommitTest, AFailedBatchFailsEveryCallInIt) {
+  MemoryStore mem;
+  FaultyStore faulty(&mem);
+  WriterOptions wo;
+  wo.commit_retry_for = absl::Milliseconds(50);
+  wo.retry_backoff = absl::Milliseconds(10);
+  GroupCommitWriter writer(&faulty, SystemClock::Default(), wo);
+  faulty.SetUnavailable(true);
+  absl::Notification done;
+  absl::Status got;
+  ASSERT_TRUE(writer
+                  .Submit(NewTenant("a"),
+                          [&](absl::StatusOr<MutationOutcome> r) {
+                            got = r.status();
+                            done.Notify();
+                          })
+                  .ok());
+  done.WaitForNotification();
+  EXPECT_EQ(got.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(writer.stats().failed_batches, 1u);
+  writer.Stop();
+}
+
+}  // namespace
+}  // namespace tokenledger
