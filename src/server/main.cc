@@ -16,6 +16,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -30,6 +31,9 @@ ABSL_FLAG(std::string, operator_key_file, "",
 ABSL_FLAG(std::string, migrations_dir, "",
           "directory of NNNN_name.sql migrations (env TOKENLEDGER_MIGRATIONS_DIR; default: the "
           "source tree's migrations/)");
+ABSL_FLAG(int64_t, writer_flush_ms, -1,
+          "how long holds and expiries may wait for company in the group commit, in ms "
+          "(env TOKENLEDGER_WRITER_FLUSH_MS; default 0 = commit at once)");
 ABSL_FLAG(int64_t, clock_offset_seconds, 0,
           "testing only: shift the daemon's clock by this many seconds (e.g. to cross a month)");
 ABSL_FLAG(std::string, log_level, "info",
@@ -96,6 +100,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.clock_offset = absl::Seconds(absl::GetFlag(FLAGS_clock_offset_seconds));
+  int64_t flush_ms = absl::GetFlag(FLAGS_writer_flush_ms);
+  if (flush_ms < 0) {
+    const std::string env = FlagOrEnv("", "TOKENLEDGER_WRITER_FLUSH_MS", "0");
+    if (!absl::SimpleAtoi(env, &flush_ms) || flush_ms < 0 || flush_ms > 1000) {
+      std::cerr << "tokenledgerd: TOKENLEDGER_WRITER_FLUSH_MS must be 0 to 1000\n";
+      return 2;
+    }
+  }
+  if (flush_ms > 1000) {
+    std::cerr << "tokenledgerd: --writer-flush-ms must be 0 to 1000\n";
+    return 2;
+  }
+  config.writer.deferred_flush_interval = absl::Milliseconds(flush_ms);
   if (config.database_url.empty()) {
     std::cerr << "tokenledgerd: --database-url (or TOKENLEDGER_DATABASE_URL) is required\n";
     return 2;
