@@ -34,6 +34,9 @@ ABSL_FLAG(std::string, migrations_dir, "",
 ABSL_FLAG(int64_t, writer_flush_ms, -1,
           "how long holds and expiries may wait for company in the group commit, in ms "
           "(env TOKENLEDGER_WRITER_FLUSH_MS; default 0 = commit at once)");
+ABSL_FLAG(int64_t, write_queue_max, 200000,
+          "writes queued for the group commit at most; past it calls fail RESOURCE_EXHAUSTED "
+          "(env TOKENLEDGER_WRITE_QUEUE_MAX)");
 ABSL_FLAG(int64_t, clock_offset_seconds, 0,
           "testing only: shift the daemon's clock by this many seconds (e.g. to cross a month)");
 ABSL_FLAG(std::string, log_level, "info",
@@ -113,6 +116,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.writer.deferred_flush_interval = absl::Milliseconds(flush_ms);
+  int64_t queue_max = absl::GetFlag(FLAGS_write_queue_max);
+  if (const char* env = std::getenv("TOKENLEDGER_WRITE_QUEUE_MAX");
+      env != nullptr && queue_max == 200000 && !absl::SimpleAtoi(env, &queue_max)) {
+    queue_max = -1;
+  }
+  if (queue_max < 1 || queue_max > 100'000'000) {
+    std::cerr << "tokenledgerd: --write-queue-max must be 1 to 100000000\n";
+    return 2;
+  }
+  config.writer.queue_mutations_max = static_cast<size_t>(queue_max);
   if (config.database_url.empty()) {
     std::cerr << "tokenledgerd: --database-url (or TOKENLEDGER_DATABASE_URL) is required\n";
     return 2;

@@ -77,7 +77,7 @@ std::shared_ptr<grpc::Channel> Daemon::Channel() const {
 void Daemon::Start(int wait_seconds) {
   ASSERT_LE(pid_, 0) << "already running";
   std::vector<std::string> args = {TOKENLEDGERD_PATH, "--listen", target_, "--database-url",
-                                   TestDatabaseUrl()};
+                                   database_url};
   for (const auto& a : extra_args) args.push_back(a);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);

@@ -42,6 +42,7 @@ class Daemon {
   const std::string& log_path() const { return log_path_; }
   std::string ReadLog() const;
   std::vector<std::string> extra_args;
+  std::string database_url = TestDatabaseUrl();
 
   std::shared_ptr<grpc::Channel> Channel() const;
 
