@@ -2,6 +2,7 @@
 #include "store/group_commit.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -16,7 +17,9 @@ GroupCommitWriter::GroupCommitWriter(LedgerStore* store, const Clock* clock, Wri
   absl::BitGen gen;
   next_batch_id_ = absl::Uniform<uint64_t>(gen, 1, uint64_t{1} << 62);
   completer_ = std::thread([this] { Complete(); });
-  thread_ = std::thread([this] { Run(); });
+  for (int i = 0; i < std::max(1, options_.committers); ++i) {
+    threads_.emplace_back([this] { Run(); });
+  }
 }
 
 GroupCommitWriter::~GroupCommitWriter() { Stop(); }
@@ -53,10 +56,11 @@ absl::Status GroupCommitWriter::RunExclusive(ExclusiveFn fn) {
 void GroupCommitWriter::Stop() {
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_ && !thread_.joinable()) return;
+    if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
   {
     absl::MutexLock lock(&done_mu_);
     writer_done_ = true;
@@ -77,22 +81,23 @@ void GroupCommitWriter::Run() {
     std::optional<ExclusiveFn> exclusive;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](GroupCommitWriter* w)
-               ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return !w->queue_.empty() || w->stopping_; },
-          this));
-      if (queue_.empty()) return;  // stopping, and everything is committed
+      mu_.Await(absl::Condition(this, &GroupCommitWriter::CanTake));
+      if (queue_.empty()) return;  // stopping, and everything is taken
       if (!Urgent()) {
         // Only deferred writes: let them gather company until the oldest has waited its
         // interval, or until a write with a waiting caller arrives.
         const auto* oldest = std::get_if<Pending>(&queue_.front());
         const absl::Time flush_at = oldest->queued_at + options_.deferred_flush_interval;
         mu_.AwaitWithDeadline(absl::Condition(this, &GroupCommitWriter::Urgent), flush_at);
+        if (queue_.empty() || exclusive_waiting_) continue;  // another thread took them
       }
       if (auto* fn = std::get_if<ExclusiveFn>(&queue_.front())) {
         exclusive.emplace(std::move(*fn));
         queue_.pop_front();
         --urgent_;
+        exclusive_waiting_ = true;
+        mu_.Await(absl::Condition(
+            +[](size_t* n) { return *n == 0; }, &committing_));
       } else {
         while (!queue_.empty() && batch.size() < options_.batch_mutations_max) {
           auto* p = std::get_if<Pending>(&queue_.front());
@@ -102,13 +107,18 @@ void GroupCommitWriter::Run() {
           queue_.pop_front();
         }
         queued_mutations_ -= batch.size();
+        ++committing_;
       }
     }
     if (exclusive) {
-      WaitCompleted();  // everything before it is answered and applied
+      WaitCompleted();  // everything before it is committed, answered and applied
       std::move (*exclusive)(*store_);
+      absl::MutexLock lock(&mu_);
+      exclusive_waiting_ = false;
     } else {
       CommitBatch(std::move(batch));
+      absl::MutexLock lock(&mu_);
+      --committing_;
     }
   }
 }

@@ -293,7 +293,9 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
       }
       if (auto it = holds_.find(key); it != holds_.end()) {
         HoldRecord rec = it->second;
-        rec.status = h.status;
+        // A hold only ever closes (like PgStore's WHERE status = 1): a late creation record
+        // does not reopen a hold whose capture committed first.
+        if (rec.status == HoldStatus::kOpen) rec.status = h.status;
         hold_writes[key] = std::move(rec);
         continue;
       }

@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -107,7 +108,10 @@ constexpr char kUpsertHoldsSql[] =
     "response) "
     "ON CONFLICT (tenant_id, hold_id) DO UPDATE SET status = excluded.status, "
     "closed_at = CASE WHEN excluded.status = 1 THEN NULL "
-    "ELSE coalesce(h.closed_at, excluded.closed_at) END";
+    "ELSE coalesce(h.closed_at, excluded.closed_at) END "
+    // A hold only ever closes: with two writer connections its capture may commit before its
+    // creation, which must then not reopen it.
+    "WHERE h.status = 1";
 
 constexpr char kInsertPeriods[] = "tl_insert_periods";
 constexpr char kInsertPeriodsSql[] =
@@ -804,12 +808,16 @@ absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(const std::string& url,
     params.emplace_back("connect_timeout", "5");
   }
   std::unique_ptr<PgStore> store(new PgStore(WithConnParams(url, params), std::move(options)));
-  absl::StatusOr<std::unique_ptr<PgConn>> conn = store->Connect(/*writer=*/true);
-  if (!conn.ok()) return conn.status();
+  const int writers = std::max(1, store->options_.writer_connections);
   {
     absl::MutexLock lock(&store->writer_mu_);
-    store->writer_ = std::move(*conn);
+    store->writers_.resize(static_cast<size_t>(writers));
+    store->writer_busy_.assign(static_cast<size_t>(writers), false);
   }
+  // The first writer connection is opened at once: an unreachable database fails Open.
+  absl::StatusOr<std::unique_ptr<PgConn>> conn = store->Connect(/*writer=*/true);
+  if (!conn.ok()) return conn.status();
+  store->writers_[0] = std::move(*conn);
   return store;
 }
 
@@ -905,7 +913,9 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
     if (m == nullptr) return absl::InvalidArgumentError("batch holds a null mutation");
     if (absl::Status s = CheckStorableText(*m); !s.ok()) return s;
   }
-  absl::MutexLock lock(&writer_mu_);
+  const size_t slot = AcquireWriterSlot();
+  absl::Cleanup release = [this, slot] { ReleaseWriterSlot(slot); };
+  std::unique_ptr<PgConn>& writer_ = writers_[slot];
   const bool prune = ++commits_ % options_.prune_every == 0;
   absl::Status last = absl::UnavailableError("database unavailable");
   // A second attempt only when the connection broke before COMMIT was sent: the server then
@@ -943,8 +953,32 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
   return last;
 }
 
-absl::StatusOr<bool> PgStore::CommittedBatch(uint64_t batch_id) {
+size_t PgStore::AcquireWriterSlot() {
   absl::MutexLock lock(&writer_mu_);
+  size_t slot = 0;
+  auto free_slot = [this, &slot]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
+    for (size_t i = 0; i < writer_busy_.size(); ++i) {
+      if (!writer_busy_[i]) {
+        slot = i;
+        return true;
+      }
+    }
+    return false;
+  };
+  writer_mu_.Await(absl::Condition(&free_slot));
+  writer_busy_[slot] = true;
+  return slot;
+}
+
+void PgStore::ReleaseWriterSlot(size_t slot) {
+  absl::MutexLock lock(&writer_mu_);
+  writer_busy_[slot] = false;
+}
+
+absl::StatusOr<bool> PgStore::CommittedBatch(uint64_t batch_id) {
+  const size_t slot = AcquireWriterSlot();
+  absl::Cleanup release = [this, slot] { ReleaseWriterSlot(slot); };
+  std::unique_ptr<PgConn>& writer_ = writers_[slot];
   absl::Status last = absl::UnavailableError("database unavailable");
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (writer_ == nullptr || writer_->broken) {

@@ -20,6 +20,7 @@
 #ifndef TOKENLEDGER_STORE_PG_STORE_H_
 #define TOKENLEDGER_STORE_PG_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -55,6 +56,9 @@ struct PgStoreOptions {
   // the table; CommittedBatch is only asked about batches of the last seconds.
   absl::Duration batch_ids_keep = absl::Hours(24 * 7);
   int prune_every = 1024;
+  // Connections for Commit and CommittedBatch: one per group-commit writer thread, so that one
+  // batch can be written while another commits.
+  int writer_connections = 2;
 };
 
 // One libpqxx connection; defined in pg_store.cc.
@@ -112,9 +116,14 @@ class PgStore final : public LedgerStore {
   const std::string url_;
   const PgStoreOptions options_;
 
-  absl::Mutex writer_mu_;  // the writer connection serves one call at a time
-  std::unique_ptr<PgConn> writer_ ABSL_GUARDED_BY(writer_mu_);
-  int64_t commits_ ABSL_GUARDED_BY(writer_mu_) = 0;
+  // Writer connections: a slot is taken (busy) by one call at a time, which then owns its
+  // connection until it gives the slot back.
+  size_t AcquireWriterSlot();
+  void ReleaseWriterSlot(size_t slot);
+  absl::Mutex writer_mu_;
+  std::vector<std::unique_ptr<PgConn>> writers_;  // sized once; slot i owned while busy_[i]
+  std::vector<bool> writer_busy_ ABSL_GUARDED_BY(writer_mu_);
+  std::atomic<int64_t> commits_{0};
 
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<PgConn>> idle_ ABSL_GUARDED_BY(pool_mu_);

@@ -491,6 +491,7 @@ TEST(EngineLoadSheddingTest, FullQueueIsResourceExhaustedAndChangesNothing) {
   WriterOptions wo;
   wo.queue_mutations_max = 2;
   wo.batch_mutations_max = 1;
+  wo.committers = 1;  // one batch in the writer's hands
   wo.commit_retry_for = absl::Seconds(30);
   wo.retry_backoff = absl::Milliseconds(5);
   GroupCommitWriter writer(&faulty, SystemClock::Default(), wo);

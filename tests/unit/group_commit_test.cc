@@ -98,5 +98,40 @@ TEST(GroupCommitTest, AFailedBatchFailsEveryCallInIt) {
   writer.Stop();
 }
 
+// Two committers over one store: every call is answered once, and an exclusive item sees
+// everything queued before it committed.
+TEST(GroupCommitTest, TwoCommittersAnswerEveryCallAndExclusiveItemsRunAlone) {
+  MemoryStore mem;
+  WriterOptions wo;
+  wo.committers = 2;
+  wo.batch_mutations_max = 3;
+  GroupCommitWriter writer(&mem, SystemClock::Default(), wo);
+  constexpr int kCalls = 200;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(writer
+                    .Submit(NewTenant("t" + std::to_string(i)),
+                            [&](absl::StatusOr<MutationOutcome> r) {
+                              EXPECT_TRUE(r.ok());
+                              ++answered;
+                            })
+                    .ok());
+  }
+  absl::Notification ran;
+  int seen_answered = -1;
+  ASSERT_TRUE(writer
+                  .RunExclusive([&](LedgerStore& store) {
+                    seen_answered = answered.load();
+                    auto snap = store.Load();
+                    EXPECT_EQ(snap->tenants.size(), static_cast<size_t>(kCalls));
+                    ran.Notify();
+                  })
+                  .ok());
+  ran.WaitForNotification();
+  EXPECT_EQ(seen_answered, kCalls);
+  writer.Stop();
+  EXPECT_EQ(answered.load(), kCalls);
+}
+
 }  // namespace
 }  // namespace tokenledger
