@@ -59,6 +59,24 @@ int64_t SaturatedAdd(int64_t a, int64_t b) {
 
 }  // namespace
 
+// Answers decided under a tenant lock, given once the lock is released: declared before the
+// lock, its destructor runs after the lock's. Callbacks may call back into the Ledger.
+class DeferredAnswers {
+ public:
+  DeferredAnswers() = default;
+  DeferredAnswers(const DeferredAnswers&) = delete;
+  DeferredAnswers& operator=(const DeferredAnswers&) = delete;
+  ~DeferredAnswers() {
+    for (auto& [cb, r] : answers_) std::move(cb)(std::move(r));
+  }
+  void Answer(ResultCallback cb, absl::StatusOr<OpResult> r) {
+    answers_.emplace_back(std::move(cb), std::move(r));
+  }
+
+ private:
+  std::vector<std::pair<ResultCallback, absl::StatusOr<OpResult>>> answers_;
+};
+
 CalendarWindows WindowsAt(const absl::TimeZone& tz, absl::Time at) {
   const absl::CivilSecond cs = absl::ToCivilSecond(at, tz);
   const absl::CivilMonth month(cs);
@@ -290,26 +308,28 @@ absl::Status Ledger::LoadUsage(TenantState& t, int64_t now_us) {
 
 // ---- idempotency and submission ---------------------------------------------------------------
 
-bool Ledger::AnswerFromIdempotency(TenantState& t, const IdemArgs& idem, ResultCallback& done) {
+bool Ledger::AnswerFromIdempotency(TenantState& t, const IdemArgs& idem, ResultCallback& done,
+                                   DeferredAnswers& later) {
   IdempotencyEntry* e = t.idempotency.Find(idem.key);
   if (e == nullptr) return false;
   if (e->fingerprint != idem.fingerprint) {
-    std::move(done)(
-        absl::AlreadyExistsError("idempotency_key: already used with a different request"));
+    later.Answer(std::move(done), absl::AlreadyExistsError(
+                                      "idempotency_key: already used with a different request"));
     return true;
   }
   if (e->pending) {
     e->waiters.push_back(std::move(done));
     return true;
   }
-  std::move(done)(DecodeResult(e->response));
+  later.Answer(std::move(done), DecodeResult(e->response));
   return true;
 }
 
 bool Ledger::SubmitLocked(std::shared_ptr<TenantState> t, const IdemArgs& idem,
                           const OpResult& result, Mutation m,
                           absl::AnyInvocable<void(TenantState&)> apply,
-                          absl::AnyInvocable<void(TenantState&)> undo, ResultCallback done) {
+                          absl::AnyInvocable<void(TenantState&)> undo, ResultCallback done,
+                          DeferredAnswers& later) {
   std::string response = EncodeResult(result);
   m.idempotency = IdempotencyRecord{t->record.tenant_id, idem.key, idem.fingerprint, response};
   TenantState* raw = t.get();
@@ -323,7 +343,7 @@ bool Ledger::SubmitLocked(std::shared_ptr<TenantState> t, const IdemArgs& idem,
                  std::move(apply), std::move(undo), std::move(*slot));
       });
   if (!s.ok()) {
-    std::move (*slot)(s);
+    later.Answer(std::move(*slot), s);
     return false;
   }
   raw->idempotency.Insert(idem.key, IdempotencyEntry{idem.fingerprint, true, response, {}});
@@ -391,13 +411,15 @@ void Ledger::CreateTenant(TenantRecord tenant, const IdemArgs& idem, ResultCallb
   if (!v.ok()) return std::move(done)(v);
   tenant.created_at_us = clock_->NowMicros();
   std::shared_ptr<TenantState> p = platform_;
+  DeferredAnswers later;  // given after the lock is released
   absl::MutexLock lock(&p->mu);
-  if (AnswerFromIdempotency(*p, idem, done)) return;
+  if (AnswerFromIdempotency(*p, idem, done, later)) return;
   {
     absl::MutexLock tl(&tenants_mu_);
     if (tenants_.contains(tenant.tenant_id) || tenants_creating_.contains(tenant.tenant_id)) {
-      return std::move(done)(absl::AlreadyExistsError(
-          absl::StrCat("tenant_id: tenant '", tenant.tenant_id, "' already exists")));
+      return later.Answer(std::move(done),
+                          absl::AlreadyExistsError(absl::StrCat(
+                              "tenant_id: tenant '", tenant.tenant_id, "' already exists")));
     }
     tenants_creating_.insert(tenant.tenant_id);
   }
@@ -415,7 +437,7 @@ void Ledger::CreateTenant(TenantRecord tenant, const IdemArgs& idem, ResultCallb
     tenants_creating_.erase(id);
   };
   if (!SubmitLocked(p, idem, result, std::move(m), std::move(apply), std::move(undo),
-                    std::move(done))) {
+                    std::move(done), later)) {
     absl::MutexLock tl(&tenants_mu_);
     tenants_creating_.erase(tenant.tenant_id);
   }
@@ -438,8 +460,9 @@ void Ledger::CreateApiKey(const std::string& scope, ApiKeyRecord key, const Idem
   if (!v.ok()) return std::move(done)(v);
   std::shared_ptr<TenantState> t = GetTenant(scope);
   key.created_at_us = clock_->NowMicros();
+  DeferredAnswers later;  // given after the lock is released
   absl::MutexLock lock(&t->mu);
-  if (AnswerFromIdempotency(*t, idem, done)) return;
+  if (AnswerFromIdempotency(*t, idem, done, later)) return;
   Mutation m;
   m.api_key = key;
   OpResult result{.id = key.key_id, .flag = true};
@@ -448,7 +471,7 @@ void Ledger::CreateApiKey(const std::string& scope, ApiKeyRecord key, const Idem
     keys_by_id_[key.key_id] = key;
     key_ids_by_hash_[key.key_hash] = key.key_id;
   };
-  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
+  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done), later);
 }
 
 void Ledger::RevokeApiKey(const std::string& scope, const std::string& key_id, const IdemArgs& idem,
@@ -458,8 +481,9 @@ void Ledger::RevokeApiKey(const std::string& scope, const std::string& key_id, c
   if (!v.ok()) return std::move(done)(v);
   std::shared_ptr<TenantState> t = GetTenant(scope);
   if (t == nullptr) return std::move(done)(absl::NotFoundError("tenant not found"));
+  DeferredAnswers later;  // given after the lock is released
   absl::MutexLock lock(&t->mu);
-  if (AnswerFromIdempotency(*t, idem, done)) return;
+  if (AnswerFromIdempotency(*t, idem, done, later)) return;
   std::optional<ApiKeyRecord> key;
   {
     absl::MutexLock kl(&keys_mu_);
@@ -469,8 +493,8 @@ void Ledger::RevokeApiKey(const std::string& scope, const std::string& key_id, c
     }
   }
   if (!key) {
-    return std::move(done)(
-        absl::NotFoundError(absl::StrCat("key_id: key '", key_id, "' not found")));
+    return later.Answer(std::move(done),
+                        absl::NotFoundError(absl::StrCat("key_id: key '", key_id, "' not found")));
   }
   Mutation m;
   key->revoked = true;
@@ -481,7 +505,7 @@ void Ledger::RevokeApiKey(const std::string& scope, const std::string& key_id, c
     auto it = keys_by_id_.find(key_id);
     if (it != keys_by_id_.end()) it->second.revoked = true;
   };
-  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
+  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done), later);
 }
 
 std::optional<ApiKeyRecord> Ledger::FindKeyByHash(const std::string& key_hash) const {
@@ -513,11 +537,12 @@ void Ledger::UpsertAccount(const std::string& tenant, AccountRecord account, con
   std::shared_ptr<TenantState> t = GetTenant(tenant);
   if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
   account.tenant_id = tenant;
+  DeferredAnswers later;  // given after the lock is released
   absl::MutexLock lock(&t->mu);
-  if (AnswerFromIdempotency(*t, idem, done)) return;
+  if (AnswerFromIdempotency(*t, idem, done, later)) return;
   if (!account.team_id.empty() && !t->teams.contains(account.team_id)) {
-    return std::move(done)(
-        absl::NotFoundError(absl::StrCat("team_id: team '", account.team_id, "' not found")));
+    return later.Answer(std::move(done), absl::NotFoundError(absl::StrCat(
+                                             "team_id: team '", account.team_id, "' not found")));
   }
   auto existing = t->accounts.find(account.account_id);
   const bool created = existing == t->accounts.end();
@@ -542,7 +567,7 @@ void Ledger::UpsertAccount(const std::string& tenant, AccountRecord account, con
       const PostedTotals mine = created ? PostedTotals{} : existing->second.posted;
       if (!FitsAdd(mine.credits, created ? 0 : existing->second.pending_credit, allocation) ||
           !FitsAdd(funding.posted.debits, funding.pending_debit, allocation)) {
-        return std::move(done)(Overflow("policy.monthly_allocation"));
+        return later.Answer(std::move(done), Overflow("policy.monthly_allocation"));
       }
       first_grant = TransferRecord{.tenant_id = tenant,
                                    .transfer_id = NewId("t_"),
@@ -580,7 +605,7 @@ void Ledger::UpsertAccount(const std::string& tenant, AccountRecord account, con
     if (granted_period) a.last_reset_us = std::max(a.last_reset_us, period);
     if (first_grant) ApplyPostedTransfer(ts, *first_grant);
   };
-  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
+  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done), later);
 }
 
 void Ledger::UpsertTeam(const std::string& tenant, TeamRecord team, const IdemArgs& idem,
@@ -593,8 +618,9 @@ void Ledger::UpsertTeam(const std::string& tenant, TeamRecord team, const IdemAr
   std::shared_ptr<TenantState> t = GetTenant(tenant);
   if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
   team.tenant_id = tenant;
+  DeferredAnswers later;  // given after the lock is released
   absl::MutexLock lock(&t->mu);
-  if (AnswerFromIdempotency(*t, idem, done)) return;
+  if (AnswerFromIdempotency(*t, idem, done, later)) return;
   Mutation m;
   m.team = team;
   OpResult result{.id = team.team_id, .flag = !t->teams.contains(team.team_id)};
@@ -603,7 +629,7 @@ void Ledger::UpsertTeam(const std::string& tenant, TeamRecord team, const IdemAr
     tm.display_name = team.display_name;
     tm.monthly_cap = team.monthly_cap;
   };
-  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done));
+  SubmitLocked(t, idem, result, std::move(m), std::move(apply), nullptr, std::move(done), later);
 }
 
 // Credits `amount` to `account_id` from `source` (GRANT, or ADJUSTMENT upwards).
@@ -612,18 +638,20 @@ void Ledger::Credit(const std::string& tenant, const std::string& account_id, in
                     const IdemArgs& idem, ResultCallback done) {
   std::shared_ptr<TenantState> t = GetTenant(tenant);
   if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
+  DeferredAnswers later;  // given after the lock is released
   absl::MutexLock lock(&t->mu);
-  if (AnswerFromIdempotency(*t, idem, done)) return;
+  if (AnswerFromIdempotency(*t, idem, done, later)) return;
   auto acct = t->accounts.find(account_id);
-  if (acct == t->accounts.end()) return std::move(done)(AccountNotFound(account_id));
+  if (acct == t->accounts.end()) return later.Answer(std::move(done), AccountNotFound(account_id));
   if (acct->second.status == AccountStatus::kClosed) {
-    return std::move(done)(absl::FailedPreconditionError("account_id: the account is closed"));
+    return later.Answer(std::move(done),
+                        absl::FailedPreconditionError("account_id: the account is closed"));
   }
   AccountState& src = t->accounts.at(std::string(source));
   if (!FitsAdd(acct->second.posted.credits, acct->second.pending_credit, amount) ||
       !FitsAdd(acct->second.posted.granted, acct->second.pending_credit, amount) ||
       !FitsAdd(src.posted.debits, src.pending_debit, amount)) {
-    return std::move(done)(Overflow("amount"));
+    return later.Answer(std::move(done), Overflow("amount"));
   }
   TransferRecord tr{.tenant_id = tenant,
                     .transfer_id = NewId("t_"),
@@ -649,7 +677,7 @@ void Ledger::Credit(const std::string& tenant, const std::string& account_id, in
   };
   auto undo = [reserve](TenantState& ts) { reserve(ts, -1); };
   if (SubmitLocked(t, idem, result, std::move(m), std::move(apply), std::move(undo),
-                   std::move(done))) {
+                   std::move(done), later)) {
     reserve(*t, +1);
   }
 }
@@ -845,13 +873,16 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
                    ResultCallback done) {
   std::shared_ptr<TenantState> t = GetTenant(tenant);
   if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
+  DeferredAnswers later;  // given after the lock is released
   absl::MutexLock lock(&t->mu);
-  if (AnswerFromIdempotency(*t, idem, done)) return;
+  if (AnswerFromIdempotency(*t, idem, done, later)) return;
   auto acct = t->accounts.find(args.account_id);
-  if (acct == t->accounts.end()) return std::move(done)(AccountNotFound(args.account_id));
+  if (acct == t->accounts.end())
+    return later.Answer(std::move(done), AccountNotFound(args.account_id));
   AccountState& a = acct->second;
   if (a.status == AccountStatus::kClosed) {
-    return std::move(done)(absl::FailedPreconditionError("account_id: the account is closed"));
+    return later.Answer(std::move(done),
+                        absl::FailedPreconditionError("account_id: the account is closed"));
   }
   const int64_t now = clock_->NowMicros();
   Mutation m;
@@ -861,14 +892,16 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
     if (h != t->holds.end()) {
       HoldState& hold = h->second;
       if (hold.account_id != args.account_id) {
-        return std::move(done)(
-            absl::InvalidArgumentError("hold_id: the hold belongs to another account"));
+        return later.Answer(std::move(done), absl::InvalidArgumentError(
+                                                 "hold_id: the hold belongs to another account"));
       }
       if (hold.phase == HoldPhase::kCapturing || hold.phase == HoldPhase::kCaptured) {
-        return std::move(done)(absl::FailedPreconditionError("hold_id: already captured"));
+        return later.Answer(std::move(done),
+                            absl::FailedPreconditionError("hold_id: already captured"));
       }
       if (hold.phase == HoldPhase::kReleasing || hold.phase == HoldPhase::kReleased) {
-        return std::move(done)(absl::FailedPreconditionError("hold_id: already released"));
+        return later.Answer(std::move(done),
+                            absl::FailedPreconditionError("hold_id: already released"));
       }
       if (hold.phase == HoldPhase::kOpen && hold.expires_at_us <= now) {
         CloseHold(*t, args.hold_id, hold, HoldPhase::kExpired);  // then a direct debit
@@ -887,7 +920,7 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
   if (!FitsAdd(a.posted.debits, a.pending_debit, args.amount) ||
       !FitsAdd(a.posted.spent, a.pending_debit, args.amount) ||
       !FitsAdd(out.posted.credits, out.pending_credit, args.amount)) {
-    return std::move(done)(Overflow("amount"));
+    return later.Answer(std::move(done), Overflow("amount"));
   }
   TransferRecord tr{.tenant_id = tenant,
                     .transfer_id = NewId("t_"),
@@ -929,7 +962,7 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
   };
   auto undo = [reserve](TenantState& ts) { reserve(ts, -1); };
   if (SubmitLocked(t, idem, result, std::move(m), std::move(apply), std::move(undo),
-                   std::move(done))) {
+                   std::move(done), later)) {
     reserve(*t, +1);
   }
 }
@@ -941,16 +974,18 @@ void Ledger::Release(const std::string& tenant, const std::string& hold_id, cons
   if (!v.ok()) return std::move(done)(v);
   std::shared_ptr<TenantState> t = GetTenant(tenant);
   if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
+  DeferredAnswers later;  // given after the lock is released
   absl::MutexLock lock(&t->mu);
-  if (AnswerFromIdempotency(*t, idem, done)) return;
+  if (AnswerFromIdempotency(*t, idem, done, later)) return;
   auto h = t->holds.find(hold_id);
   if (h == t->holds.end()) {
-    return std::move(done)(
-        absl::NotFoundError(absl::StrCat("hold_id: hold '", hold_id, "' not found")));
+    return later.Answer(std::move(done), absl::NotFoundError(absl::StrCat("hold_id: hold '",
+                                                                          hold_id, "' not found")));
   }
   HoldState& hold = h->second;
   if (hold.phase == HoldPhase::kCapturing || hold.phase == HoldPhase::kCaptured) {
-    return std::move(done)(absl::FailedPreconditionError("hold_id: already captured"));
+    return later.Answer(std::move(done),
+                        absl::FailedPreconditionError("hold_id: already captured"));
   }
   const int64_t now = clock_->NowMicros();
   Mutation m;
@@ -986,7 +1021,7 @@ void Ledger::Release(const std::string& tenant, const std::string& hold_id, cons
     if (released > 0) reserve(ts, -1);
   };
   if (SubmitLocked(t, idem, result, std::move(m), std::move(apply), std::move(undo),
-                   std::move(done)) &&
+                   std::move(done), later) &&
       released > 0) {
     reserve(*t, +1);
   }
@@ -1207,6 +1242,7 @@ void Ledger::RunResets(const std::string& tenant, absl::Time as_of, CountCallbac
     for (const auto& [id, t] : tenants_) tenants.push_back(t);
   }
   for (const auto& t : tenants) {
+    DeferredAnswers later;  // given after the lock is released
     absl::MutexLock lock(&t->mu);
     const int64_t period = WindowsAt(t->tz, as_of).period_start_us;
     if (t->resets_done_for_us == period) continue;  // all queued already: the cheap common case
@@ -1218,7 +1254,7 @@ void Ledger::RunResets(const std::string& tenant, absl::Time as_of, CountCallbac
       }
     });
     for (const auto& id : due) {
-      if (budget == 0 || !SubmitResets(t, id, period, tally)) {
+      if (budget == 0 || !SubmitResets(t, id, period, tally, later)) {
         all = false;  // this call's share is used, or the journal is full: the next continues
         break;
       }
@@ -1230,7 +1266,8 @@ void Ledger::RunResets(const std::string& tenant, absl::Time as_of, CountCallbac
 }
 
 bool Ledger::SubmitResets(const std::shared_ptr<TenantState>& t, const std::string& account_id,
-                          int64_t period_us, const std::shared_ptr<ResetTally>& tally) {
+                          int64_t period_us, const std::shared_ptr<ResetTally>& tally,
+                          DeferredAnswers& later) {
   constexpr int kCatchUpPeriodsMax = 36;  // after longer downtime only the last 36 are performed
   AccountState& a = t->accounts.at(account_id);
   const std::string& tenant = t->record.tenant_id;
@@ -1311,7 +1348,7 @@ bool Ledger::SubmitResets(const std::shared_ptr<TenantState>& t, const std::stri
       tally->Finish(r.ok() && r->id == nonce, r.status());
     };
     if (!SubmitLocked(t, idem, result, std::move(m), std::move(apply), std::move(undo),
-                      std::move(count))) {
+                      std::move(count), later)) {
       return false;
     }
     reserve(*t, +1);

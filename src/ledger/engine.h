@@ -16,7 +16,7 @@
 //
 // Thread-safe. Locks: `tenants_mu_` (the map of tenants, rarely written), then one TenantState::mu
 // per tenant; `keys_mu_` for API keys. The journal's lock is taken under a tenant lock, never the
-// other way round; callbacks run with no engine lock held.
+// other way round. Callbacks run with no engine lock held, so they may call the Ledger again.
 #ifndef TOKENLEDGER_LEDGER_ENGINE_H_
 #define TOKENLEDGER_LEDGER_ENGINE_H_
 
@@ -40,6 +40,8 @@
 #include "tokenledger/types.h"
 
 namespace tokenledger {
+
+class DeferredAnswers;  // engine.cc
 
 struct EngineOptions {
   size_t idempotency_keys_max = 200000;  // per tenant, in memory; older keys are found in the store
@@ -193,15 +195,15 @@ class Ledger {
 
   // Looks the key up. Returns true when the call was answered (replay, conflict, or queued
   // behind its in-flight original); `done` has then been consumed.
-  bool AnswerFromIdempotency(TenantState& t, const IdemArgs& idem, ResultCallback& done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  bool AnswerFromIdempotency(TenantState& t, const IdemArgs& idem, ResultCallback& done,
+                             DeferredAnswers& later) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   // Submits `m` with the idempotency record of `result`, and on success records the key as
   // pending and returns true. `apply` runs on commit, `undo` on failure or duplicate; both under
   // t.mu. When the journal refuses the work, answers `done` with its status and returns false.
   bool SubmitLocked(std::shared_ptr<TenantState> t, const IdemArgs& idem, const OpResult& result,
                     Mutation m, absl::AnyInvocable<void(TenantState&)> apply,
-                    absl::AnyInvocable<void(TenantState&)> undo, ResultCallback done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu);
+                    absl::AnyInvocable<void(TenantState&)> undo, ResultCallback done,
+                    DeferredAnswers& later) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu);
   void Complete(std::shared_ptr<TenantState> t, std::string key, OpResult result,
                 absl::StatusOr<MutationOutcome> outcome,
                 absl::AnyInvocable<void(TenantState&)> apply,
@@ -217,8 +219,8 @@ class Ledger {
   struct ResetTally;
   // Queues the resets due for one account; false when the journal is full.
   bool SubmitResets(const std::shared_ptr<TenantState>& t, const std::string& account_id,
-                    int64_t period_us, const std::shared_ptr<ResetTally>& tally)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu);
+                    int64_t period_us, const std::shared_ptr<ResetTally>& tally,
+                    DeferredAnswers& later) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu);
   void CloseHold(TenantState& t, const std::string& hold_id, HoldState& h, HoldPhase phase)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   int64_t ExpireTenantHolds(const std::shared_ptr<TenantState>& t);

@@ -200,6 +200,12 @@ TEST_F(ServiceTest, TeamsAndAccountPolicies) {
   EXPECT_EQ(resp.account().status(), v1::ACTIVE);
   EXPECT_EQ(resp.account().policy().overdraft_limit(), 1000);
 
+  // The same request under the same key replays the original answer (and reads the account).
+  v1::UpsertAccountResponse replay;
+  ASSERT_TRUE(budget_->UpsertAccount(Ctx(keys_.hr).get(), req, &replay).ok());
+  EXPECT_TRUE(replay.created());
+  EXPECT_EQ(replay.account().team_id(), "search");
+
   req.set_team_id("no-such-team");
   req.set_idempotency_key("acct-2");
   grpc::Status s = budget_->UpsertAccount(Ctx(keys_.hr).get(), req, &resp);

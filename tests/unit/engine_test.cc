@@ -157,6 +157,35 @@ TEST_F(EngineTest, GrantThenBalance) {
   ExpectBooksBalance();
 }
 
+// Answers given at once (a replay, a conflict, an unknown account) come with no engine lock
+// held: the callback may call the Ledger again (the API layer reads the account back).
+TEST_F(EngineTest, CallbacksMayCallTheLedgerEvenWhenAnsweredAtOnce) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  auto reenter = [&](auto call) {
+    absl::Notification done;
+    call([&](absl::StatusOr<OpResult>) {
+      EXPECT_TRUE(ledger_->GetAccount(kTenant, "alice").ok());
+      EXPECT_TRUE(ledger_->GetBalance(kTenant, "alice").ok());
+      done.Notify();
+    });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  };
+  const AccountRecord alice{.account_id = "alice", .status = AccountStatus::kActive};
+  reenter([&](ResultCallback cb) {  // a replay
+    ledger_->UpsertAccount(kTenant, alice, Key("u-alice1"), std::move(cb));
+  });
+  reenter([&](ResultCallback cb) {  // a conflict
+    ledger_->UpsertAccount(kTenant, alice, Key("u-alice1", 99), std::move(cb));
+  });
+  reenter([&](ResultCallback cb) {  // an unknown account
+    ledger_->Grant(kTenant, "nobody", 1, "", Key("g-x"), std::move(cb));
+  });
+  reenter([&](ResultCallback cb) {  // a committed call, answered by the writer
+    ledger_->Grant(kTenant, "alice", 1, "", Key("g-y"), std::move(cb));
+  });
+}
+
 TEST_F(EngineTest, AdjustBothWays) {
   CreateTenant();
   ASSERT_TRUE(Upsert("alice").ok());
