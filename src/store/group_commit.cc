@@ -201,7 +201,10 @@ absl::StatusOr<std::vector<MutationOutcome>> GroupCommitWriter::CommitWithRetry(
       }
       // NotFound: the batch did not commit; retry it.
     } else if (!absl::IsUnavailable(last)) {
-      return last;  // a definite failure (constraint, bug): retrying would fail again
+      // A definite failure (a constraint, a bug): retrying would fail again. Every call of the
+      // batch gets it, so it must not read as something one of them did wrong.
+      return absl::InternalError(
+          absl::StrCat("the batch was rolled back, nothing was recorded: ", last.message()));
     }
     if (clock_->Now() + options_.retry_backoff > deadline) break;
     absl::SleepFor(options_.retry_backoff);

@@ -98,6 +98,28 @@ TEST(GroupCommitTest, AFailedBatchFailsEveryCallInIt) {
   writer.Stop();
 }
 
+// A batch the store rejects for certain (a constraint) fails every call in it as INTERNAL, not
+// with the store's code, which would blame each caller for one mutation's fault.
+TEST(GroupCommitTest, ARejectedBatchIsInternalForEveryCall) {
+  MemoryStore mem;
+  FaultyStore faulty(&mem);
+  GroupCommitWriter writer(&faulty, SystemClock::Default(), WriterOptions{});
+  faulty.FailNextCommits(1, absl::AlreadyExistsError("tenants: duplicate key"));
+  absl::Notification done;
+  absl::Status got;
+  ASSERT_TRUE(writer
+                  .Submit(NewTenant("a"),
+                          [&](absl::StatusOr<MutationOutcome> r) {
+                            got = r.status();
+                            done.Notify();
+                          })
+                  .ok());
+  done.WaitForNotification();
+  EXPECT_EQ(got.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(writer.stats().failed_batches, 1u);
+  writer.Stop();
+}
+
 // Two committers over one store: every call is answered once, and an exclusive item sees
 // everything queued before it committed.
 TEST(GroupCommitTest, TwoCommittersAnswerEveryCallAndExclusiveItemsRunAlone) {
