@@ -59,6 +59,7 @@
 #include "bench/pgref.h"
 #include "bench/proc.h"
 #include "bench_floor.grpc.pb.h"
+#include "server/flag_args.h"
 #include "tokenledger/v1/admin.grpc.pb.h"
 #include "tokenledger/v1/budget.grpc.pb.h"
 
@@ -1368,15 +1369,8 @@ int main(int argc, char** argv) {
       "  The operator key comes from --operator_key, --operator_key_file or "
       "TOKENLEDGER_OPERATOR_KEY.");
   // Flags may be spelled with dashes too (--big-accounts); abseil wants underscores.
-  std::vector<std::string> args(argv, argv + argc);
-  std::vector<char*> fixed;
-  for (auto& a : args) {
-    if (a.rfind("--", 0) == 0) {
-      const size_t end = std::min(a.find('='), a.size());
-      std::replace(a.begin() + 2, a.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
-    }
-    fixed.push_back(a.data());
-  }
+  std::vector<std::string> args;
+  std::vector<char*> fixed = tokenledger::UnderscoreFlagNames(argc, argv, args);
   std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(fixed.size()), fixed.data());
   if (rest.size() > 1) {
     std::fprintf(stderr, "tokenledger-bench: unexpected argument '%s'\n", rest[1]);

@@ -18,6 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/flag_args.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -57,15 +58,8 @@ int main(int argc, char** argv) {
       "tokenledgerd: the tokenledger budget ledger daemon.\n"
       "  tokenledgerd --database-url URL [--listen 127.0.0.1:7443] [--operator-key-file F]");
   // Flags are documented with dashes (--database-url); abseil spells them with underscores.
-  std::vector<std::string> args(argv, argv + argc);
-  std::vector<char*> fixed;
-  for (auto& a : args) {
-    if (a.rfind("--", 0) == 0) {
-      const size_t end = std::min(a.find('='), a.size());
-      std::replace(a.begin() + 2, a.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
-    }
-    fixed.push_back(a.data());
-  }
+  std::vector<std::string> args;
+  std::vector<char*> fixed = tokenledger::UnderscoreFlagNames(argc, argv, args);
   absl::ParseCommandLine(static_cast<int>(fixed.size()), fixed.data());
 
   // Signals are taken by one thread with sigwait; every other thread inherits the mask.
