@@ -20,6 +20,19 @@ Mutation NewTenant(const std::string& id) {
   return m;
 }
 
+// Submits `m` and waits for its answer.
+absl::Status SubmitAndWait(GroupCommitWriter& writer, Mutation m) {
+  absl::Notification done;
+  absl::Status got;
+  const absl::Status queued = writer.Submit(std::move(m), [&](absl::StatusOr<MutationOutcome> r) {
+    got = r.status();
+    done.Notify();
+  });
+  if (!queued.ok()) return queued;
+  done.WaitForNotification();
+  return got;
+}
+
 TEST(GroupCommitTest, DeferredWritesWaitForTheIntervalOrTheNextUrgentWrite) {
   MemoryStore mem;
   WriterOptions wo;
@@ -83,16 +96,7 @@ TEST(GroupCommitTest, AFailedBatchFailsEveryCallInIt) {
   wo.retry_backoff = absl::Milliseconds(10);
   GroupCommitWriter writer(&faulty, SystemClock::Default(), wo);
   faulty.SetUnavailable(true);
-  absl::Notification done;
-  absl::Status got;
-  ASSERT_TRUE(writer
-                  .Submit(NewTenant("a"),
-                          [&](absl::StatusOr<MutationOutcome> r) {
-                            got = r.status();
-                            done.Notify();
-                          })
-                  .ok());
-  done.WaitForNotification();
+  const absl::Status got = SubmitAndWait(writer, NewTenant("a"));
   EXPECT_EQ(got.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(writer.stats().failed_batches, 1u);
   writer.Stop();
@@ -105,16 +109,7 @@ TEST(GroupCommitTest, ARejectedBatchIsInternalForEveryCall) {
   FaultyStore faulty(&mem);
   GroupCommitWriter writer(&faulty, SystemClock::Default(), WriterOptions{});
   faulty.FailNextCommits(1, absl::AlreadyExistsError("tenants: duplicate key"));
-  absl::Notification done;
-  absl::Status got;
-  ASSERT_TRUE(writer
-                  .Submit(NewTenant("a"),
-                          [&](absl::StatusOr<MutationOutcome> r) {
-                            got = r.status();
-                            done.Notify();
-                          })
-                  .ok());
-  done.WaitForNotification();
+  const absl::Status got = SubmitAndWait(writer, NewTenant("a"));
   EXPECT_EQ(got.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(writer.stats().failed_batches, 1u);
   writer.Stop();
