@@ -31,6 +31,23 @@ struct ServerConfig {
   absl::Duration drain_timeout = absl::Seconds(30);
   absl::Duration clock_offset;         // testing only: shifts the daemon's clock
   size_t resets_per_tick_max = 10000;  // accounts the scheduler resets per sweep interval
+
+  // Observability (issue 6). Empty metrics_listen: no HTTP endpoint.
+  std::string metrics_listen = "127.0.0.1:9464";
+  std::string log_format = "text";  // "text" or "json"
+
+  // TLS (issue 5). All empty: plaintext. cert+key: TLS. Plus client_ca: mutual TLS.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+
+  // Ownership (issue 5): tenants are served under a lease with a fencing epoch.
+  std::string node_id;            // empty: hostname:pid
+  std::string advertise_address;  // told to callers of a tenant this node does not own; empty: listen
+  absl::Duration lease_ttl = absl::Seconds(5);
+
+  // Overload (issue 5): calls admitted at once; past it RESOURCE_EXHAUSTED.
+  size_t max_inflight_calls = 20000;
   WriterOptions writer;
   EngineOptions engine;
 };
