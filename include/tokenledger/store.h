@@ -94,7 +94,8 @@ class LedgerStore {
   // Commits every mutation of `batch` in one transaction, or none. `batch_id` is written in the
   // same transaction so that a commit whose outcome was lost can be resolved (CommittedBatch).
   // Errors: kUnavailable when the database cannot be reached (nothing or everything of the batch
-  // may be committed only if kDataLoss/"in doubt"; see CommittedBatch).
+  // may be committed only if kDataLoss/"in doubt"; see CommittedBatch); kAborted when fencing
+  // refused the batch (see lease.h): nothing was committed and a retry would be refused too.
   virtual absl::StatusOr<std::vector<MutationOutcome>> Commit(
       absl::Span<const Mutation* const> batch, uint64_t batch_id) = 0;
 

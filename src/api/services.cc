@@ -63,13 +63,30 @@ class Call {
   Call(const ApiContext& api, grpc::CallbackServerContext* ctx, Method method)
       : api_(api), ctx_(ctx), reactor_(ctx->DefaultReactor()), method_(method) {}
 
+  // Admits the call, authenticates it, and checks that this process serves the caller's tenant.
   absl::StatusOr<Caller> Authenticate() {
+    if (api_.inflight != nullptr) {
+      admitted_ = true;
+      if (api_.inflight->fetch_add(1, std::memory_order_relaxed) >= api_.inflight_max) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "overloaded: ", api_.inflight_max, " calls in flight already; retry with backoff"));
+      }
+    }
     auto caller = api_.auth->Authenticate(*ctx_, method_);
-    if (caller.ok()) tenant_ = caller->tenant_id;
+    if (!caller.ok()) return caller;
+    tenant_ = caller->tenant_id;
+    if (absl::Status s = Serves(tenant_); !s.ok()) return s;
     return caller;
   }
 
+  // Whether this process serves `tenant` (for operator calls that name one).
+  absl::Status Serves(const std::string& tenant) const {
+    if (!api_.serves) return absl::OkStatus();
+    return api_.serves(tenant);
+  }
+
   grpc::ServerUnaryReactor* Finish(const absl::Status& s) const {
+    if (admitted_) api_.inflight->fetch_sub(1, std::memory_order_relaxed);
     grpc::Status g = ToGrpcStatus(s);
     if (api_.counters != nullptr) api_.counters->Count(method_, g.error_code());
     if (s.code() == absl::StatusCode::kInternal || s.code() == absl::StatusCode::kDataLoss ||
@@ -90,6 +107,7 @@ class Call {
   grpc::ServerUnaryReactor* reactor_;
   Method method_;
   std::string tenant_;
+  bool admitted_ = false;
 };
 
 template <typename Req>
@@ -412,6 +430,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateApiKey(grpc::CallbackServerCon
   if (tenant.empty()) {
     return call.Finish(absl::InvalidArgumentError("tenant_id: required for operator keys"));
   }
+  if (absl::Status serves = call.Serves(tenant); !serves.ok()) return call.Finish(serves);
   const std::string secret = NewApiKeySecret();
   ApiKeyRecord key{
       .key_id = NewApiKeyId(), .tenant_id = tenant, .role = *role, .key_hash = HashApiKey(secret)};

@@ -50,6 +50,7 @@ class CallCounters {
 struct ServerStats {
   WriterStatsView writer;
   EngineStats engine;
+  int64_t owned_tenants = 0;
   uint64_t resident_memory_bytes = 0;
 };
 
@@ -58,6 +59,12 @@ struct ApiContext {
   const Authenticator* auth;
   CallCounters* counters;              // may be null
   std::function<ServerStats()> stats;  // may be empty
+  // OK when this process serves the tenant; else the status to answer (kUnavailable naming the
+  // owner). Empty: every tenant is served here.
+  std::function<absl::Status(const std::string&)> serves;
+  // Admission: calls in flight, and the most admitted at once (past it, kResourceExhausted).
+  std::atomic<int64_t>* inflight = nullptr;  // may be null: no limit
+  int64_t inflight_max = 0;
 };
 
 class AuthorizationServiceImpl final : public v1::AuthorizationService::CallbackService {

@@ -202,7 +202,57 @@ std::string Ledger::NewId(absl::string_view prefix) {
 // ---- loading ---------------------------------------------------------------------------------
 
 absl::Status Ledger::Load(const Snapshot& s) {
-  absl::flat_hash_map<std::string, std::shared_ptr<TenantState>> tenants;
+  absl::StatusOr<TenantMap> tenants = BuildTenants(s);
+  if (!tenants.ok()) return tenants.status();
+  {
+    absl::MutexLock lock(&keys_mu_);
+    keys_by_id_.clear();
+    key_ids_by_hash_.clear();
+  }
+  RefreshKeys(s.api_keys);
+  absl::MutexLock lock(&tenants_mu_);
+  tenants_ = *std::move(tenants);
+  return absl::OkStatus();
+}
+
+absl::Status Ledger::AddTenants(const Snapshot& s) {
+  absl::StatusOr<TenantMap> tenants = BuildTenants(s);
+  if (!tenants.ok()) return tenants.status();
+  absl::MutexLock lock(&tenants_mu_);
+  for (auto& [id, t] : *tenants) tenants_[id] = std::move(t);
+  return absl::OkStatus();
+}
+
+void Ledger::DropTenant(const std::string& tenant_id) {
+  std::shared_ptr<TenantState> dropped;  // destroyed outside the lock
+  absl::MutexLock lock(&tenants_mu_);
+  auto it = tenants_.find(tenant_id);
+  if (it == tenants_.end()) return;
+  dropped = std::move(it->second);
+  tenants_.erase(it);
+}
+
+std::vector<std::string> Ledger::TenantIds() const {
+  absl::MutexLock lock(&tenants_mu_);
+  std::vector<std::string> ids;
+  ids.reserve(tenants_.size());
+  for (const auto& [id, t] : tenants_) ids.push_back(id);
+  return ids;
+}
+
+void Ledger::RefreshKeys(const std::vector<ApiKeyRecord>& keys) {
+  absl::MutexLock lock(&keys_mu_);
+  for (const auto& k : keys) {
+    // A listing read before a local change commits must not undo it: keys are only added, and
+    // a revocation is never taken back.
+    auto [it, added] = keys_by_id_.try_emplace(k.key_id, k);
+    if (!added && k.revoked) it->second.revoked = true;
+    if (added) key_ids_by_hash_[k.key_hash] = k.key_id;
+  }
+}
+
+absl::StatusOr<Ledger::TenantMap> Ledger::BuildTenants(const Snapshot& s) {
+  TenantMap tenants;
   for (const auto& rec : s.tenants) tenants[rec.tenant_id] = NewTenantState(rec);
   auto tenant_of = [&](const std::string& id) -> TenantState* {
     auto it = tenants.find(id);
@@ -268,21 +318,10 @@ absl::Status Ledger::Load(const Snapshot& s) {
     absl::MutexLock lock(&t->mu);
     t->idempotency.Insert(rec.key, IdempotencyEntry{rec.fingerprint, false, rec.response, {}});
   }
-  {
-    absl::MutexLock lock(&keys_mu_);
-    keys_by_id_.clear();
-    key_ids_by_hash_.clear();
-    for (const auto& k : s.api_keys) {
-      keys_by_id_[k.key_id] = k;
-      key_ids_by_hash_[k.key_hash] = k.key_id;
-    }
-  }
   for (auto& [id, t] : tenants) {
     if (absl::Status u = LoadUsage(*t, now); !u.ok()) return u;
   }
-  absl::MutexLock lock(&tenants_mu_);
-  tenants_ = std::move(tenants);
-  return absl::OkStatus();
+  return tenants;
 }
 
 absl::Status Ledger::LoadUsage(TenantState& t, int64_t now_us) {

@@ -133,6 +133,15 @@ class Ledger {
 
   // Replaces the in-memory state with a snapshot of the store. Call before serving.
   absl::Status Load(const Snapshot& snapshot);
+  // Ownership changes: serve the tenants of `snapshot` from it (replacing what memory held of
+  // them; its keys are ignored), or stop serving a tenant (calls in flight finish against the
+  // old state; their commits are refused by fencing).
+  absl::Status AddTenants(const Snapshot& snapshot);
+  void DropTenant(const std::string& tenant_id);
+  std::vector<std::string> TenantIds() const;
+  // Merges API keys read from the store: adds new ones, applies revocations (a periodic refresh
+  // makes keys created or revoked by other processes effective here).
+  void RefreshKeys(const std::vector<ApiKeyRecord>& keys);
 
   // ---- tenants and keys (scope "" is the platform: operator calls) ----
   void CreateTenant(TenantRecord tenant, const IdemArgs& idem, ResultCallback done);
@@ -189,6 +198,8 @@ class Ledger {
   const Clock& clock() const { return *clock_; }
 
  private:
+  using TenantMap = absl::flat_hash_map<std::string, std::shared_ptr<TenantState>>;
+  absl::StatusOr<TenantMap> BuildTenants(const Snapshot& snapshot);
   std::shared_ptr<TenantState> GetTenant(const std::string& tenant_id) const;
   std::shared_ptr<TenantState> NewTenantState(const TenantRecord& record) const;
   std::string NewId(absl::string_view prefix);

@@ -40,6 +40,12 @@ ABSL_FLAG(int64_t, write_queue_max, 200000,
           "(env TOKENLEDGER_WRITE_QUEUE_MAX)");
 ABSL_FLAG(int64_t, clock_offset_seconds, 0,
           "testing only: shift the daemon's clock by this many seconds (e.g. to cross a month)");
+ABSL_FLAG(std::string, node_id, "", "this node's name in tenant leases (default host:pid)");
+ABSL_FLAG(std::string, advertise_address, "",
+          "address told to callers of tenants another node serves (default: --listen)");
+ABSL_FLAG(int64_t, lease_ttl_seconds, 5, "tenant lease duration in seconds (1 to 300)");
+ABSL_FLAG(int64_t, max_inflight_calls, 20000,
+          "calls admitted at once; past it RESOURCE_EXHAUSTED (1 to 10000000)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn or error (env TOKENLEDGER_LOG_LEVEL)");
 
@@ -124,6 +130,22 @@ int main(int argc, char** argv) {
     std::cerr << "tokenledgerd: --database-url (or TOKENLEDGER_DATABASE_URL) is required\n";
     return 2;
   }
+
+  config.node_id = FlagOrEnv(absl::GetFlag(FLAGS_node_id), "TOKENLEDGER_NODE_ID", "");
+  config.advertise_address =
+      FlagOrEnv(absl::GetFlag(FLAGS_advertise_address), "TOKENLEDGER_ADVERTISE_ADDRESS", "");
+  const int64_t ttl = absl::GetFlag(FLAGS_lease_ttl_seconds);
+  if (ttl < 1 || ttl > 300) {
+    std::cerr << "tokenledgerd: --lease-ttl-seconds must be 1 to 300\n";
+    return 2;
+  }
+  config.lease_ttl = absl::Seconds(ttl);
+  const int64_t inflight = absl::GetFlag(FLAGS_max_inflight_calls);
+  if (inflight < 1 || inflight > 10'000'000) {
+    std::cerr << "tokenledgerd: --max-inflight-calls must be 1 to 10000000\n";
+    return 2;
+  }
+  config.max_inflight_calls = static_cast<size_t>(inflight);
 
   auto server = tokenledger::Server::Start(config);
   if (!server.ok()) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -15,6 +16,25 @@
 #include "store/pg_store.h"
 
 namespace tokenledger {
+namespace {
+
+// A lease owner is one process: the node's name plus a random incarnation. A new incarnation of
+// a node takes its predecessor's leases over at once (the predecessor is gone: a node is one
+// process at a time), with a new epoch. The default node name is host:port, which is that.
+std::string OwnerId(const std::string& node_id, const std::string& listen) {
+  std::string node = node_id;
+  if (node.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    const std::string port = listen.substr(listen.rfind(':') + 1);
+    node = port == "0" || port.empty() ? absl::StrCat(host, ":pid", getpid())
+                                       : absl::StrCat(host, ":", port);
+  }
+  absl::BitGen gen;
+  return absl::StrCat(node, "/", absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16));
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   if (config.database_url.empty()) {
@@ -43,11 +63,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       std::make_unique<GroupCommitWriter>(s->store_.get(), SystemClock::Default(), config.writer);
   s->ledger_ =
       std::make_unique<Ledger>(s->writer_.get(), s->store_.get(), s->clock_, config.engine);
-  {
-    auto snapshot = s->store_->Load();
-    if (!snapshot.ok()) return snapshot.status();
-    if (absl::Status l = s->ledger_->Load(*snapshot); !l.ok()) return l;
-  }
+  // Ownership: claim the leases of every tenant nobody else holds, then load those tenants.
+  LeaseOwner owner{
+      .owner_id = OwnerId(config.node_id, config.listen),
+      .address = config.advertise_address.empty() ? config.listen : config.advertise_address,
+      .ttl = config.lease_ttl};
+  s->leases_ = static_cast<PgStore*>(s->store_.get());
+  s->leases_->EnableFencing(owner);
+  s->ownership_ = std::make_unique<Ownership>(s->leases_, s->store_.get(), s->ledger_.get(),
+                                              OwnershipOptions{.ttl = config.lease_ttl});
+  if (absl::Status o = s->ownership_->Start(); !o.ok()) return o;
   // The snapshot is gone: hand its memory back to the system rather than keep it in the heap.
   malloc_trim(0);
   const EngineStats loaded = s->ledger_->stats();
@@ -58,6 +83,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   s->auth_ = std::make_unique<Authenticator>(s->ledger_.get(), config.operator_key);
   ApiContext api{s->ledger_.get(), s->auth_.get(), &s->counters_,
                  [p = s.get()] { return p->Stats(); }};
+  api.serves = [o = s->ownership_.get()](const std::string& tenant) {
+    return o->CheckServes(tenant);
+  };
+  api.inflight = &s->inflight_;
+  api.inflight_max = static_cast<int64_t>(config.max_inflight_calls);
   s->authorization_ = std::make_unique<AuthorizationServiceImpl>(api);
   s->budget_ = std::make_unique<BudgetServiceImpl>(api);
   s->admin_ = std::make_unique<AdminServiceImpl>(api);
@@ -74,6 +104,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (!s->grpc_ || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
   }
+  if (config.advertise_address.empty()) {
+    // Callers sent elsewhere need the port actually bound (the flag may say port 0).
+    owner.address = absl::StrCat(config.listen.substr(0, config.listen.rfind(':')), ":", s->port_);
+    s->leases_->EnableFencing(owner);
+  }
   s->sweeper_ = std::thread([p = s.get()] { p->SweepLoop(); });
   s->grpc_->GetHealthCheckService()->SetServingStatus(true);
   spdlog::info("serving on {} (port {})", config.listen, s->port_);
@@ -89,6 +124,7 @@ ServerStats Server::Stats() const {
       WriterStatsView{w.batches,           w.mutations,  w.failed_batches, w.commit_micros_total,
                       w.commit_micros_max, w.queue_depth};
   out.engine = ledger_->stats();
+  out.owned_tenants = ownership_ ? ownership_->owned() : 0;
   // Resident set size from /proc (Linux): pages in the second field of statm.
   if (FILE* f = std::fopen("/proc/self/statm", "r")) {
     unsigned long size = 0, resident = 0;
@@ -130,6 +166,8 @@ void Server::Shutdown() {
     sweeper_.join();
   }
   if (writer_) writer_->Stop();  // commits what is queued
+  // Everything is committed: another process may take the tenants over at once.
+  if (ownership_) ownership_->Stop(/*release=*/true);
   if (grpc_) grpc_->Wait();
   spdlog::info("stopped");
 }

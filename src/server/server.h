@@ -5,6 +5,7 @@
 #ifndef TOKENLEDGER_SERVER_SERVER_H_
 #define TOKENLEDGER_SERVER_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,8 +17,10 @@
 #include "api/services.h"
 #include "grpcpp/grpcpp.h"
 #include "ledger/engine.h"
+#include "server/ownership.h"
 #include "store/group_commit.h"
 #include "tokenledger/clock.h"
+#include "tokenledger/lease.h"
 #include "tokenledger/store.h"
 
 namespace tokenledger {
@@ -42,8 +45,9 @@ struct ServerConfig {
   std::string tls_client_ca_file;
 
   // Ownership (issue 5): tenants are served under a lease with a fencing epoch.
-  std::string node_id;            // empty: hostname:pid
-  std::string advertise_address;  // told to callers of a tenant this node does not own; empty: listen
+  std::string node_id;  // empty: hostname:pid
+  std::string
+      advertise_address;  // told to callers of a tenant this node does not own; empty: listen
   absl::Duration lease_ttl = absl::Seconds(5);
 
   // Overload (issue 5): calls admitted at once; past it RESOURCE_EXHAUSTED.
@@ -78,6 +82,9 @@ class Server {
   std::unique_ptr<LedgerStore> store_;
   std::unique_ptr<GroupCommitWriter> writer_;
   std::unique_ptr<Ledger> ledger_;
+  LeaseStore* leases_ = nullptr;  // the store, as lease keeper
+  std::unique_ptr<Ownership> ownership_;
+  std::atomic<int64_t> inflight_{0};  // calls admitted and not finished
   std::unique_ptr<Authenticator> auth_;
   CallCounters counters_;
   std::unique_ptr<AuthorizationServiceImpl> authorization_;

@@ -200,6 +200,11 @@ absl::StatusOr<std::vector<MutationOutcome>> GroupCommitWriter::CommitWithRetry(
         return resolved;
       }
       // NotFound: the batch did not commit; retry it.
+    } else if (absl::IsAborted(last)) {
+      // Refused by fencing: another process owns a tenant of the batch now. Not retried here;
+      // the callers retry against the owner.
+      return absl::UnavailableError(absl::StrCat(
+          "nothing was recorded, this process no longer serves the tenant: ", last.message()));
     } else if (!absl::IsUnavailable(last)) {
       // A definite failure (a constraint, a bug): retrying would fail again. Every call of the
       // batch gets it, so it must not read as something one of them did wrong.

@@ -159,6 +159,46 @@ constexpr char kPruneBatchesSql[] =
     "DELETE FROM commit_batches WHERE batch_id IN (SELECT batch_id FROM commit_batches "
     "WHERE committed_at < now() - make_interval(secs => $1::double precision) LIMIT 10000)";
 
+// Fencing: the lease rows of a batch's tenants, locked FOR SHARE until the batch commits (a
+// takeover's UPDATE waits for them), counted by the caller: each must still be this owner's at
+// the epoch its cache was loaded under.
+constexpr char kCheckFences[] = "tl_check_fences";
+constexpr char kCheckFencesSql[] =
+    "SELECT l.tenant_id FROM tenant_leases l "
+    "JOIN unnest($1::text[], $2::bigint[]) AS f(tenant_id, epoch) "
+    "ON l.tenant_id = f.tenant_id AND l.epoch = f.epoch "
+    "WHERE l.owner_id = $3 FOR SHARE OF l";
+
+// A tenant created by this process is leased to it from the start.
+constexpr char kInsertLeases[] = "tl_insert_leases";
+constexpr char kInsertLeasesSql[] =
+    "INSERT INTO tenant_leases (tenant_id, owner_id, owner_address, epoch, expires_at) "
+    "SELECT t, $2, $3, 1, now() + make_interval(secs => $4::double precision) "
+    "FROM unnest($1::text[]) AS t ON CONFLICT (tenant_id) DO NOTHING RETURNING tenant_id";
+
+// Renews this owner's leases and, with $4, takes every missing or expired one, and every one of
+// an earlier incarnation of this node (owner ids are "node/incarnation"); epoch + 1 when the
+// lease changes owner. Rows locked by another owner's batch in flight are waited for.
+constexpr char kClaimLeasesSql[] =
+    "INSERT INTO tenant_leases AS l (tenant_id, owner_id, owner_address, epoch, expires_at) "
+    "SELECT tenant_id, $1, $2, 1, now() + make_interval(secs => $3::double precision) "
+    "FROM tenants WHERE $4 OR tenant_id IN (SELECT tenant_id FROM tenant_leases "
+    "WHERE owner_id = $1) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET owner_id = excluded.owner_id, "
+    "owner_address = excluded.owner_address, expires_at = excluded.expires_at, "
+    "epoch = CASE WHEN l.owner_id = excluded.owner_id THEN l.epoch ELSE l.epoch + 1 END "
+    "WHERE l.owner_id = excluded.owner_id OR l.expires_at < now() "
+    "OR split_part(l.owner_id, '/', 1) = split_part(excluded.owner_id, '/', 1) "
+    "RETURNING l.tenant_id, l.owner_id, l.owner_address, l.epoch, "
+    "(extract(epoch FROM l.expires_at) * 1000000)::bigint";
+
+constexpr char kListLeasesSql[] =
+    "SELECT tenant_id, owner_id, owner_address, epoch, "
+    "(extract(epoch FROM expires_at) * 1000000)::bigint FROM tenant_leases";
+
+constexpr char kReleaseLeasesSql[] =
+    "UPDATE tenant_leases SET expires_at = now() - interval '1 second' WHERE owner_id = $1";
+
 #undef TL_NOW_MICROS
 
 constexpr std::pair<const char*, const char*> kWriterStatements[] = {
@@ -176,6 +216,8 @@ constexpr std::pair<const char*, const char*> kWriterStatements[] = {
     {kInsertBatch, kInsertBatchSql},
     {kCommittedBatch, kCommittedBatchSql},
     {kPruneBatches, kPruneBatchesSql},
+    {kCheckFences, kCheckFencesSql},
+    {kInsertLeases, kInsertLeasesSql},
 };
 
 // Metadata as two text arrays sorted by key (bytewise), parsed back into pairs.
@@ -418,6 +460,53 @@ struct TransferColumns {
 
 // Writes the batch in `txn` (not committed here) and fills `outcomes`. Exceptions of libpqxx
 // pass through to the caller, which maps them.
+TenantRecord TenantFromRow(const pqxx::row& r) {
+  TenantRecord t;
+  t.tenant_id = r[0].as<std::string>();
+  t.display_name = r[1].as<std::string>();
+  t.unit = r[2].as<std::string>();
+  t.timezone = r[3].as<std::string>();
+  t.created_at_us = r[4].as<int64_t>();
+  return t;
+}
+
+absl::StatusOr<ApiKeyRecord> ApiKeyFromRow(const pqxx::row& r) {
+  ApiKeyRecord k;
+  k.key_id = r[0].as<std::string>();
+  k.tenant_id = r[1].as<std::string>();
+  std::optional<Role> role = ParseRole(r[2].as<std::string>());
+  if (!role.has_value()) {
+    return absl::InternalError(absl::StrCat("api_keys: unknown role of key ", k.key_id));
+  }
+  k.role = *role;
+  k.key_hash = r[3].as<std::string>();
+  k.created_at_us = r[4].as<int64_t>();
+  k.revoked = r[5].as<bool>();
+  return k;
+}
+
+LeaseRecord LeaseFromRow(const pqxx::row& r) {
+  return LeaseRecord{.tenant_id = r[0].as<std::string>(),
+                     .owner_id = r[1].as<std::string>(),
+                     .owner_address = r[2].as<std::string>(),
+                     .epoch = r[3].as<int64_t>(),
+                     .expires_at_us = r[4].as<int64_t>()};
+}
+
+// The tenant a mutation writes to ("" for the platform's own records: operator idempotency).
+const std::string& MutationTenant(const Mutation& m) {
+  static const std::string kNone;
+  if (m.tenant) return m.tenant->tenant_id;
+  if (m.account) return m.account->tenant_id;
+  if (m.team) return m.team->tenant_id;
+  if (m.api_key) return m.api_key->tenant_id;
+  if (!m.transfers.empty()) return m.transfers.front().tenant_id;
+  if (!m.holds.empty()) return m.holds.front().tenant_id;
+  if (!m.periods.empty()) return m.periods.front().tenant_id;
+  if (m.idempotency) return m.idempotency->tenant_id;
+  return kNone;
+}
+
 absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch, uint64_t batch_id,
                         std::optional<absl::Duration> prune_older_than,
                         std::vector<MutationOutcome>& outcomes) {
@@ -801,6 +890,9 @@ absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(const std::string& url,
     absl::StrAppend(&server_options,
                     " -c statement_timeout=", absl::ToInt64Milliseconds(options.statement_timeout));
   }
+  if (!options.search_path.empty()) {
+    absl::StrAppend(&server_options, " -c search_path=", options.search_path);
+  }
   params.emplace_back("options", server_options);
   // libpq waits forever for a connection by default; an unreachable database must surface as
   // kUnavailable in bounded time.
@@ -905,6 +997,29 @@ absl::StatusOr<T> PgStore::WithReader(Fn&& fn) {
   return last;
 }
 
+namespace {
+
+absl::Status CheckFences(pqxx::work& txn, const PgStore::FencePlan& plan) {
+  if (!plan.enabled || plan.fenced == 0) return absl::OkStatus();
+  pqxx::result r = txn.exec_prepared(kCheckFences, plan.tenants, plan.epochs, plan.owner_id);
+  if (r.size() == plan.fenced) return absl::OkStatus();
+  return absl::AbortedError(
+      "lease lost: a tenant of this batch is now served by another process (its fencing epoch "
+      "changed); nothing of the batch was committed");
+}
+
+std::vector<std::string> LeaseCreatedTenants(pqxx::work& txn, const PgStore::FencePlan& plan) {
+  std::vector<std::string> leased;
+  if (!plan.enabled || !plan.creates) return leased;
+  for (const pqxx::row& row : txn.exec_prepared(kInsertLeases, plan.created, plan.owner_id,
+                                                plan.owner_address, plan.ttl_seconds)) {
+    leased.push_back(row[0].as<std::string>());
+  }
+  return leased;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
     absl::Span<const Mutation* const> batch, uint64_t batch_id) {
   // Checked before anything is sent: libpq cannot carry a NUL, and the database would reject
@@ -913,6 +1028,8 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
     if (m == nullptr) return absl::InvalidArgumentError("batch holds a null mutation");
     if (absl::Status s = CheckStorableText(*m); !s.ok()) return s;
   }
+  absl::StatusOr<FencePlan> fence = PlanFences(batch);
+  if (!fence.ok()) return fence.status();
   const size_t slot = AcquireWriterSlot();
   absl::Cleanup release = [this, slot] { ReleaseWriterSlot(slot); };
   std::unique_ptr<PgConn>& writer_ = writers_[slot];
@@ -931,12 +1048,19 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
     Failure failure;
     try {
       pqxx::work txn(writer_->conn);
+      // First, so that the lease rows stay locked until COMMIT.
+      if (absl::Status f = CheckFences(txn, *fence); !f.ok()) return f;
       absl::Status s =
           WriteBatch(txn, batch, batch_id,
                      prune ? std::optional(options_.batch_ids_keep) : std::nullopt, outcomes);
       if (!s.ok()) return s;  // the transaction is rolled back as it goes out of scope
+      std::vector<std::string> leased = LeaseCreatedTenants(txn, *fence);
       try {
         txn.commit();
+        if (!leased.empty()) {
+          absl::MutexLock lock(&fence_mu_);
+          for (std::string& t : leased) fences_[std::move(t)] = 1;
+        }
         return outcomes;
       } catch (...) {
         failure = ClassifyCurrentException(/*at_commit=*/true);
@@ -1008,28 +1132,11 @@ absl::StatusOr<Snapshot> PgStore::Load() {
     // One snapshot for all tables: balances consistent with the holds and keys beside them.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> txn(conn);
     Snapshot s;
-    for (const pqxx::row& r : txn.exec(kLoadTenantsSql)) {
-      TenantRecord t;
-      t.tenant_id = r[0].as<std::string>();
-      t.display_name = r[1].as<std::string>();
-      t.unit = r[2].as<std::string>();
-      t.timezone = r[3].as<std::string>();
-      t.created_at_us = r[4].as<int64_t>();
-      s.tenants.push_back(std::move(t));
-    }
+    for (const pqxx::row& r : txn.exec(kLoadTenantsSql)) s.tenants.push_back(TenantFromRow(r));
     for (const pqxx::row& r : txn.exec(kLoadApiKeysSql)) {
-      ApiKeyRecord k;
-      k.key_id = r[0].as<std::string>();
-      k.tenant_id = r[1].as<std::string>();
-      std::optional<Role> role = ParseRole(r[2].as<std::string>());
-      if (!role.has_value()) {
-        return absl::InternalError(absl::StrCat("api_keys: unknown role of key ", k.key_id));
-      }
-      k.role = *role;
-      k.key_hash = r[3].as<std::string>();
-      k.created_at_us = r[4].as<int64_t>();
-      k.revoked = r[5].as<bool>();
-      s.api_keys.push_back(std::move(k));
+      absl::StatusOr<ApiKeyRecord> k = ApiKeyFromRow(r);
+      if (!k.ok()) return k.status();
+      s.api_keys.push_back(*std::move(k));
     }
     for (const pqxx::row& r : txn.exec(kLoadTeamsSql)) {
       TeamRecord t;
@@ -1248,6 +1355,142 @@ absl::Status PgStore::RepairBalances(
     return absl::StatusOr<bool>(true);
   });
   return done.status();
+}
+
+// ---- leases and fencing -----------------------------------------------------------------------
+
+void PgStore::EnableFencing(const LeaseOwner& owner) {
+  absl::MutexLock lock(&fence_mu_);
+  owner_ = owner;
+}
+
+void PgStore::AddFence(const std::string& tenant_id, int64_t epoch) {
+  absl::MutexLock lock(&fence_mu_);
+  fences_[tenant_id] = epoch;
+}
+
+void PgStore::RemoveFence(const std::string& tenant_id) {
+  absl::MutexLock lock(&fence_mu_);
+  fences_.erase(tenant_id);
+}
+
+std::optional<int64_t> PgStore::FenceEpoch(const std::string& tenant_id) const {
+  absl::ReaderMutexLock lock(&fence_mu_);
+  auto it = fences_.find(tenant_id);
+  if (it == fences_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::flat_hash_map<std::string, int64_t> PgStore::Fences() const {
+  absl::MutexLock lock(&fence_mu_);
+  return fences_;
+}
+
+absl::StatusOr<PgStore::FencePlan> PgStore::PlanFences(absl::Span<const Mutation* const> batch) {
+  FencePlan plan;
+  absl::MutexLock lock(&fence_mu_);
+  if (!owner_.has_value()) return plan;
+  plan.enabled = true;
+  plan.owner_id = owner_->owner_id;
+  plan.owner_address = owner_->address;
+  plan.ttl_seconds = absl::ToDoubleSeconds(owner_->ttl);
+  std::set<std::string> created, fenced;
+  for (const Mutation* m : batch) {
+    if (m->tenant) {
+      created.insert(m->tenant->tenant_id);
+      continue;
+    }
+    const std::string& t = MutationTenant(*m);
+    if (!t.empty()) fenced.insert(t);
+  }
+  pg_internal::ArrayLiteral tenants, epochs, new_tenants;
+  for (const std::string& t : fenced) {
+    if (created.contains(t)) continue;
+    auto it = fences_.find(t);
+    if (it == fences_.end()) {
+      return absl::AbortedError(
+          absl::StrCat("lease lost: tenant ", t, " is not served by this process"));
+    }
+    tenants.AddText(t);
+    epochs.AddInt(it->second);
+    ++plan.fenced;
+  }
+  for (const std::string& t : created) new_tenants.AddText(t);
+  plan.tenants = std::move(tenants).Finish();
+  plan.epochs = std::move(epochs).Finish();
+  plan.created = std::move(new_tenants).Finish();
+  plan.creates = !created.empty();
+  return plan;
+}
+
+absl::StatusOr<std::vector<LeaseRecord>> PgStore::ClaimLeases(bool claim) {
+  std::optional<LeaseOwner> owner;
+  {
+    absl::MutexLock lock(&fence_mu_);
+    owner = owner_;
+  }
+  if (!owner.has_value()) return absl::FailedPreconditionError("fencing is not enabled");
+  using Result = std::vector<LeaseRecord>;
+  return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
+    pqxx::work txn(conn);
+    Result out;
+    for (const pqxx::row& r : txn.exec_params(kClaimLeasesSql, owner->owner_id, owner->address,
+                                              absl::ToDoubleSeconds(owner->ttl), claim)) {
+      out.push_back(LeaseFromRow(r));
+    }
+    txn.commit();
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<LeaseRecord>> PgStore::ListLeases() {
+  using Result = std::vector<LeaseRecord>;
+  return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
+    pqxx::nontransaction txn(conn);
+    Result out;
+    for (const pqxx::row& r : txn.exec(kListLeasesSql)) out.push_back(LeaseFromRow(r));
+    return out;
+  });
+}
+
+absl::Status PgStore::ReleaseLeases() {
+  std::optional<LeaseOwner> owner;
+  {
+    absl::MutexLock lock(&fence_mu_);
+    owner = owner_;
+    fences_.clear();
+  }
+  if (!owner.has_value()) return absl::OkStatus();
+  absl::StatusOr<bool> r = WithReader<bool>([&](pqxx::connection& conn) -> absl::StatusOr<bool> {
+    pqxx::nontransaction txn(conn);
+    txn.exec_params(kReleaseLeasesSql, owner->owner_id);
+    return true;
+  });
+  return r.status();
+}
+
+absl::StatusOr<std::vector<ApiKeyRecord>> PgStore::ListApiKeys() {
+  using Result = std::vector<ApiKeyRecord>;
+  return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
+    pqxx::nontransaction txn(conn);
+    Result out;
+    for (const pqxx::row& r : txn.exec(kLoadApiKeysSql)) {
+      absl::StatusOr<ApiKeyRecord> k = ApiKeyFromRow(r);
+      if (!k.ok()) return k.status();
+      out.push_back(*std::move(k));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<TenantRecord>> PgStore::ListTenants() {
+  using Result = std::vector<TenantRecord>;
+  return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
+    pqxx::nontransaction txn(conn);
+    Result out;
+    for (const pqxx::row& r : txn.exec(kLoadTenantsSql)) out.push_back(TenantFromRow(r));
+    return out;
+  });
 }
 
 }  // namespace tokenledger

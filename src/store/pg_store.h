@@ -35,6 +35,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "tokenledger/lease.h"
 #include "tokenledger/store.h"
 
 namespace tokenledger {
@@ -50,6 +51,8 @@ struct PgStoreOptions {
   absl::Duration closed_holds_window = absl::Hours(1);
   // Server-side statement_timeout of every connection; zero keeps the server's setting.
   absl::Duration statement_timeout = absl::ZeroDuration();
+  // When set, the schema the tables live in (search_path of every connection).
+  std::string search_path;
   // application_name of every connection (visible in pg_stat_activity).
   std::string application_name = "tokenledgerd";
   // commit_batches rows older than this are pruned (every prune_every commits), which bounds
@@ -64,7 +67,7 @@ struct PgStoreOptions {
 // One libpqxx connection; defined in pg_store.cc.
 struct PgConn;
 
-class PgStore final : public LedgerStore {
+class PgStore final : public LedgerStore, public LeaseStore {
  public:
   // Connects the writer connection at once (kUnavailable when the database cannot be reached);
   // the read connections are opened on first use. Expects the schema to be migrated.
@@ -99,7 +102,34 @@ class PgStore final : public LedgerStore {
       const std::string& tenant_id,
       const std::vector<std::pair<std::string, PostedTotals>>& totals) override;
 
+  // LeaseStore. Lease statements run on the read connections.
+  void EnableFencing(const LeaseOwner& owner) override;
+  void AddFence(const std::string& tenant_id, int64_t epoch) override;
+  void RemoveFence(const std::string& tenant_id) override;
+  std::optional<int64_t> FenceEpoch(const std::string& tenant_id) const override;
+  absl::flat_hash_map<std::string, int64_t> Fences() const override;
+  absl::StatusOr<std::vector<LeaseRecord>> ClaimLeases(bool claim) override;
+  absl::StatusOr<std::vector<LeaseRecord>> ListLeases() override;
+  absl::Status ReleaseLeases() override;
+  absl::StatusOr<std::vector<ApiKeyRecord>> ListApiKeys() override;
+  absl::StatusOr<std::vector<TenantRecord>> ListTenants() override;
+
+  // What one Commit checks and writes for fencing, as statement parameters.
+  struct FencePlan {
+    bool enabled = false;
+    std::string owner_id;
+    std::string owner_address;
+    double ttl_seconds = 0;
+    size_t fenced = 0;    // tenants checked
+    std::string tenants;  // text[] and bigint[] literals of the tenants checked and their epochs
+    std::string epochs;
+    bool creates = false;  // the batch creates tenants (listed in `created`)
+    std::string created;
+  };
+
  private:
+  absl::StatusOr<FencePlan> PlanFences(absl::Span<const Mutation* const> batch);
+
   PgStore(std::string url, PgStoreOptions options);
 
   // Opens a connection with this store's session settings and prepared statements.
@@ -124,6 +154,10 @@ class PgStore final : public LedgerStore {
   std::vector<std::unique_ptr<PgConn>> writers_;  // sized once; slot i owned while busy_[i]
   std::vector<bool> writer_busy_ ABSL_GUARDED_BY(writer_mu_);
   std::atomic<int64_t> commits_{0};
+
+  mutable absl::Mutex fence_mu_;
+  std::optional<LeaseOwner> owner_ ABSL_GUARDED_BY(fence_mu_);
+  absl::flat_hash_map<std::string, int64_t> fences_ ABSL_GUARDED_BY(fence_mu_);
 
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<PgConn>> idle_ ABSL_GUARDED_BY(pool_mu_);

@@ -941,7 +941,7 @@ TEST(PgMigrateTest, ApplyingTwiceIsANoOpAndConcurrentRunsAreSafe) {
     pqxx::nontransaction txn(admin);
     pqxx::row r = txn.exec_params1(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", schema);
-    EXPECT_EQ(r[0].as<int>(), 11);  // ten tables of the migrations and schema_migrations
+    EXPECT_EQ(r[0].as<int>(), 12);  // eleven tables of the migrations and schema_migrations
     pqxx::row versions =
         txn.exec1("SELECT count(*) FROM " + txn.quote_name(schema) + ".schema_migrations");
     EXPECT_EQ(versions[0].as<size_t>(), did.size());
@@ -952,6 +952,144 @@ TEST(PgMigrateTest, ApplyingTwiceIsANoOpAndConcurrentRunsAreSafe) {
 TEST(PgMigrateTest, BadDirectoryIsAnError) {
   EXPECT_EQ(ApplyMigrations("postgresql://unused", "/nonexistent/migrations").code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// ---- leases and fencing ------------------------------------------------------------------------
+
+// Two processes' stores on a schema of their own (a daemon of another test claims every tenant
+// without a lease in the shared schema).
+class FencingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = DatabaseUrl();
+    ASSERT_FALSE(url_.empty()) << "TOKENLEDGER_TEST_DATABASE_URL is not set";
+    schema_ = "fence_" + RandomSuffix();
+    {
+      pqxx::connection admin(url_);
+      pqxx::nontransaction txn(admin);
+      txn.exec("CREATE SCHEMA " + txn.quote_name(schema_));
+    }
+    const absl::Status migrated = ApplyMigrations(
+        WithServerOptions(url_, "-c search_path=" + schema_), DefaultMigrationsDir());
+    ASSERT_TRUE(migrated.ok()) << migrated;
+    a_ = Open(
+        LeaseOwner{.owner_id = "node-a/1", .address = "a.example:7443", .ttl = absl::Seconds(1)});
+    b_ = Open(
+        LeaseOwner{.owner_id = "node-b/1", .address = "b.example:7443", .ttl = absl::Seconds(30)});
+    ASSERT_NE(a_, nullptr);
+    ASSERT_NE(b_, nullptr);
+    // Created by A under fencing: leased to A at once, epoch 1.
+    Mutation tenant;
+    tenant.tenant = TenantRecord{.tenant_id = "acme", .display_name = "Acme"};
+    Mutation alice = AccountMutation("acme", "alice");
+    ASSERT_TRUE(a_->Commit({&tenant, &alice}, RandomBatchId()).ok());
+  }
+  void TearDown() override {
+    a_.reset();
+    b_.reset();
+    pqxx::connection admin(url_);
+    pqxx::nontransaction txn(admin);
+    txn.exec("DROP SCHEMA " + txn.quote_name(schema_) + " CASCADE");
+  }
+
+  std::unique_ptr<PgStore> Open(const LeaseOwner& owner) {
+    absl::StatusOr<std::unique_ptr<PgStore>> store =
+        PgStore::Open(url_, PgStoreOptions{.search_path = schema_});
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return nullptr;
+    (*store)->EnableFencing(owner);
+    return std::move(*store);
+  }
+
+  static std::optional<LeaseRecord> Find(const absl::StatusOr<std::vector<LeaseRecord>>& leases,
+                                         const std::string& tenant) {
+    EXPECT_TRUE(leases.ok()) << leases.status();
+    if (!leases.ok()) return std::nullopt;
+    for (const LeaseRecord& l : *leases) {
+      if (l.tenant_id == tenant) return l;
+    }
+    return std::nullopt;
+  }
+
+  int64_t Granted(PgStore& store, const std::string& account) {
+    absl::StatusOr<Snapshot> s = store.Load();
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (!s.ok()) return -1;
+    for (const auto& ab : s->accounts) {
+      if (ab.account.account_id == account) return ab.posted.granted;
+    }
+    return -1;
+  }
+
+  std::string url_;
+  std::string schema_;
+  std::unique_ptr<PgStore> a_;
+  std::unique_ptr<PgStore> b_;
+};
+
+TEST_F(FencingTest, ATenantCreatedUnderFencingIsLeasedToItsCreator) {
+  EXPECT_EQ(a_->FenceEpoch("acme"), 1);
+  std::optional<LeaseRecord> lease = Find(a_->ListLeases(), "acme");
+  ASSERT_TRUE(lease.has_value());
+  EXPECT_EQ(lease->owner_id, "node-a/1");
+  EXPECT_EQ(lease->owner_address, "a.example:7443");
+  EXPECT_EQ(lease->epoch, 1);
+  // Another process cannot take a live lease.
+  EXPECT_FALSE(Find(b_->ClaimLeases(/*claim=*/true), "acme").has_value());
+}
+
+TEST_F(FencingTest, AFormerOwnerCannotCommitAfterATakeover) {
+  Mutation g1 = GrantMutation("acme", "alice", 10, "g1");
+  ASSERT_TRUE(a_->Commit({&g1}, RandomBatchId()).ok());
+  // A stops renewing (paused); its 1 s lease expires and B takes it with a new epoch.
+  absl::SleepFor(absl::Milliseconds(1500));
+  std::optional<LeaseRecord> taken = Find(b_->ClaimLeases(/*claim=*/true), "acme");
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->epoch, 2);
+  EXPECT_EQ(taken->owner_id, "node-b/1");
+
+  // A still believes it holds epoch 1: its batch is refused and nothing of it is stored.
+  Mutation g2 = GrantMutation("acme", "alice", 20, "g2");
+  absl::StatusOr<std::vector<MutationOutcome>> refused = a_->Commit({&g2}, RandomBatchId());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAborted) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), testing::HasSubstr("lease lost"));
+  EXPECT_EQ(Granted(*b_, "alice"), 10);
+  // A cannot take the lease back while B holds it.
+  EXPECT_FALSE(Find(a_->ClaimLeases(/*claim=*/true), "acme").has_value());
+
+  // B, fenced at the new epoch, commits the retried call.
+  b_->AddFence("acme", 2);
+  ASSERT_TRUE(b_->Commit({&g2}, RandomBatchId()).ok());
+  EXPECT_EQ(Granted(*b_, "alice"), 30);
+}
+
+TEST_F(FencingTest, AMutationOfATenantWithoutAFenceIsRefusedBeforeItIsSent) {
+  Mutation g = GrantMutation("acme", "alice", 10, "unfenced");
+  absl::StatusOr<std::vector<MutationOutcome>> refused = b_->Commit({&g}, RandomBatchId());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAborted) << refused.status();
+  EXPECT_EQ(Granted(*a_, "alice"), 0);
+}
+
+TEST_F(FencingTest, ANewIncarnationOfTheSameNodeTakesItsLeasesAtOnce) {
+  std::unique_ptr<PgStore> restarted = Open(
+      LeaseOwner{.owner_id = "node-a/2", .address = "a.example:7443", .ttl = absl::Seconds(30)});
+  ASSERT_NE(restarted, nullptr);
+  std::optional<LeaseRecord> taken = Find(restarted->ClaimLeases(/*claim=*/true), "acme");
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->epoch, 2);
+  Mutation g = GrantMutation("acme", "alice", 10, "old-incarnation");
+  EXPECT_EQ(a_->Commit({&g}, RandomBatchId()).status().code(), absl::StatusCode::kAborted);
+}
+
+TEST_F(FencingTest, ReleasedLeasesAreTakenWithoutWaitingForTheExpiry) {
+  std::unique_ptr<PgStore> a_long = Open(
+      LeaseOwner{.owner_id = "node-a/1", .address = "a.example:7443", .ttl = absl::Seconds(60)});
+  ASSERT_TRUE(Find(a_long->ClaimLeases(/*claim=*/false), "acme").has_value());  // renewed
+  EXPECT_FALSE(Find(b_->ClaimLeases(/*claim=*/true), "acme").has_value());
+  ASSERT_TRUE(a_long->ReleaseLeases().ok());
+  std::optional<LeaseRecord> taken = Find(b_->ClaimLeases(/*claim=*/true), "acme");
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->epoch, 2);
 }
 
 }  // namespace
