@@ -133,6 +133,10 @@ void Daemon::Kill() {
   pid_ = -1;
 }
 
+void Daemon::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
 std::string Daemon::ReadLog() const {
   std::ifstream in(log_path_);
   std::stringstream ss;

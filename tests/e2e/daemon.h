@@ -34,7 +34,8 @@ class Daemon {
   void Start(int wait_seconds = 30);
   // SIGTERM, then waits for the exit; returns the exit status (or -1).
   int Terminate();
-  void Kill();  // SIGKILL, and reaps
+  void Kill();           // SIGKILL, and reaps
+  void Signal(int sig);  // e.g. SIGSTOP, SIGCONT
   bool running() const { return pid_ > 0; }
 
   const std::string& target() const { return target_; }
