@@ -18,9 +18,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/flag_args.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
+#include "store/pg_migrate.h"
 
 ABSL_FLAG(std::string, listen, "",
           "gRPC address HOST:PORT (env TOKENLEDGER_LISTEN; default 127.0.0.1:7443)");
@@ -42,6 +44,9 @@ ABSL_FLAG(int64_t, clock_offset_seconds, 0,
           "testing only: shift the daemon's clock by this many seconds (e.g. to cross a month)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn or error (env TOKENLEDGER_LOG_LEVEL)");
+ABSL_FLAG(bool, migrate_only, false,
+          "apply the migrations (under the same advisory lock as at start) and exit; for a "
+          "deployment's migration step");
 
 namespace {
 
@@ -123,6 +128,22 @@ int main(int argc, char** argv) {
   if (config.database_url.empty()) {
     std::cerr << "tokenledgerd: --database-url (or TOKENLEDGER_DATABASE_URL) is required\n";
     return 2;
+  }
+
+  if (absl::GetFlag(FLAGS_migrate_only)) {
+    pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);  // no drain: a signal just ends the run
+    const std::string dir = config.migrations_dir.empty() ? tokenledger::DefaultMigrationsDir()
+                                                          : config.migrations_dir;
+    std::vector<std::string> applied;
+    if (absl::Status m = tokenledger::ApplyMigrations(config.database_url, dir, &applied);
+        !m.ok()) {
+      spdlog::critical("applying migrations from {}: {}", dir, m.ToString());
+      return 1;
+    }
+    spdlog::info("migrations from {}: {}; the schema is current", dir,
+                 applied.empty() ? "nothing to apply"
+                                 : absl::StrCat("applied ", absl::StrJoin(applied, ", ")));
+    return 0;
   }
 
   auto server = tokenledger::Server::Start(config);
