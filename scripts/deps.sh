@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Installs the Debian packages listed in scripts/packages.txt.
+# Installs the Debian packages listed in scripts/packages.txt (build and test) and
+# scripts/packages-runtime.txt (run time), or in the list files given as arguments.
 # Skips apt-get entirely when every package is already installed, unless FORCE_APT=1.
+#
+# Usage: scripts/deps.sh [LIST_FILE...]
+#   e.g. scripts/deps.sh scripts/packages-runtime.txt   (what the container image's final stage does)
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-packages_file="${script_dir}/packages.txt"
+packages_files=("$@")
+if [[ ${#packages_files[@]} -eq 0 ]]; then
+  packages_files=("${script_dir}/packages.txt" "${script_dir}/packages-runtime.txt")
+fi
+for f in "${packages_files[@]}"; do
+  [[ -r "${f}" ]] || { echo "deps.sh: cannot read package list ${f}" >&2; exit 1; }
+done
 
 # Package names: strip comments and blank lines.
-mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "${packages_file}" | grep -v '^$')
+mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' "${packages_files[@]}" | grep -v '^$')
 if [[ ${#packages[@]} -eq 0 ]]; then
-  echo "deps.sh: no packages listed in ${packages_file}" >&2
+  echo "deps.sh: no packages listed in ${packages_files[*]}" >&2
   exit 1
 fi
 

@@ -18,9 +18,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "server/flag_args.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
+#include "store/pg_migrate.h"
 
 ABSL_FLAG(std::string, listen, "",
           "gRPC address HOST:PORT (env TOKENLEDGER_LISTEN; default 127.0.0.1:7443)");
@@ -48,6 +50,9 @@ ABSL_FLAG(int64_t, max_inflight_calls, 20000,
           "calls admitted at once; past it RESOURCE_EXHAUSTED (1 to 10000000)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn or error (env TOKENLEDGER_LOG_LEVEL)");
+ABSL_FLAG(bool, migrate_only, false,
+          "apply the migrations (under the same advisory lock as at start) and exit; for a "
+          "deployment's migration step");
 
 namespace {
 
@@ -146,6 +151,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.max_inflight_calls = static_cast<size_t>(inflight);
+  if (absl::GetFlag(FLAGS_migrate_only)) {
+    pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);  // no drain: a signal just ends the run
+    const std::string dir = config.migrations_dir.empty() ? tokenledger::DefaultMigrationsDir()
+                                                          : config.migrations_dir;
+    std::vector<std::string> applied;
+    if (absl::Status m = tokenledger::ApplyMigrations(config.database_url, dir, &applied);
+        !m.ok()) {
+      spdlog::critical("applying migrations from {}: {}", dir, m.ToString());
+      return 1;
+    }
+    spdlog::info("migrations from {}: {}; the schema is current", dir,
+                 applied.empty() ? "nothing to apply"
+                                 : absl::StrCat("applied ", absl::StrJoin(applied, ", ")));
+    return 0;
+  }
 
   auto server = tokenledger::Server::Start(config);
   if (!server.ok()) {
