@@ -37,6 +37,7 @@ class Daemon {
   void Kill();           // SIGKILL, and reaps
   void Signal(int sig);  // e.g. SIGSTOP, SIGCONT
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   const std::string& target() const { return target_; }
   const std::string& operator_key() const { return operator_key_; }

@@ -17,19 +17,6 @@
 namespace tokenledger::testing {
 namespace {
 
-// The test database's URL with its port replaced, and that port.
-std::pair<std::string, int> ThroughPort(const std::string& url, int port) {
-  const size_t scheme = url.find("://");
-  const size_t slash = url.find('/', scheme + 3);
-  const size_t colon = url.rfind(':', slash);
-  int original = 5432;
-  if (colon != std::string::npos && colon > scheme + 3) {
-    EXPECT_TRUE(absl::SimpleAtoi(url.substr(colon + 1, slash - colon - 1), &original));
-    return {absl::StrCat(url.substr(0, colon + 1), port, url.substr(slash)), original};
-  }
-  return {absl::StrCat(url.substr(0, slash), ":", port, url.substr(slash)), original};
-}
-
 TEST(OutageTest, DatabaseOutageFailsDurableCallsAndTheDaemonRecoversByItself) {
   const int pg_port = ThroughPort(TestDatabaseUrl(), 0).second;
   TcpProxy proxy(pg_port);

@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace tokenledger::testing {
@@ -33,6 +35,9 @@ class TcpProxy {
   std::vector<std::thread> threads_;
   std::thread acceptor_;
 };
+
+// `url` (postgresql://host:port/db...) with its port replaced by `port`, and its original port.
+std::pair<std::string, int> ThroughPort(const std::string& url, int port);
 
 }  // namespace tokenledger::testing
 
