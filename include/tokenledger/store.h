@@ -30,6 +30,7 @@ struct Mutation {
   std::optional<TeamRecord> team;        // upserted
   std::optional<ApiKeyRecord> api_key;   // inserted, or updated (revoked) when the key_id exists
   std::vector<PeriodRecord> periods;     // inserted; an existing (account, period) fails the batch
+  std::vector<AuditRecord> audit;        // appended (seq assigned by the store)
 };
 
 struct MutationOutcome {
@@ -87,6 +88,12 @@ struct TransferQuery {
   int64_t until_us = 0;    // 0 = no bound
 };
 
+struct AuditQuery {
+  std::string tenant_id;
+  int32_t limit = 100;
+  int64_t before_seq = 0;  // 0 = newest
+};
+
 class LedgerStore {
  public:
   virtual ~LedgerStore() = default;
@@ -117,10 +124,13 @@ class LedgerStore {
                                                           int64_t period_start_us,
                                                           int64_t day_start_us) = 0;
 
-  // Overwrites stored balances with the given totals (transfers are the truth).
+  // Overwrites stored balances with the given totals (transfers are the truth) and appends
+  // `audit`, in one transaction.
   virtual absl::Status RepairBalances(
-      const std::string& tenant_id,
-      const std::vector<std::pair<std::string, PostedTotals>>& totals) = 0;
+      const std::string& tenant_id, const std::vector<std::pair<std::string, PostedTotals>>& totals,
+      const AuditRecord& audit) = 0;
+  // The tenant's audit events, newest first.
+  virtual absl::StatusOr<std::vector<AuditRecord>> ListAudit(const AuditQuery& q) = 0;
 };
 
 }  // namespace tokenledger

@@ -168,6 +168,19 @@ struct UsageSums {
   int64_t day_spent = 0;
 };
 
+// One audit event: a change to keys, budgets, policies or balances made through the API, and the
+// key that made it. Written in the same transaction as the change it records (so there is an
+// event exactly for each change committed), never updated or deleted.
+struct AuditRecord {
+  std::string tenant_id;
+  int64_t seq = 0;           // the store's order, from 1 (0 before it is stored)
+  std::string actor_key_id;  // "operator" for the platform operator key
+  std::string action;        // the API method: "Grant", "RevokeApiKey", "Reconcile", ...
+  std::string target;        // the account, team, key or tenant acted on
+  std::string detail;        // what changed, for people
+  int64_t created_at_us = 0;
+};
+
 // Stored response of an idempotent request, replayed for a retry with the same key.
 struct IdempotencyRecord {
   std::string tenant_id;  // empty for operator calls

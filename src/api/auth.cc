@@ -56,6 +56,8 @@ absl::string_view MethodName(Method m) {
       return "Reconcile";
     case Method::kGetServerStats:
       return "GetServerStats";
+    case Method::kListAuditEvents:
+      return "ListAuditEvents";
     case Method::kRunResets:
       return "RunResets";
   }
@@ -84,6 +86,7 @@ bool RoleAllows(Role role, Method method) {
     case Method::kCreateApiKey:
     case Method::kRevokeApiKey:
       return role == Role::kOperator || role == Role::kAdmin;
+    case Method::kListAuditEvents:
     case Method::kReconcile:  // auditors may look (fix=false is checked by the handler)
       return role == Role::kAdmin || role == Role::kAuditor;
     case Method::kGetServerStats:

@@ -34,6 +34,7 @@ enum class Method {
   kReconcile,
   kGetServerStats,
   kRunResets,
+  kListAuditEvents,
 };
 
 absl::string_view MethodName(Method m);

@@ -115,6 +115,36 @@ IdemArgs Idem(const Req& req, Method m) {
   return IdemArgs{req.idempotency_key(), RequestFingerprint(MethodName(m), req)};
 }
 
+// A listing's page: its size (page_size, default 100, at most 1000) and where it starts (the
+// page_token: the seq of the last row of the previous page).
+struct Page {
+  int32_t size = 100;
+  int64_t before_seq = 0;  // 0: from the newest
+};
+
+absl::StatusOr<Page> ParsePage(int32_t page_size, const std::string& page_token) {
+  constexpr int32_t kPageSizeMax = 1000;
+  if (page_size < 0 || page_size > kPageSizeMax) {
+    return absl::InvalidArgumentError("page_size: must be between 0 and 1000");
+  }
+  Page page;
+  if (page_size > 0) page.size = page_size;
+  if (!page_token.empty() &&
+      (!absl::SimpleAtoi(page_token, &page.before_seq) || page.before_seq <= 0)) {
+    return absl::InvalidArgumentError("page_token: malformed");
+  }
+  return page;
+}
+
+// Idem, for a call the audit trail records: the method, and the caller's key as the actor.
+template <typename Req>
+IdemArgs Audited(const Req& req, Method m, const Caller& caller) {
+  IdemArgs args = Idem(req, m);
+  args.audit_action = std::string(MethodName(m));
+  args.actor = caller.key_id;
+  return args;
+}
+
 Metadata ToMetadata(const google::protobuf::Map<std::string, std::string>& map) {
   Metadata md(map.begin(), map.end());
   std::sort(md.begin(), md.end());
@@ -234,7 +264,7 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertAccount(grpc::CallbackServerC
   Ledger* ledger = ctx_.ledger;
   std::string tenant = caller->tenant_id;
   std::string display_name = req->display_name();
-  ledger->UpsertAccount(tenant, std::move(account), Idem(*req, Method::kUpsertAccount),
+  ledger->UpsertAccount(tenant, std::move(account), Audited(*req, Method::kUpsertAccount, *caller),
                         [call, resp, ledger, tenant, display_name](absl::StatusOr<OpResult> r) {
                           if (r.ok()) {
                             resp->set_created(r->flag);
@@ -262,7 +292,7 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertTeam(grpc::CallbackServerCont
   TeamRecord team{.team_id = req->team_id(),
                   .display_name = req->display_name(),
                   .monthly_cap = req->monthly_cap()};
-  ctx_.ledger->UpsertTeam(caller->tenant_id, team, Idem(*req, Method::kUpsertTeam),
+  ctx_.ledger->UpsertTeam(caller->tenant_id, team, Audited(*req, Method::kUpsertTeam, *caller),
                           [call, resp, team](absl::StatusOr<OpResult> r) {
                             if (r.ok()) {
                               resp->set_created(r->flag);
@@ -282,7 +312,8 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::Grant(grpc::CallbackServerContext* 
   auto caller = call.Authenticate();
   if (!caller.ok()) return call.Finish(caller.status());
   ctx_.ledger->Grant(caller->tenant_id, req->account_id(), req->amount(), req->memo(),
-                     Idem(*req, Method::kGrant), [call, resp](absl::StatusOr<OpResult> r) {
+                     Audited(*req, Method::kGrant, *caller),
+                     [call, resp](absl::StatusOr<OpResult> r) {
                        if (r.ok()) {
                          resp->set_transfer_id(r->id);
                          resp->set_amount(r->amount);
@@ -300,7 +331,8 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::Adjust(grpc::CallbackServerContext*
   auto caller = call.Authenticate();
   if (!caller.ok()) return call.Finish(caller.status());
   ctx_.ledger->Adjust(caller->tenant_id, req->account_id(), req->amount_delta(), req->memo(),
-                      Idem(*req, Method::kAdjust), [call, resp](absl::StatusOr<OpResult> r) {
+                      Audited(*req, Method::kAdjust, *caller),
+                      [call, resp](absl::StatusOr<OpResult> r) {
                         if (r.ok()) {
                           resp->set_transfer_id(r->id);
                           resp->set_amount_delta(r->amount);
@@ -342,23 +374,16 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::ListTransfers(grpc::CallbackServerC
   Call call(ctx_, ctx, Method::kListTransfers);
   auto caller = call.Authenticate();
   if (!caller.ok()) return call.Finish(caller.status());
-  constexpr int32_t kPageSizeMax = 1000;
-  if (req->page_size() < 0 || req->page_size() > kPageSizeMax) {
-    return call.Finish(absl::InvalidArgumentError("page_size: must be between 0 and 1000"));
-  }
   if (req->since() < 0 || req->until() < 0) {
     return call.Finish(absl::InvalidArgumentError("since/until: must not be negative"));
   }
-  int64_t before_seq = 0;
-  if (!req->page_token().empty() &&
-      (!absl::SimpleAtoi(req->page_token(), &before_seq) || before_seq <= 0)) {
-    return call.Finish(absl::InvalidArgumentError("page_token: malformed"));
-  }
-  const int32_t page = req->page_size() == 0 ? 100 : req->page_size();
+  absl::StatusOr<Page> page_args = ParsePage(req->page_size(), req->page_token());
+  if (!page_args.ok()) return call.Finish(page_args.status());
+  const int32_t page = page_args->size;
   TransferQuery q{.tenant_id = caller->tenant_id,
                   .account_id = req->account_id(),
                   .limit = page + 1,
-                  .before_seq = before_seq,
+                  .before_seq = page_args->before_seq,
                   .since_us = req->since(),
                   .until_us = req->until()};
   auto rows = ctx_.ledger->ListTransfers(q);
@@ -396,7 +421,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateTenant(grpc::CallbackServerCon
                       .unit = req->unit(),
                       .timezone = req->timezone()};
   Ledger* ledger = ctx_.ledger;
-  ledger->CreateTenant(std::move(tenant), Idem(*req, Method::kCreateTenant),
+  ledger->CreateTenant(std::move(tenant), Audited(*req, Method::kCreateTenant, *caller),
                        [call, resp, ledger](absl::StatusOr<OpResult> r) {
                          if (r.ok()) {
                            auto t = ledger->FindTenant(r->id);
@@ -435,7 +460,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateApiKey(grpc::CallbackServerCon
   ApiKeyRecord key{
       .key_id = NewApiKeyId(), .tenant_id = tenant, .role = *role, .key_hash = HashApiKey(secret)};
   ctx_.ledger->CreateApiKey(
-      caller->tenant_id, key, Idem(*req, Method::kCreateApiKey),
+      caller->tenant_id, key, Audited(*req, Method::kCreateApiKey, *caller),
       [call, resp, key, secret, role_name = req->role()](absl::StatusOr<OpResult> r) {
         if (r.ok()) {
           resp->set_key_id(r->id);
@@ -455,7 +480,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeApiKey(grpc::CallbackServerCon
   Call call(ctx_, ctx, Method::kRevokeApiKey);
   auto caller = call.Authenticate();
   if (!caller.ok()) return call.Finish(caller.status());
-  ctx_.ledger->RevokeApiKey(caller->tenant_id, req->key_id(), Idem(*req, Method::kRevokeApiKey),
+  ctx_.ledger->RevokeApiKey(caller->tenant_id, req->key_id(),
+                            Audited(*req, Method::kRevokeApiKey, *caller),
                             [call, resp](absl::StatusOr<OpResult> r) {
                               if (r.ok()) {
                                 resp->set_key_id(r->id);
@@ -482,20 +508,22 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reconcile(grpc::CallbackServerContex
     out->set_found(m.found);
     out->set_source(m.source);
   };
-  ctx_.ledger->Reconcile(caller->tenant_id, req->fix(),
-                         [call, resp, fill](absl::StatusOr<ReconcileReport> r) {
-                           if (r.ok()) {
-                             resp->set_accounts_checked(r->accounts_checked);
-                             resp->set_transfers_checked(r->transfers_checked);
-                             resp->set_ledger_sum(r->ledger_sum);
-                             for (const auto& m : r->mismatches) fill(m, resp->add_mismatches());
-                             resp->set_expired_holds_released(r->expired_holds_released);
-                             resp->set_fixed(r->fixed);
-                             resp->set_periods_checked(r->periods_checked);
-                             for (const auto& m : r->repaired) fill(m, resp->add_repaired());
-                           }
-                           call.Finish(r.status());
-                         });
+  ctx_.ledger->Reconcile(
+      caller->tenant_id, req->fix(),
+      [call, resp, fill](absl::StatusOr<ReconcileReport> r) {
+        if (r.ok()) {
+          resp->set_accounts_checked(r->accounts_checked);
+          resp->set_transfers_checked(r->transfers_checked);
+          resp->set_ledger_sum(r->ledger_sum);
+          for (const auto& m : r->mismatches) fill(m, resp->add_mismatches());
+          resp->set_expired_holds_released(r->expired_holds_released);
+          resp->set_fixed(r->fixed);
+          resp->set_periods_checked(r->periods_checked);
+          for (const auto& m : r->repaired) fill(m, resp->add_repaired());
+        }
+        call.Finish(r.status());
+      },
+      caller->key_id);
   return call.reactor();
 }
 
@@ -540,6 +568,37 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
   resp->set_cached_accounts(s.engine.accounts);
   resp->set_open_holds(s.engine.open_holds);
   resp->set_resident_memory_bytes(s.resident_memory_bytes);
+  return call.Finish(absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(grpc::CallbackServerContext* ctx,
+                                                            const v1::ListAuditEventsRequest* req,
+                                                            v1::ListAuditEventsResponse* resp) {
+  Call call(ctx_, ctx, Method::kListAuditEvents);
+  auto caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (caller->tenant_id.empty()) {
+    return call.Finish(absl::InvalidArgumentError(
+        "tenant: the audit trail is read with a tenant's admin or auditor key"));
+  }
+  absl::StatusOr<Page> page_args = ParsePage(req->page_size(), req->page_token());
+  if (!page_args.ok()) return call.Finish(page_args.status());
+  const int32_t page = page_args->size;
+  auto rows = ctx_.ledger->ListAudit(AuditQuery{
+      .tenant_id = caller->tenant_id, .limit = page + 1, .before_seq = page_args->before_seq});
+  if (!rows.ok()) return call.Finish(rows.status());
+  const size_t n = std::min(rows->size(), static_cast<size_t>(page));
+  for (size_t i = 0; i < n; ++i) {
+    const AuditRecord& a = (*rows)[i];
+    v1::AuditEvent* out = resp->add_events();
+    out->set_seq(a.seq);
+    out->set_actor_key_id(a.actor_key_id);
+    out->set_action(a.action);
+    out->set_target(a.target);
+    out->set_detail(a.detail);
+    out->set_created_at(a.created_at_us);
+  }
+  if (rows->size() > n) resp->set_next_page_token(absl::StrCat((*rows)[n - 1].seq));
   return call.Finish(absl::OkStatus());
 }
 

@@ -42,7 +42,7 @@ class CallCounters {
   uint64_t Get(Method method, grpc::StatusCode code) const;
 
  private:
-  static constexpr int kMethods = 16;
+  static constexpr int kMethods = 32;
   static constexpr int kCodes = 17;
   std::atomic<uint64_t> counts_[kMethods][kCodes] = {};
 };
@@ -129,6 +129,10 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* GetServerStats(grpc::CallbackServerContext* ctx,
                                            const v1::GetServerStatsRequest* req,
                                            v1::GetServerStatsResponse* resp) override;
+
+  grpc::ServerUnaryReactor* ListAuditEvents(grpc::CallbackServerContext* ctx,
+                                            const v1::ListAuditEventsRequest* req,
+                                            v1::ListAuditEventsResponse* resp) override;
 
  private:
   ApiContext ctx_;

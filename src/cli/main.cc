@@ -115,6 +115,8 @@ Commands:
   balance <account_id>
   transfers <account_id> [--limit N] [--page-token T] [--since US] [--until US]
   reconcile [--fix]
+  audit [--limit N] [--page-token T]     the tenant's audit trail, newest first (admin or
+                                         auditor key)
   resets run [--as-of US]                performs the period resets due at US (default now) that
                                          have not run yet; prints resets_performed (admin key)
   stats                                  the daemon's writer and cache figures (operator or
@@ -836,6 +838,14 @@ int RunTransfers(Cli& cli, const Args& args) {
   return cli.Call(cli.Budget().get(), &v1::BudgetService::Stub::ListTransfers, req);
 }
 
+int RunAudit(Cli& cli, const Args& args) {
+  if (!args.empty()) return UsageError("usage: audit [--limit N] [--page-token T]");
+  v1::ListAuditEventsRequest req;
+  req.set_page_size(absl::GetFlag(FLAGS_limit));
+  req.set_page_token(absl::GetFlag(FLAGS_page_token));
+  return cli.Call(cli.Admin().get(), &v1::AdminService::Stub::ListAuditEvents, req);
+}
+
 int RunReconcile(Cli& cli, const Args& args) {
   if (!args.empty()) return UsageError("usage: reconcile [--fix]");
   v1::ReconcileRequest req;
@@ -880,6 +890,7 @@ constexpr Command kCommands[] = {
     {"balance", true, RunBalance},
     {"transfers", true, RunTransfers},
     {"reconcile", true, RunReconcile},
+    {"audit", true, RunAudit},
     {"resets run", true, RunResetsRun},
     {"stats", true, RunStats},
 };

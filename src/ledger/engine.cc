@@ -364,6 +364,57 @@ bool Ledger::AnswerFromIdempotency(TenantState& t, const IdemArgs& idem, ResultC
   return true;
 }
 
+absl::StatusOr<std::vector<AuditRecord>> Ledger::ListAudit(const AuditQuery& query) const {
+  if (query.limit < 1 || query.limit > 1000) {
+    return absl::InvalidArgumentError("page_size: must be 1 to 1000");
+  }
+  return reader_->ListAudit(query);
+}
+
+namespace {
+
+// The audit event of a change: what it touched, described for people.
+AuditRecord AuditOf(const Mutation& m, const IdemArgs& idem, int64_t now_us) {
+  AuditRecord a{.actor_key_id = idem.actor, .action = idem.audit_action, .created_at_us = now_us};
+  if (m.tenant) {
+    a.tenant_id = a.target = m.tenant->tenant_id;
+    a.detail =
+        absl::StrCat("tenant created: unit ", m.tenant->unit, ", timezone ", m.tenant->timezone);
+  } else if (m.api_key) {
+    a.tenant_id = m.api_key->tenant_id;
+    a.target = m.api_key->key_id;
+    a.detail = m.api_key->revoked ? "key revoked"
+                                  : absl::StrCat("key created, role ", RoleName(m.api_key->role));
+  } else if (m.account) {
+    const AccountRecord& r = *m.account;
+    a.tenant_id = r.tenant_id;
+    a.target = r.account_id;
+    a.detail = absl::StrCat("account set: status ", static_cast<int>(r.status), ", team '",
+                            r.team_id, "', ");
+    if (r.policy) {
+      absl::StrAppend(&a.detail, "policy monthly_allocation ", r.policy->monthly_allocation,
+                      ", rollover_max ", r.policy->rollover_max, ", daily_limit ",
+                      r.policy->daily_limit, ", overdraft_limit ", r.policy->overdraft_limit);
+    } else {
+      absl::StrAppend(&a.detail, "no policy");
+    }
+  } else if (m.team) {
+    a.tenant_id = m.team->tenant_id;
+    a.target = m.team->team_id;
+    a.detail = absl::StrCat("team set: monthly_cap ", m.team->monthly_cap);
+  } else if (!m.transfers.empty()) {
+    const TransferRecord& t = m.transfers.front();
+    a.tenant_id = t.tenant_id;
+    const bool credit = t.credit_account_id.front() != '@';
+    a.target = credit ? t.credit_account_id : t.debit_account_id;
+    a.detail = absl::StrCat(TransferKindName(t.kind), " ", credit ? "+" : "-", t.amount, " (",
+                            t.transfer_id, ")", t.memo.empty() ? "" : ": ", t.memo);
+  }
+  return a;
+}
+
+}  // namespace
+
 bool Ledger::SubmitLocked(std::shared_ptr<TenantState> t, const IdemArgs& idem,
                           const OpResult& result, Mutation m,
                           absl::AnyInvocable<void(TenantState&)> apply,
@@ -371,6 +422,7 @@ bool Ledger::SubmitLocked(std::shared_ptr<TenantState> t, const IdemArgs& idem,
                           DeferredAnswers& later) {
   std::string response = EncodeResult(result);
   m.idempotency = IdempotencyRecord{t->record.tenant_id, idem.key, idem.fingerprint, response};
+  if (!idem.audit_action.empty()) m.audit.push_back(AuditOf(m, idem, clock_->NowMicros()));
   TenantState* raw = t.get();
   // Held in a shared slot so that the call can still be answered when Submit refuses the work.
   auto slot = std::make_shared<ResultCallback>(std::move(done));
@@ -1125,11 +1177,12 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
   return expired;
 }
 
-void Ledger::Reconcile(const std::string& tenant, bool fix, ReconcileCallback done) {
+void Ledger::Reconcile(const std::string& tenant, bool fix, ReconcileCallback done,
+                       const std::string& actor) {
   if (!GetTenant(tenant)) return std::move(done)(absl::NotFoundError("tenant not found"));
   auto slot = std::make_shared<ReconcileCallback>(std::move(done));
-  absl::Status s = journal_->RunExclusive([this, tenant, fix, slot](LedgerStore& store) {
-    RunReconcile(store, tenant, fix, std::move(*slot));
+  absl::Status s = journal_->RunExclusive([this, tenant, fix, actor, slot](LedgerStore& store) {
+    RunReconcile(store, tenant, fix, actor, std::move(*slot));
   });
   if (!s.ok()) std::move (*slot)(s);
 }
@@ -1157,7 +1210,7 @@ void CompareTotals(const std::string& account, const PostedTotals& want, const P
 // Runs on the writer's thread between batches: everything queued before it is committed and
 // applied, so the store, the transfers and the posted totals in memory must agree exactly.
 void Ledger::RunReconcile(LedgerStore& store, const std::string& tenant, bool fix,
-                          ReconcileCallback done) {
+                          const std::string& actor, ReconcileCallback done) {
   ReconcileReport report;
   std::shared_ptr<TenantState> t = GetTenant(tenant);
   report.expired_holds_released = ExpireTenantHolds(t);
@@ -1204,8 +1257,19 @@ void Ledger::RunReconcile(LedgerStore& store, const std::string& tenant, bool fi
       }
     }
   }
-  if (fix && !store_repairs.empty()) {
-    if (absl::Status s = store.RepairBalances(tenant, store_repairs); !s.ok()) {
+  if (fix && !report.mismatches.empty()) {
+    std::string detail = absl::StrCat("repaired ", report.mismatches.size(), " mismatches:");
+    for (const ReconcileMismatch& m : report.mismatches) {
+      absl::StrAppend(&detail, " ", m.account_id, " ", m.field, " ", m.found, "->", m.expected,
+                      " (", m.source, ");");
+    }
+    AuditRecord audit{.tenant_id = tenant,
+                      .actor_key_id = actor,
+                      .action = "Reconcile",
+                      .target = tenant,
+                      .detail = std::move(detail),
+                      .created_at_us = clock_->NowMicros()};
+    if (absl::Status s = store.RepairBalances(tenant, store_repairs, audit); !s.ok()) {
       return std::move(done)(s);
     }
   }

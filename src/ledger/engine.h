@@ -55,6 +55,10 @@ struct EngineOptions {
 struct IdemArgs {
   std::string key;
   uint64_t fingerprint = 0;
+  // When set, the change is recorded in the audit trail under this action (the API method),
+  // with `actor` (the caller's key id) as who made it.
+  std::string audit_action;
+  std::string actor;
 };
 
 struct AuthorizeArgs {
@@ -179,7 +183,11 @@ class Ledger {
                                     int64_t amount);
 
   // ---- admin ----
-  void Reconcile(const std::string& tenant, bool fix, ReconcileCallback done);
+  // A repair (fix) is recorded in the audit trail under `actor`.
+  void Reconcile(const std::string& tenant, bool fix, ReconcileCallback done,
+                 const std::string& actor = "");
+  // The tenant's audit trail, newest first.
+  absl::StatusOr<std::vector<AuditRecord>> ListAudit(const AuditQuery& query) const;
   // Releases every open hold past its expiry (durably, through the journal). Returns how many.
   int64_t ExpireHolds();
 
@@ -238,7 +246,7 @@ class Ledger {
   void ApplyPostedTransfer(TenantState& t, const TransferRecord& tr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   void RunReconcile(LedgerStore& store, const std::string& tenant, bool fix,
-                    ReconcileCallback done);
+                    const std::string& actor, ReconcileCallback done);
 
   Journal* const journal_;
   LedgerStore* const reader_;

@@ -96,9 +96,15 @@ absl::StatusOr<std::vector<UsageSums>> FaultyStore::SumUsage(const std::string& 
 }
 
 absl::Status FaultyStore::RepairBalances(
-    const std::string& tenant_id, const std::vector<std::pair<std::string, PostedTotals>>& totals) {
+    const std::string& tenant_id, const std::vector<std::pair<std::string, PostedTotals>>& totals,
+    const AuditRecord& audit) {
   if (absl::Status s = Reachable(); !s.ok()) return s;
-  return inner_->RepairBalances(tenant_id, totals);
+  return inner_->RepairBalances(tenant_id, totals, audit);
+}
+
+absl::StatusOr<std::vector<AuditRecord>> FaultyStore::ListAudit(const AuditQuery& q) {
+  if (absl::Status s = Reachable(); !s.ok()) return s;
+  return inner_->ListAudit(q);
 }
 
 }  // namespace tokenledger

@@ -92,6 +92,13 @@ absl::Status CheckStorableText(const Mutation& m) {
     check("period.tenant_id", p.tenant_id);
     check("period.account_id", p.account_id);
   }
+  for (const AuditRecord& a : m.audit) {
+    check("audit.tenant_id", a.tenant_id);
+    check("audit.actor_key_id", a.actor_key_id);
+    check("audit.action", a.action);
+    check("audit.target", a.target);
+    check("audit.detail", a.detail);
+  }
   if (m.tenant.has_value()) {
     check("tenant.tenant_id", m.tenant->tenant_id);
     check("tenant.display_name", m.tenant->display_name);
@@ -397,6 +404,9 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
     transfers_.push_back(std::move(t));
   }
   next_seq_ = seq;
+  for (const Mutation* m : live) {
+    for (const AuditRecord& a : m->audit) AppendAuditLocked(a);
+  }
   for (auto& [key, totals] : balance_writes) balances_[key] = totals;
   for (auto& [key, rec] : new_keys) idempotency_[key] = *rec;
   batches_.insert(batch_id);
@@ -574,7 +584,8 @@ absl::StatusOr<std::vector<UsageSums>> MemoryStore::SumUsage(const std::string& 
 }
 
 absl::Status MemoryStore::RepairBalances(
-    const std::string& tenant_id, const std::vector<std::pair<std::string, PostedTotals>>& totals) {
+    const std::string& tenant_id, const std::vector<std::pair<std::string, PostedTotals>>& totals,
+    const AuditRecord& audit) {
   absl::MutexLock lock(&mu_);
   // All or nothing: check every row before writing any.
   for (const auto& [account_id, t] : totals) {
@@ -584,7 +595,26 @@ absl::Status MemoryStore::RepairBalances(
     }
   }
   for (const auto& [account_id, t] : totals) balances_[{tenant_id, account_id}] = t;
+  AppendAuditLocked(audit);
   return absl::OkStatus();
+}
+
+void MemoryStore::AppendAuditLocked(const AuditRecord& a) {
+  AuditRecord rec = a;
+  rec.seq = static_cast<int64_t>(audit_.size()) + 1;
+  audit_.push_back(std::move(rec));
+}
+
+absl::StatusOr<std::vector<AuditRecord>> MemoryStore::ListAudit(const AuditQuery& q) {
+  absl::MutexLock lock(&mu_);
+  std::vector<AuditRecord> out;
+  for (auto it = audit_.rbegin(); it != audit_.rend() && out.size() < static_cast<size_t>(q.limit);
+       ++it) {
+    if (it->tenant_id != q.tenant_id) continue;
+    if (q.before_seq != 0 && it->seq >= q.before_seq) continue;
+    out.push_back(*it);
+  }
+  return out;
 }
 
 void MemoryStore::CorruptBalanceForTest(const std::string& tenant_id, const std::string& account_id,

@@ -85,9 +85,10 @@ class MemoryStore final : public LedgerStore {
   absl::StatusOr<std::vector<UsageSums>> SumUsage(const std::string& tenant_id,
                                                   int64_t period_start_us,
                                                   int64_t day_start_us) override;
-  absl::Status RepairBalances(
-      const std::string& tenant_id,
-      const std::vector<std::pair<std::string, PostedTotals>>& totals) override;
+  absl::Status RepairBalances(const std::string& tenant_id,
+                              const std::vector<std::pair<std::string, PostedTotals>>& totals,
+                              const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<AuditRecord>> ListAudit(const AuditQuery& q) override;
 
   // Test hooks.
   // Overwrites a stored balance without a transfer, as a bug or a manual edit would; creates the
@@ -118,6 +119,8 @@ class MemoryStore final : public LedgerStore {
   std::map<PeriodKey, PeriodRecord> periods_ ABSL_GUARDED_BY(mu_);
   std::set<uint64_t> batches_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  std::vector<AuditRecord> audit_ ABSL_GUARDED_BY(mu_);  // seq = position + 1
+  void AppendAuditLocked(const AuditRecord& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };
 
 }  // namespace tokenledger

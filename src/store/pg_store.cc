@@ -159,6 +159,16 @@ constexpr char kPruneBatchesSql[] =
     "DELETE FROM commit_batches WHERE batch_id IN (SELECT batch_id FROM commit_batches "
     "WHERE committed_at < now() - make_interval(secs => $1::double precision) LIMIT 10000)";
 
+constexpr char kInsertAudit[] = "tl_insert_audit";
+constexpr char kInsertAuditSql[] =
+    "INSERT INTO audit_events (tenant_id, actor_key_id, action, target, detail, created_at) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+    "$6::bigint[])";
+
+constexpr char kListAuditSql[] =
+    "SELECT seq, tenant_id, actor_key_id, action, target, detail, created_at FROM audit_events "
+    "WHERE tenant_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3";
+
 // Fencing: the lease rows of a batch's tenants, locked FOR SHARE until the batch commits (a
 // takeover's UPDATE waits for them), counted by the caller: each must still be this owner's at
 // the epoch its cache was loaded under.
@@ -217,6 +227,7 @@ constexpr std::pair<const char*, const char*> kWriterStatements[] = {
     {kCommittedBatch, kCommittedBatchSql},
     {kPruneBatches, kPruneBatchesSql},
     {kCheckFences, kCheckFencesSql},
+    {kInsertAudit, kInsertAuditSql},
     {kInsertLeases, kInsertLeasesSql},
 };
 
@@ -507,6 +518,24 @@ const std::string& MutationTenant(const Mutation& m) {
   return kNone;
 }
 
+// The audit_events columns of a batch, one array each.
+struct AuditColumns {
+  pg_internal::ArrayLiteral tenant_id, actor, action, target, detail, created_at;
+  void Add(const AuditRecord& a) {
+    tenant_id.AddText(a.tenant_id);
+    actor.AddText(a.actor_key_id);
+    action.AddText(a.action);
+    target.AddText(a.target);
+    detail.AddText(a.detail);
+    created_at.AddInt(a.created_at_us);
+  }
+  void Insert(pqxx::work& txn) && {
+    txn.exec_prepared0(kInsertAudit, std::move(tenant_id).Finish(), std::move(actor).Finish(),
+                       std::move(action).Finish(), std::move(target).Finish(),
+                       std::move(detail).Finish(), std::move(created_at).Finish());
+  }
+};
+
 absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch, uint64_t batch_id,
                         std::optional<absl::Duration> prune_older_than,
                         std::vector<MutationOutcome>& outcomes) {
@@ -584,6 +613,7 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
       p_created;
   pg_internal::ArrayLiteral t_id, t_name, t_unit, t_tz, t_created;
   TransferColumns tc;
+  AuditColumns audit;
   for (size_t i = 0; i < batch.size(); ++i) {
     if (!outcomes[i].committed) continue;
     const Mutation& m = *batch[i];
@@ -652,6 +682,7 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
       tc.hold_id.AddText(t.hold_id);
       tc.idempotency_key.AddText(t.idempotency_key);
     }
+    for (const AuditRecord& a : m.audit) audit.Add(a);
   }
 
   if (t_id.size() > 0) {
@@ -773,6 +804,8 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
                        std::move(granted).Finish(), std::move(spent).Finish(),
                        std::move(expired).Finish());
   }
+  // Last: an event references its tenant, which the batch may have just created.
+  if (audit.tenant_id.size() > 0) std::move(audit).Insert(txn);
   txn.exec_prepared0(kInsertBatch, ToInt64(batch_id));
   if (prune_older_than.has_value()) {
     txn.exec_prepared0(kPruneBatches, absl::ToDoubleSeconds(*prune_older_than));
@@ -1322,7 +1355,11 @@ absl::StatusOr<std::vector<UsageSums>> PgStore::SumUsage(const std::string& tena
 }
 
 absl::Status PgStore::RepairBalances(
-    const std::string& tenant_id, const std::vector<std::pair<std::string, PostedTotals>>& totals) {
+    const std::string& tenant_id, const std::vector<std::pair<std::string, PostedTotals>>& totals,
+    const AuditRecord& audit) {
+  Mutation audit_only;
+  audit_only.audit.push_back(audit);
+  if (absl::Status s = CheckStorableText(audit_only); !s.ok()) return s;
   if (tenant_id.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError("tenant_id contains a NUL byte");
   }
@@ -1334,7 +1371,6 @@ absl::Status PgStore::RepairBalances(
     }
     rows[account_id] = t;
   }
-  if (rows.empty()) return absl::OkStatus();
   absl::StatusOr<bool> done = WithReader<bool>([&](pqxx::connection& conn) {
     pg_internal::ArrayLiteral id, credits, debits, granted, spent, expired;
     for (const auto& [account_id, t] : rows) {
@@ -1346,10 +1382,18 @@ absl::Status PgStore::RepairBalances(
       expired.AddInt(t.expired);
     }
     pqxx::work txn(conn);
-    txn.exec_params0(kRepairBalancesSql, tenant_id, std::move(id).Finish(),
-                     std::move(credits).Finish(), std::move(debits).Finish(),
-                     std::move(granted).Finish(), std::move(spent).Finish(),
-                     std::move(expired).Finish());
+    if (!rows.empty()) {
+      txn.exec_params0(kRepairBalancesSql, tenant_id, std::move(id).Finish(),
+                       std::move(credits).Finish(), std::move(debits).Finish(),
+                       std::move(granted).Finish(), std::move(spent).Finish(),
+                       std::move(expired).Finish());
+    }
+    AuditColumns columns;
+    columns.Add(audit);
+    txn.exec_params0(kInsertAuditSql, std::move(columns.tenant_id).Finish(),
+                     std::move(columns.actor).Finish(), std::move(columns.action).Finish(),
+                     std::move(columns.target).Finish(), std::move(columns.detail).Finish(),
+                     std::move(columns.created_at).Finish());
     // A lost connection here leaves the repair in doubt; Reconcile can simply be run again.
     txn.commit();
     return absl::StatusOr<bool>(true);
@@ -1489,6 +1533,28 @@ absl::StatusOr<std::vector<TenantRecord>> PgStore::ListTenants() {
     pqxx::nontransaction txn(conn);
     Result out;
     for (const pqxx::row& r : txn.exec(kLoadTenantsSql)) out.push_back(TenantFromRow(r));
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<AuditRecord>> PgStore::ListAudit(const AuditQuery& q) {
+  if (q.tenant_id.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("tenant_id contains a NUL byte");
+  }
+  using Result = std::vector<AuditRecord>;
+  return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
+    pqxx::nontransaction txn(conn);
+    Result out;
+    const int64_t before = q.before_seq > 0 ? q.before_seq : INT64_MAX;
+    for (const pqxx::row& r : txn.exec_params(kListAuditSql, q.tenant_id, before, q.limit)) {
+      out.push_back(AuditRecord{.tenant_id = r[1].as<std::string>(),
+                                .seq = r[0].as<int64_t>(),
+                                .actor_key_id = r[2].as<std::string>(),
+                                .action = r[3].as<std::string>(),
+                                .target = r[4].as<std::string>(),
+                                .detail = r[5].as<std::string>(),
+                                .created_at_us = r[6].as<int64_t>()});
+    }
     return out;
   });
 }

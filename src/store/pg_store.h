@@ -98,9 +98,10 @@ class PgStore final : public LedgerStore, public LeaseStore {
   absl::StatusOr<std::vector<UsageSums>> SumUsage(const std::string& tenant_id,
                                                   int64_t period_start_us,
                                                   int64_t day_start_us) override;
-  absl::Status RepairBalances(
-      const std::string& tenant_id,
-      const std::vector<std::pair<std::string, PostedTotals>>& totals) override;
+  absl::Status RepairBalances(const std::string& tenant_id,
+                              const std::vector<std::pair<std::string, PostedTotals>>& totals,
+                              const AuditRecord& audit) override;
+  absl::StatusOr<std::vector<AuditRecord>> ListAudit(const AuditQuery& q) override;
 
   // LeaseStore. Lease statements run on the read connections.
   void EnableFencing(const LeaseOwner& owner) override;

@@ -662,5 +662,62 @@ TEST(PeriodsEndToEnd, TwoDaemonsStartingTogetherResetOnce) {
   EXPECT_EQ(rresp.periods_checked(), 2 * kAccounts);
 }
 
+TEST_F(ServiceTest, TheAuditTrailRecordsWhoChangedWhat) {
+  ASSERT_TRUE(UpsertAccount("alice").ok());
+  v1::GrantResponse g;
+  ASSERT_TRUE(Grant("alice", 500, "audit-grant", &g).ok());
+  ASSERT_TRUE(Grant("alice", 500, "audit-grant", &g).ok());  // a replay: no second event
+  v1::GrantResponse refused;
+  EXPECT_FALSE(Grant("nobody", 5, "audit-refused", &refused).ok());  // nothing changed
+  v1::DebitResponse d;
+  ASSERT_TRUE(Debit("alice", 7, "", "audit-debit", &d).ok());  // usage is not audited
+  v1::RevokeApiKeyRequest rreq;
+  rreq.set_key_id(keys_.admin_key_id);
+  rreq.set_idempotency_key("audit-revoke");
+
+  v1::ListAuditEventsRequest req;
+  v1::ListAuditEventsResponse resp;
+  ASSERT_TRUE(admin_->ListAuditEvents(Ctx(keys_.auditor).get(), req, &resp).ok());
+  std::vector<std::string> seen;
+  for (const v1::AuditEvent& e : resp.events()) {
+    seen.push_back(absl::StrCat(e.action(), " ", e.target()));
+    EXPECT_GT(e.created_at(), 0);
+  }
+  // Newest first: the grant, the account, the four keys, the tenant.
+  ASSERT_GE(seen.size(), 7u);
+  EXPECT_EQ(seen[0], "Grant alice");
+  EXPECT_EQ(seen[1], "UpsertAccount alice");
+  EXPECT_EQ(resp.events(0).detail().rfind("GRANT +500", 0), 0u) << resp.events(0).detail();
+  EXPECT_EQ(seen.back(), absl::StrCat("CreateTenant ", keys_.tenant_id));
+  EXPECT_EQ(resp.events(resp.events_size() - 1).actor_key_id(), "operator");
+  int key_events = 0;
+  for (const std::string& s : seen) key_events += s.rfind("CreateApiKey ", 0) == 0;
+  EXPECT_EQ(key_events, 4);
+  EXPECT_EQ(resp.events_size(), 7);
+
+  // Paging, and who may read it.
+  req.set_page_size(2);
+  ASSERT_TRUE(admin_->ListAuditEvents(Ctx(keys_.admin).get(), req, &resp).ok());
+  ASSERT_EQ(resp.events_size(), 2);
+  req.set_page_token(resp.next_page_token());
+  v1::ListAuditEventsResponse next;
+  ASSERT_TRUE(admin_->ListAuditEvents(Ctx(keys_.admin).get(), req, &next).ok());
+  EXPECT_EQ(next.events(0).action(), "CreateApiKey");
+  EXPECT_EQ(admin_->ListAuditEvents(Ctx(keys_.gateway).get(), req, &next).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  req.set_page_token("not-a-token");
+  EXPECT_EQ(admin_->ListAuditEvents(Ctx(keys_.admin).get(), req, &next).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // A revocation is recorded with the key that made it.
+  v1::RevokeApiKeyResponse revoked;
+  ASSERT_TRUE(admin_->RevokeApiKey(Ctx(keys_.admin).get(), rreq, &revoked).ok());
+  req.Clear();
+  ASSERT_TRUE(admin_->ListAuditEvents(Ctx(keys_.auditor).get(), req, &resp).ok());
+  EXPECT_EQ(resp.events(0).action(), "RevokeApiKey");
+  EXPECT_EQ(resp.events(0).target(), keys_.admin_key_id);
+  EXPECT_EQ(resp.events(0).actor_key_id(), keys_.admin_key_id);
+}
+
 }  // namespace
 }  // namespace tokenledger::testing

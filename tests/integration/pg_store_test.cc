@@ -637,7 +637,13 @@ TEST_F(PgStoreTest, RecomputeFindsACorruptedBalanceAndRepairFixesIt) {
     if (row.recomputed != row.stored) fixes.emplace_back(row.account_id, row.recomputed);
   }
   ASSERT_EQ(fixes.size(), 1u);
-  ASSERT_TRUE(store_->RepairBalances(tenant_, fixes).ok());
+  const AuditRecord audit{.tenant_id = tenant_,
+                          .actor_key_id = "k_admin",
+                          .action = "Reconcile",
+                          .target = tenant_,
+                          .detail = "repaired 1",
+                          .created_at_us = 5};
+  ASSERT_TRUE(store_->RepairBalances(tenant_, fixes, audit).ok());
 
   data = store_->Recompute(tenant_);
   ASSERT_TRUE(data.ok());
@@ -645,8 +651,43 @@ TEST_F(PgStoreTest, RecomputeFindsACorruptedBalanceAndRepairFixesIt) {
     EXPECT_EQ(row.recomputed, row.stored) << row.account_id;
   }
   EXPECT_EQ(Balance("alice").credits, 100);
-  // Repairing an account that does not exist fails and changes nothing.
-  EXPECT_FALSE(store_->RepairBalances(tenant_, {{"nobody", PostedTotals{}}}).ok());
+  // Repairing an account that does not exist fails and changes nothing, its audit event
+  // included.
+  EXPECT_FALSE(store_->RepairBalances(tenant_, {{"nobody", PostedTotals{}}}, audit).ok());
+  absl::StatusOr<std::vector<AuditRecord>> events =
+      store_->ListAudit(AuditQuery{.tenant_id = tenant_});
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].actor_key_id, "k_admin");
+  EXPECT_EQ((*events)[0].detail, "repaired 1");
+}
+
+TEST_F(PgStoreTest, AuditEventsCommitWithTheirChangeAndCannotBeEdited) {
+  Mutation grant = GrantMutation(tenant_, "alice", 100, "audited");
+  grant.audit.push_back(AuditRecord{.tenant_id = tenant_,
+                                    .actor_key_id = "k_hr",
+                                    .action = "Grant",
+                                    .target = "alice",
+                                    .detail = "GRANT +100 'quoted' \\ text",
+                                    .created_at_us = 9});
+  ASSERT_TRUE(Commit({&grant}).ok());
+  // A replay of the same key commits nothing, so it records nothing either.
+  ASSERT_TRUE(Commit({&grant}).ok());
+  absl::StatusOr<std::vector<AuditRecord>> events =
+      store_->ListAudit(AuditQuery{.tenant_id = tenant_});
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].detail, "GRANT +100 'quoted' \\ text");
+  EXPECT_EQ((*events)[0].action, "Grant");
+  EXPECT_GT((*events)[0].seq, 0);
+  // Even with SQL access, the table is append-only.
+  pqxx::connection conn(url_);
+  pqxx::nontransaction txn(conn);
+  EXPECT_THROW(
+      txn.exec_params("UPDATE audit_events SET detail = 'x' WHERE tenant_id = $1", tenant_),
+      pqxx::sql_error);
+  EXPECT_THROW(txn.exec_params("DELETE FROM audit_events WHERE tenant_id = $1", tenant_),
+               pqxx::sql_error);
 }
 
 TEST_F(PgStoreTest, PeriodsGuardResetsAndAreCheckedAgainstTheirTransfers) {
@@ -941,7 +982,7 @@ TEST(PgMigrateTest, ApplyingTwiceIsANoOpAndConcurrentRunsAreSafe) {
     pqxx::nontransaction txn(admin);
     pqxx::row r = txn.exec_params1(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", schema);
-    EXPECT_EQ(r[0].as<int>(), 12);  // eleven tables of the migrations and schema_migrations
+    EXPECT_EQ(r[0].as<int>(), 13);  // twelve tables of the migrations and schema_migrations
     pqxx::row versions =
         txn.exec1("SELECT count(*) FROM " + txn.quote_name(schema) + ".schema_migrations");
     EXPECT_EQ(versions[0].as<size_t>(), did.size());

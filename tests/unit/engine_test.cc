@@ -464,10 +464,18 @@ TEST_F(EngineTest, ReconcileFindsAndRepairsDrift) {
   EXPECT_EQ(r.mismatches[0].source, "store");
   EXPECT_EQ(r.ledger_sum, 0);
   EXPECT_EQ(r.transfers_checked, 2);
+  EXPECT_TRUE(
+      mem_.ListAudit(AuditQuery{.tenant_id = kTenant})->empty());  // looking changes nothing
   ReconcileReport fixed = Reconcile(/*fix=*/true);
   EXPECT_TRUE(fixed.fixed);
   EXPECT_EQ(fixed.repaired.size(), 1u);
   ExpectBooksBalance();
+  // The repair is in the audit trail.
+  absl::StatusOr<std::vector<AuditRecord>> audit = ledger_->ListAudit({.tenant_id = kTenant});
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_EQ((*audit)[0].action, "Reconcile");
+  EXPECT_THAT((*audit)[0].detail, testing::HasSubstr("alice credits 999->100 (store)"));
   // The repaired store loads the right balance after a restart.
   Restart();
   EXPECT_EQ(Available("alice"), 60);
@@ -655,6 +663,37 @@ TEST_F(EngineTest, RandomizedOperationsMatchAModel) {
     const Model& m = model[acct];
     EXPECT_EQ(Available(acct), m.credits - m.debits - m.held);
   }
+}
+
+TEST_F(EngineTest, AuditedChangesAreRecordedOnlyWhenTheyCommit) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  IdemArgs audited{.key = "g-audited", .fingerprint = 1, .audit_action = "Grant", .actor = "k_hr"};
+  auto grant = [&](const std::string& account, const IdemArgs& idem) {
+    return Wait([&](ResultCallback cb) {
+      ledger_->Grant(kTenant, account, 250, "bonus", idem, std::move(cb));
+    });
+  };
+  ASSERT_TRUE(grant("alice", audited).ok());
+  ASSERT_TRUE(grant("alice", audited).ok());  // a replay
+  IdemArgs refused = audited;
+  refused.key = "g-refused";
+  EXPECT_FALSE(grant("bob", refused).ok());  // no such account
+  faulty_.SetUnavailable(true);
+  refused.key = "g-failed";
+  EXPECT_FALSE(grant("alice", refused).ok());  // the commit fails
+  faulty_.SetUnavailable(false);
+  absl::StatusOr<std::vector<AuditRecord>> audit = ledger_->ListAudit({.tenant_id = kTenant});
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 1u);
+  const AuditRecord& e = (*audit)[0];
+  EXPECT_EQ(e.action, "Grant");
+  EXPECT_EQ(e.actor_key_id, "k_hr");
+  EXPECT_EQ(e.target, "alice");
+  EXPECT_THAT(e.detail, testing::StartsWith("GRANT +250"));
+  EXPECT_THAT(e.detail, testing::EndsWith(": bonus"));
+  EXPECT_EQ(ledger_->ListAudit({.tenant_id = kTenant, .limit = 0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -271,7 +271,7 @@ TEST_F(MemoryStoreTest, RecomputeFindsCorruptionAndRepairFixesIt) {
     if (row.recomputed != row.stored) fixes.emplace_back(row.account_id, row.recomputed);
   }
   ASSERT_EQ(fixes.size(), 1u);
-  ASSERT_TRUE(store_.RepairBalances(kTenant, fixes).ok());
+  ASSERT_TRUE(store_.RepairBalances(kTenant, fixes, AuditRecord{.tenant_id = kTenant}).ok());
   data = store_.Recompute(kTenant);
   ASSERT_TRUE(data.ok());
   for (const ReconcileData::Row& row : data->rows) EXPECT_EQ(row.recomputed, row.stored);
