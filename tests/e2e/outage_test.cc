@@ -7,7 +7,6 @@
 #include <string>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon.h"
@@ -17,24 +16,11 @@
 namespace tokenledger::testing {
 namespace {
 
-// The test database's URL with its port replaced, and that port.
-std::pair<std::string, int> ThroughPort(const std::string& url, int port) {
-  const size_t scheme = url.find("://");
-  const size_t slash = url.find('/', scheme + 3);
-  const size_t colon = url.rfind(':', slash);
-  int original = 5432;
-  if (colon != std::string::npos && colon > scheme + 3) {
-    EXPECT_TRUE(absl::SimpleAtoi(url.substr(colon + 1, slash - colon - 1), &original));
-    return {absl::StrCat(url.substr(0, colon + 1), port, url.substr(slash)), original};
-  }
-  return {absl::StrCat(url.substr(0, slash), ":", port, url.substr(slash)), original};
-}
-
 TEST(OutageTest, DatabaseOutageFailsDurableCallsAndTheDaemonRecoversByItself) {
-  const int pg_port = ThroughPort(TestDatabaseUrl(), 0).second;
+  const int pg_port = UrlThroughPort(TestDatabaseUrl(), 0).second;
   TcpProxy proxy(pg_port);
   Daemon d;
-  d.database_url = ThroughPort(TestDatabaseUrl(), proxy.port()).first;
+  d.database_url = UrlThroughPort(TestDatabaseUrl(), proxy.port()).first;
   d.extra_args = {"--write-queue-max", "4"};
   d.Start();
   TenantKeys keys = MakeTenant(d);
