@@ -1,6 +1,8 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 #include "server/metrics_http.h"
 
+#include <sys/socket.h>
+
 #include <deque>
 #include <vector>
 
@@ -105,6 +107,12 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::str
   http.set_write_timeout(5, 0);
   http.set_keep_alive_timeout(2);
   http.set_payload_max_length(4096);
+  // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let a second daemon bind the same
+  // port and take half of the scrapes instead of failing to start.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   http.Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry->Render(), "text/plain; version=0.0.4");
   });

@@ -102,6 +102,9 @@ absl::Status Server::StartGrpc() {
   builder.RegisterService(budget_.get());
   builder.RegisterService(admin_.get());
   builder.SetMaxReceiveMessageSize(4 << 20);
+  // gRPC's default SO_REUSEPORT would let a second daemon bind the same address and take half of
+  // the calls instead of failing to start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.listen));

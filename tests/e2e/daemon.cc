@@ -118,7 +118,9 @@ int RunCommand(const std::string& command, std::string* output) {
 
 Daemon::Daemon() {
   target_ = absl::StrCat("127.0.0.1:", FreePort());
-  metrics_port_ = FreePort();
+  do {
+    metrics_port_ = FreePort();
+  } while (absl::StrCat("127.0.0.1:", metrics_port_) == target_);
   operator_key_ = Unique("tlo_test_operator_key_0123456789abcdef");
   log_path_ =
       absl::StrCat(::testing::TempDir(), "/tokenledgerd-", getpid(), "-", Unique("log"), ".log");

@@ -103,18 +103,26 @@ TEST(DaemonConfigTest, TheConfigFileAndTheEnvironmentReachTheDaemon) {
   }
 }
 
-TEST(DaemonConfigTest, ATakenMetricsPortStopsTheStart) {
-  int port = 0;
-  const int fd = SilentListener(&port);  // the port is taken
+// A second daemon on the ports of a running one fails to start (exit 1) rather than sharing them
+// (gRPC and httplib would both set SO_REUSEPORT and split the traffic).
+TEST(DaemonConfigTest, TakenPortsStopTheStart) {
+  Daemon first;
+  first.Start();
+  const std::string db = absl::StrCat("--database-url ", TestDatabaseUrl());
   std::string out;
   EXPECT_EQ(RunDaemon("",
-                      absl::StrCat("--database-url ", TestDatabaseUrl(),
-                                   " --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:", port),
+                      absl::StrCat(db, " --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:",
+                                   first.metrics_port()),
                       &out),
             1)
       << out;
   EXPECT_THAT(out, HasSubstr("(metrics)"));
-  close(fd);
+  EXPECT_EQ(
+      RunDaemon("", absl::StrCat(db, " --listen ", first.target(), " --metrics-listen ''"), &out),
+      1)
+      << out;
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("cannot listen on ", first.target())));
+  EXPECT_EQ(first.Terminate(), 0);
 }
 
 }  // namespace
