@@ -122,9 +122,10 @@ daemon_args=(--listen "${listen}" --database-url "${database_url}"
 
 stop_daemon
 say "starting tokenledgerd on ${listen} (log ${log_file})"
-# The arguments go to the log with the database password masked.
+# Database URLs are shown with their password masked.
+mask_password() { sed -E 's#(://[^:/@ ]*):[^@ ]*@#\1:***@#g' <<<"$1"; }
 printf '\n==== %s run.sh: starting tokenledgerd %s\n' "$(date -u +%FT%TZ)" \
-  "$(sed -E 's#(://[^:/@ ]*):[^@ ]*@#\1:***@#g' <<<"${daemon_args[*]}")" >>"${log_file}"
+  "$(mask_password "${daemon_args[*]}")" >>"${log_file}"
 nohup "${daemon}" "${daemon_args[@]}" >>"${log_file}" 2>&1 </dev/null &
 echo "$!" >"${pid_file}"
 daemon_pid="$!"
@@ -224,7 +225,7 @@ cat <<TXT
 ================================================================================
 tokenledgerd is running.
   target        ${target}
-  database      ${database_url}
+  database      $(mask_password "${database_url}")
   operator key  ${operator_key}   (file ${operator_key_file})
   tenant        ${tenant}
   admin key     ${admin_key}
