@@ -1,7 +1,8 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
-// The daemon's wiring: store, writer, engine, gRPC services, health, reflection, and the
-// scheduler that expires holds. main() parses flags into ServerConfig and runs a Server.
+// The daemon's wiring: store, writer, engine, gRPC services, health, reflection, the scheduler
+// that expires holds, and the HTTP endpoint of metrics and health. main() loads ServerConfig
+// (server/config.h: flags, environment, config file) and runs a Server.
 #ifndef TOKENLEDGER_SERVER_SERVER_H_
 #define TOKENLEDGER_SERVER_SERVER_H_
 
