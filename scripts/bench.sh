@@ -80,8 +80,9 @@ trap 'exit 130' INT TERM
 say "starting tokenledgerd on ${target} (log ${log_file})"
 printf '\n==== %s bench.sh: starting tokenledgerd on %s\n' "$(date -u +%FT%TZ)" "${target}" \
   >>"${log_file}"
+# No metrics endpoint: the bench starts daemons of its own beside this one.
 TOKENLEDGER_OPERATOR_KEY="${operator_key}" "${daemon}" --listen "${target}" \
-  --database-url "${database_url}" >>"${log_file}" 2>&1 </dev/null &
+  --database-url "${database_url}" --metrics-listen "" >>"${log_file}" 2>&1 </dev/null &
 daemon_pid="$!"
 
 ready=0

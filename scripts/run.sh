@@ -122,8 +122,10 @@ daemon_args=(--listen "${listen}" --database-url "${database_url}"
 
 stop_daemon
 say "starting tokenledgerd on ${listen} (log ${log_file})"
-printf '\n==== %s run.sh: starting tokenledgerd %s\n' "$(date -u +%FT%TZ)" "${daemon_args[*]}" \
-  >>"${log_file}"
+# Database URLs are shown with their password masked.
+mask_password() { sed -E 's#(://[^:/@ ]*):[^@ ]*@#\1:***@#g' <<<"$1"; }
+printf '\n==== %s run.sh: starting tokenledgerd %s\n' "$(date -u +%FT%TZ)" \
+  "$(mask_password "${daemon_args[*]}")" >>"${log_file}"
 nohup "${daemon}" "${daemon_args[@]}" >>"${log_file}" 2>&1 </dev/null &
 echo "$!" >"${pid_file}"
 daemon_pid="$!"
@@ -223,7 +225,7 @@ cat <<TXT
 ================================================================================
 tokenledgerd is running.
   target        ${target}
-  database      ${database_url}
+  database      $(mask_password "${database_url}")
   operator key  ${operator_key}   (file ${operator_key_file})
   tenant        ${tenant}
   admin key     ${admin_key}
@@ -247,6 +249,10 @@ Try:
   grpcurl -plaintext -H 'authorization: Bearer ${gateway_key}' \\
     -d '{"account_id":"alice","amount":"1000000","idempotency_key":"try-1"}' \\
     ${target} tokenledger.v1.AuthorizationService/Authorize
+
+  # 4. Prometheus metrics, liveness and readiness (--metrics-listen, default 127.0.0.1:9464):
+  curl -s http://127.0.0.1:9464/metrics | grep tokenledger_grpc_calls_total
+  curl -s http://127.0.0.1:9464/readyz
 
   More: ${cli} help ; health: ${cli} --target ${target} health
 

@@ -2,13 +2,20 @@
 #include "api/services.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <iterator>
 #include <memory>
+#include <random>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "api/status_names.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "obs/log.h"
 #include "spdlog/spdlog.h"
 
 namespace tokenledger {
@@ -41,60 +48,189 @@ uint64_t RequestFingerprint(absl::string_view method, const google::protobuf::Me
   return h;
 }
 
-void CallCounters::Count(Method method, grpc::StatusCode code) {
+namespace {
+
+std::string_view Std(absl::string_view s) { return std::string_view(s.data(), s.size()); }
+
+}  // namespace
+
+absl::string_view StatusCodeName(grpc::StatusCode code) {
+  const int c = static_cast<int>(code);
+  return c >= 0 && c < kGrpcCodeCount ? kGrpcCodeNames[c] : "UNKNOWN";
+}
+
+absl::string_view ServiceName(Method method) {
+  switch (method) {
+    case Method::kAuthorize:
+    case Method::kDebit:
+    case Method::kRelease:
+    case Method::kCheck:
+      return v1::AuthorizationService::service_full_name();
+    case Method::kUpsertAccount:
+    case Method::kUpsertTeam:
+    case Method::kGrant:
+    case Method::kAdjust:
+    case Method::kGetBalance:
+    case Method::kListTransfers:
+      return v1::BudgetService::service_full_name();
+    default:
+      return v1::AdminService::service_full_name();
+  }
+}
+
+CallMetrics::CallMetrics(obs::Registry& registry)
+    : calls_(registry.AddCounter("tokenledger_grpc_calls_total",
+                                 "API calls answered, by service, method and gRPC status code.",
+                                 {"service", "method", "code"})) {
+  // Latency from a few tens of microseconds (Authorize) to the writer's retry window (Debit).
+  auto& durations = registry.AddHistogram(
+      "tokenledger_grpc_call_duration_seconds",
+      "Time from a call's arrival at its handler to its answer, in seconds.", {"service", "method"},
+      {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+       2.5, 5, 10});
+  for (int m = 0; m < kMethods; ++m) {
+    const auto method = static_cast<Method>(m);
+    durations_[m] = &durations.WithLabels({Std(ServiceName(method)), Std(MethodName(method))});
+  }
+  auto& decisions =
+      registry.AddCounter("tokenledger_authorize_decisions_total",
+                          "Authorize answers: ALLOWED, or the reason of a denial.", {"decision"});
+  decisions_[0] = &decisions.WithLabels({"ALLOWED"});
+  for (auto r : {DenyReason::kInsufficientBudget, DenyReason::kDailyLimit, DenyReason::kTeamLimit,
+                 DenyReason::kAccountSuspended}) {
+    decisions_[static_cast<int>(r)] =
+        &decisions.WithLabels({v1::DenyReason_Name(static_cast<v1::DenyReason>(r))});
+  }
+}
+
+void CallMetrics::RecordCall(Method method, grpc::StatusCode code, double seconds) {
   const int m = static_cast<int>(method);
   const int c = static_cast<int>(code);
   if (m < 0 || m >= kMethods || c < 0 || c >= kCodes) return;
-  counts_[m][c].fetch_add(1, std::memory_order_relaxed);
+  obs::Counter* counter = by_code_[m][c].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // The first call of this method with this code: every thread that races here gets the same
+    // series from the family.
+    counter = &calls_.WithLabels(
+        {Std(ServiceName(method)), Std(MethodName(method)), Std(StatusCodeName(code))});
+    by_code_[m][c].store(counter, std::memory_order_release);
+  }
+  counter->Increment();
+  durations_[m]->Observe(seconds);
 }
 
-uint64_t CallCounters::Get(Method method, grpc::StatusCode code) const {
+void CallMetrics::RecordDecision(Decision decision, DenyReason reason) {
+  const int i = decision == Decision::kAllowed ? 0 : static_cast<int>(reason);
+  if (i < 0 || i >= kDecisions || (i == 0 && decision != Decision::kAllowed)) return;
+  decisions_[i]->Increment();
+}
+
+uint64_t CallMetrics::Calls(Method method, grpc::StatusCode code) const {
   const int m = static_cast<int>(method);
   const int c = static_cast<int>(code);
   if (m < 0 || m >= kMethods || c < 0 || c >= kCodes) return 0;
-  return counts_[m][c].load(std::memory_order_relaxed);
+  const obs::Counter* counter = by_code_[m][c].load(std::memory_order_acquire);
+  return counter == nullptr ? 0 : counter->Value();
 }
 
 namespace {
 
-// One call in flight: its reactor, what it is, and who made it.
+// A client's x-request-id is kept when it is 1 to 128 printable characters without quotes or
+// backslashes; otherwise the call gets one of ours.
+bool GoodRequestId(grpc::string_ref id) {
+  constexpr size_t kRequestIdMax = 128;
+  if (id.empty() || id.size() > kRequestIdMax) return false;
+  return std::all_of(id.begin(), id.end(),
+                     [](char c) { return c > ' ' && c < 0x7F && c != '"' && c != '\\'; });
+}
+
+// Unique per call and across restarts: a random prefix per process and a counter.
+std::string NewRequestId() {
+  static const std::string prefix = [] {
+    std::random_device rd;
+    return absl::StrCat(absl::Hex(rd(), absl::kZeroPad8));
+  }();
+  static std::atomic<uint64_t> next{1};
+  return absl::StrCat(prefix, "-", absl::Hex(next.fetch_add(1, std::memory_order_relaxed)));
+}
+
+std::string RequestIdOf(const grpc::CallbackServerContext& ctx) {
+  const auto& md = ctx.client_metadata();
+  const auto it = md.find("x-request-id");
+  if (it != md.end() && GoodRequestId(it->second)) {
+    return std::string(it->second.data(), it->second.size());
+  }
+  return NewRequestId();
+}
+
+// OK at debug; what the caller got wrong at info; the server's trouble at warn or error.
+spdlog::level::level_enum CallLogLevel(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return spdlog::level::debug;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::CANCELLED:
+      return spdlog::level::info;
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::DATA_LOSS:
+      return spdlog::level::err;
+    default:
+      return spdlog::level::warn;
+  }
+}
+
+// One call in flight: its reactor, what it is, and who made it. Every call is counted, timed and
+// logged when it finishes; its request id (the client's x-request-id, or a new one) is sent back
+// in the initial metadata.
 class Call {
  public:
   Call(const ApiContext& api, grpc::CallbackServerContext* ctx, Method method)
-      : api_(api), ctx_(ctx), reactor_(ctx->DefaultReactor()), method_(method) {}
+      : api_(&api),
+        ctx_(ctx),
+        reactor_(ctx->DefaultReactor()),
+        method_(method),
+        start_(std::chrono::steady_clock::now()),
+        request_id_(RequestIdOf(*ctx)) {
+    ctx->AddInitialMetadata("x-request-id", request_id_);
+  }
 
   // Admits the call, authenticates it, and checks that this process serves the caller's tenant.
   absl::StatusOr<Caller> Authenticate() {
-    if (api_.inflight != nullptr) {
+    if (api_->inflight != nullptr) {
       admitted_ = true;
-      if (api_.inflight->fetch_add(1, std::memory_order_relaxed) >= api_.inflight_max) {
+      if (api_->inflight->fetch_add(1, std::memory_order_relaxed) >= api_->inflight_max) {
         return absl::ResourceExhaustedError(absl::StrCat(
-            "overloaded: ", api_.inflight_max, " calls in flight already; retry with backoff"));
+            "overloaded: ", api_->inflight_max, " calls in flight already; retry with backoff"));
       }
     }
-    auto caller = api_.auth->Authenticate(*ctx_, method_);
+    auto caller = api_->auth->Authenticate(*ctx_, method_);
     if (!caller.ok()) return caller;
     tenant_ = caller->tenant_id;
+    key_id_ = caller->key_id;
     if (absl::Status s = Serves(tenant_); !s.ok()) return s;
     return caller;
   }
 
   // Whether this process serves `tenant` (for operator calls that name one).
   absl::Status Serves(const std::string& tenant) const {
-    if (!api_.serves) return absl::OkStatus();
-    return api_.serves(tenant);
+    if (!api_->serves) return absl::OkStatus();
+    return api_->serves(tenant);
   }
 
   grpc::ServerUnaryReactor* Finish(const absl::Status& s) const {
-    if (admitted_) api_.inflight->fetch_sub(1, std::memory_order_relaxed);
-    grpc::Status g = ToGrpcStatus(s);
-    if (api_.counters != nullptr) api_.counters->Count(method_, g.error_code());
-    if (s.code() == absl::StatusCode::kInternal || s.code() == absl::StatusCode::kDataLoss ||
-        s.code() == absl::StatusCode::kUnknown) {
-      spdlog::error("call failed: tenant={} method={} code={} message={}", tenant_,
-                    std::string(MethodName(method_)), static_cast<int>(s.code()),
-                    std::string(s.message()));
-    }
+    if (admitted_) api_->inflight->fetch_sub(1, std::memory_order_relaxed);
+    const grpc::Status g = ToGrpcStatus(s);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (api_->metrics != nullptr) api_->metrics->RecordCall(method_, g.error_code(), seconds);
+    LogFinish(g, seconds);
     reactor_->Finish(g);
     return reactor_;
   }
@@ -102,11 +238,33 @@ class Call {
   grpc::ServerUnaryReactor* reactor() const { return reactor_; }
 
  private:
-  ApiContext api_;
+  void LogFinish(const grpc::Status& g, double seconds) const {
+    const spdlog::level::level_enum level = CallLogLevel(g.error_code());
+    if (!spdlog::should_log(level)) return;
+    const std::string micros = absl::StrCat(static_cast<int64_t>(seconds * 1e6));
+    const std::string peer = ctx_->peer();
+    const std::string error = g.error_message();  // a copy: the field only points at it
+    const obs::LogField fields[] = {{"tenant", tenant_},
+                                    {"method", Std(MethodName(method_))},
+                                    {"request_id", request_id_},
+                                    {"status", Std(StatusCodeName(g.error_code()))},
+                                    {"duration_us", micros, true},
+                                    {"key_id", key_id_},
+                                    {"peer", peer},
+                                    {"error", error}};
+    // The error field only for a failure.
+    obs::Log(level, g.ok() ? "call" : "call failed",
+             absl::MakeConstSpan(fields, std::size(fields) - (g.ok() ? 1 : 0)));
+  }
+
+  const ApiContext* api_;  // the service's, which outlives its calls
   grpc::CallbackServerContext* ctx_;
   grpc::ServerUnaryReactor* reactor_;
   Method method_;
+  std::chrono::steady_clock::time_point start_;
+  std::string request_id_;
   std::string tenant_;
+  std::string key_id_;
   bool admitted_ = false;
 };
 
@@ -179,6 +337,7 @@ grpc::ServerUnaryReactor* AuthorizationServiceImpl::Authorize(grpc::CallbackServ
                      .metadata = ToMetadata(req->metadata())};
   auto r = ctx_.ledger->Authorize(caller->tenant_id, args, Idem(*req, Method::kAuthorize));
   if (!r.ok()) return call.Finish(r.status());
+  if (ctx_.metrics != nullptr) ctx_.metrics->RecordDecision(r->decision, r->deny_reason);
   resp->set_decision(r->decision == Decision::kAllowed ? v1::ALLOWED : v1::DENIED);
   resp->set_hold_id(r->id);
   resp->set_available(r->available);

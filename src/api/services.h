@@ -13,6 +13,7 @@
 #include "api/auth.h"
 #include "grpcpp/grpcpp.h"
 #include "ledger/engine.h"
+#include "obs/metrics.h"
 #include "tokenledger/v1/admin.grpc.pb.h"
 #include "tokenledger/v1/authorization.grpc.pb.h"
 #include "tokenledger/v1/budget.grpc.pb.h"
@@ -35,16 +36,36 @@ grpc::Status ToGrpcStatus(const absl::Status& s);
 // request (compared only between requests carrying the same idempotency key).
 uint64_t RequestFingerprint(absl::string_view method, const google::protobuf::Message& request);
 
-// Counts calls by method and status code, for metrics and tests. Thread-safe.
-class CallCounters {
+// The status code's name as gRPC spells it: OK, INVALID_ARGUMENT, ...
+absl::string_view StatusCodeName(grpc::StatusCode code);
+// The full name of the service a method belongs to: tokenledger.v1.AuthorizationService, ...
+absl::string_view ServiceName(Method method);
+
+// The API's metrics: calls by service, method and status code, their latency, and Authorize's
+// decisions. Recording takes no lock once a series exists (the first call of a method with a
+// code makes it). Thread-safe.
+class CallMetrics {
  public:
-  void Count(Method method, grpc::StatusCode code);
-  uint64_t Get(Method method, grpc::StatusCode code) const;
+  // Registers tokenledger_grpc_calls_total, tokenledger_grpc_call_duration_seconds and
+  // tokenledger_authorize_decisions_total in `registry`, which must outlive this.
+  explicit CallMetrics(obs::Registry& registry);
+
+  void RecordCall(Method method, grpc::StatusCode code, double seconds);
+  // ALLOWED, or the deny reason as the proto names it (INSUFFICIENT_BUDGET, DAILY_LIMIT, ...).
+  void RecordDecision(Decision decision, DenyReason reason);
+
+  // Calls counted so far (for tests).
+  uint64_t Calls(Method method, grpc::StatusCode code) const;
 
  private:
-  static constexpr int kMethods = 32;
-  static constexpr int kCodes = 17;
-  std::atomic<uint64_t> counts_[kMethods][kCodes] = {};
+  static constexpr int kMethods = static_cast<int>(Method::kListAuditEvents) + 1;
+  static constexpr int kCodes = static_cast<int>(grpc::StatusCode::UNAUTHENTICATED) + 1;
+  static constexpr int kDecisions = 5;  // allowed, then each DenyReason but kNone
+
+  obs::Family<obs::Counter>& calls_;
+  std::atomic<obs::Counter*> by_code_[kMethods][kCodes] = {};
+  obs::Histogram* durations_[kMethods] = {};
+  obs::Counter* decisions_[kDecisions] = {};
 };
 
 struct ServerStats {
@@ -57,7 +78,7 @@ struct ServerStats {
 struct ApiContext {
   Ledger* ledger;
   const Authenticator* auth;
-  CallCounters* counters;              // may be null
+  CallMetrics* metrics;                // may be null
   std::function<ServerStats()> stats;  // may be empty
   // OK when this process serves the tenant; else the status to answer (kUnavailable naming the
   // owner). Empty: every tenant is served here.

@@ -465,7 +465,8 @@ double Bench::StartDaemon(ChildProcess& child, std::string* target, const std::s
   *target = absl::StrCat("127.0.0.1:", FreePort());
   const std::string log = LogPath(name);
   const auto t0 = std::chrono::steady_clock::now();
-  if (!child.Start({c_.tokenledgerd, "--listen", *target, "--database-url", c_.database_url},
+  if (!child.Start({c_.tokenledgerd, "--listen", *target, "--database-url", c_.database_url,
+                    "--metrics-listen", ""},
                    {absl::StrCat("TOKENLEDGER_OPERATOR_KEY=", c_.operator_key)}, log, error)) {
     return kNaN;
   }

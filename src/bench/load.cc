@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "api/status_names.h"
 
 namespace tokenledger::bench {
 
@@ -63,27 +64,8 @@ double Histogram::PercentileMicros(double q) const {
 // ---- names ---------------------------------------------------------------------------------
 
 std::string CodeName(int code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
   if (code == kDenied) return "DENIED";
-  if (code >= 0 && code < static_cast<int>(sizeof(kNames) / sizeof(kNames[0]))) {
-    return kNames[code];
-  }
+  if (code >= 0 && code < kGrpcCodeCount) return kGrpcCodeNames[code];
   return absl::StrCat("CODE_", code);
 }
 

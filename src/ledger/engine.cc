@@ -1295,6 +1295,7 @@ EngineStats Ledger::stats() const {
     s.accounts += t->accounts.size();
     s.open_holds += t->open_holds;
   }
+  s.resets_performed = resets_performed_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -1447,8 +1448,10 @@ bool Ledger::SubmitResets(const std::shared_ptr<TenantState>& t, const std::stri
       continue;
     }
     tally->Add();
-    auto count = [tally, nonce](absl::StatusOr<OpResult> r) {
-      tally->Finish(r.ok() && r->id == nonce, r.status());
+    auto count = [this, tally, nonce](absl::StatusOr<OpResult> r) {
+      const bool performed = r.ok() && r->id == nonce;
+      if (performed) resets_performed_.fetch_add(1, std::memory_order_relaxed);
+      tally->Finish(performed, r.status());
     };
     if (!SubmitLocked(t, idem, result, std::move(m), std::move(apply), std::move(undo),
                       std::move(count), later)) {

@@ -20,6 +20,7 @@
 #ifndef TOKENLEDGER_LEDGER_ENGINE_H_
 #define TOKENLEDGER_LEDGER_ENGINE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -124,6 +125,7 @@ struct EngineStats {
   size_t tenants = 0;
   size_t accounts = 0;
   size_t open_holds = 0;
+  uint64_t resets_performed = 0;  // (account, period) resets committed by this process
 };
 
 class Ledger {
@@ -258,6 +260,8 @@ class Ledger {
       ABSL_GUARDED_BY(tenants_mu_);
   absl::flat_hash_set<std::string> tenants_creating_ ABSL_GUARDED_BY(tenants_mu_);
   std::shared_ptr<TenantState> platform_;  // idempotency scope of operator calls
+
+  std::atomic<uint64_t> resets_performed_{0};
 
   mutable absl::Mutex keys_mu_;
   absl::flat_hash_map<std::string, ApiKeyRecord> keys_by_id_ ABSL_GUARDED_BY(keys_mu_);

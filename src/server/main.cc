@@ -1,160 +1,62 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
-// tokenledgerd: the budget ledger daemon.
+// tokenledgerd: the budget ledger daemon. Exit codes: 0 after a drain, 1 when it cannot start,
+// 2 for bad configuration.
+#include <grpc/support/log.h>
 #include <signal.h>
 
-#include <algorithm>
-#include <cstdlib>
-#include <fstream>
-#include <iostream>
-#include <sstream>
+#include <cstdio>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/flag_args.h"
+#include "obs/log.h"
+#include "server/config.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 #include "store/pg_migrate.h"
 
-ABSL_FLAG(std::string, listen, "",
-          "gRPC address HOST:PORT (env TOKENLEDGER_LISTEN; default 127.0.0.1:7443)");
-ABSL_FLAG(std::string, database_url, "",
-          "PostgreSQL URL, e.g. postgresql://user@127.0.0.1:5432/tokenledger "
-          "(env TOKENLEDGER_DATABASE_URL)");
-ABSL_FLAG(std::string, operator_key_file, "",
-          "file holding the operator key (env TOKENLEDGER_OPERATOR_KEY holds the key itself)");
-ABSL_FLAG(std::string, migrations_dir, "",
-          "directory of NNNN_name.sql migrations (env TOKENLEDGER_MIGRATIONS_DIR; default: the "
-          "source tree's migrations/)");
-ABSL_FLAG(int64_t, writer_flush_ms, -1,
-          "how long holds and expiries may wait for company in the group commit, in ms "
-          "(env TOKENLEDGER_WRITER_FLUSH_MS; default 0 = commit at once)");
-ABSL_FLAG(int64_t, write_queue_max, 200000,
-          "writes queued for the group commit at most; past it calls fail RESOURCE_EXHAUSTED "
-          "(env TOKENLEDGER_WRITE_QUEUE_MAX)");
-ABSL_FLAG(int64_t, clock_offset_seconds, 0,
-          "testing only: shift the daemon's clock by this many seconds (e.g. to cross a month)");
-ABSL_FLAG(std::string, node_id, "", "this node's name in tenant leases (default host:pid)");
-ABSL_FLAG(std::string, advertise_address, "",
-          "address told to callers of tenants another node serves (default: --listen)");
-ABSL_FLAG(int64_t, lease_ttl_seconds, 5, "tenant lease duration in seconds (1 to 300)");
-ABSL_FLAG(int64_t, max_inflight_calls, 20000,
-          "calls admitted at once; past it RESOURCE_EXHAUSTED (1 to 10000000)");
-ABSL_FLAG(std::string, log_level, "info",
-          "trace, debug, info, warn or error (env TOKENLEDGER_LOG_LEVEL)");
-ABSL_FLAG(bool, migrate_only, false,
-          "apply the migrations (under the same advisory lock as at start) and exit; for a "
-          "deployment's migration step");
-
 namespace {
 
-std::string FlagOrEnv(const std::string& flag, const char* env, const std::string& fallback) {
-  if (!flag.empty()) return flag;
-  if (const char* v = std::getenv(env); v != nullptr && *v != '\0') return v;
-  return fallback;
+// gRPC's own log lines, in the daemon's format.
+void GrpcLog(gpr_log_func_args* args) {
+  const spdlog::level::level_enum level =
+      args->severity == GPR_LOG_SEVERITY_ERROR  ? spdlog::level::err
+      : args->severity == GPR_LOG_SEVERITY_INFO ? spdlog::level::info
+                                                : spdlog::level::debug;
+  const std::string line = absl::StrCat(args->line);
+  tokenledger::obs::Log(level, args->message,
+                        {{"source", "grpc"}, {"file", args->file}, {"line", line, true}});
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "tokenledgerd: the tokenledger budget ledger daemon.\n"
-      "  tokenledgerd --database-url URL [--listen 127.0.0.1:7443] [--operator-key-file F]");
-  // Flags are documented with dashes (--database-url); abseil spells them with underscores.
-  std::vector<std::string> args;
-  std::vector<char*> fixed = tokenledger::UnderscoreFlagNames(argc, argv, args);
-  absl::ParseCommandLine(static_cast<int>(fixed.size()), fixed.data());
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  auto loaded = tokenledger::LoadConfig(args, tokenledger::ProcessEnvironment());
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "tokenledgerd: %s\n", std::string(loaded.status().message()).c_str());
+    return 2;
+  }
+  if (loaded->action == tokenledger::LoadedConfig::Action::kHelp) {
+    std::fputs(tokenledger::HelpText().c_str(), stdout);
+    return 0;
+  }
+  if (loaded->action == tokenledger::LoadedConfig::Action::kVersion) {
+    std::printf("tokenledgerd %s\n", std::string(tokenledger::DaemonVersion()).c_str());
+    return 0;
+  }
+  const tokenledger::ServerConfig& config = loaded->server;
+  // Checked by the loader, so these parse.
+  tokenledger::obs::InitLogging(*tokenledger::obs::ParseLogFormat(config.log_format),
+                                *tokenledger::obs::ParseLogLevel(config.log_level));
+  gpr_set_log_function(GrpcLog);
+  if (!loaded->config_file.empty()) spdlog::info("configuration from {}", loaded->config_file);
 
-  // Signals are taken by one thread with sigwait; every other thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  const std::string level =
-      FlagOrEnv(absl::GetFlag(FLAGS_log_level) == "info" ? "" : absl::GetFlag(FLAGS_log_level),
-                "TOKENLEDGER_LOG_LEVEL", "info");
-  spdlog::set_level(spdlog::level::from_str(level));
-
-  tokenledger::ServerConfig config;
-  config.listen = FlagOrEnv(absl::GetFlag(FLAGS_listen), "TOKENLEDGER_LISTEN", "127.0.0.1:7443");
-  config.database_url =
-      FlagOrEnv(absl::GetFlag(FLAGS_database_url), "TOKENLEDGER_DATABASE_URL", "");
-  config.migrations_dir =
-      FlagOrEnv(absl::GetFlag(FLAGS_migrations_dir), "TOKENLEDGER_MIGRATIONS_DIR", "");
-  if (const std::string file = absl::GetFlag(FLAGS_operator_key_file); !file.empty()) {
-    std::ifstream in(file);
-    if (!in) {
-      std::cerr << "tokenledgerd: cannot read --operator-key-file " << file << "\n";
-      return 2;
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    config.operator_key = std::string(absl::StripAsciiWhitespace(ss.str()));
-  } else if (const char* key = std::getenv("TOKENLEDGER_OPERATOR_KEY"); key != nullptr) {
-    config.operator_key = std::string(absl::StripAsciiWhitespace(key));
-  }
-  if (!config.operator_key.empty() && config.operator_key.size() < 32) {
-    std::cerr << "tokenledgerd: the operator key must be at least 32 characters\n";
-    return 2;
-  }
-  config.clock_offset = absl::Seconds(absl::GetFlag(FLAGS_clock_offset_seconds));
-  int64_t flush_ms = absl::GetFlag(FLAGS_writer_flush_ms);
-  if (flush_ms < 0) {
-    const std::string env = FlagOrEnv("", "TOKENLEDGER_WRITER_FLUSH_MS", "0");
-    if (!absl::SimpleAtoi(env, &flush_ms) || flush_ms < 0 || flush_ms > 1000) {
-      std::cerr << "tokenledgerd: TOKENLEDGER_WRITER_FLUSH_MS must be 0 to 1000\n";
-      return 2;
-    }
-  }
-  if (flush_ms > 1000) {
-    std::cerr << "tokenledgerd: --writer-flush-ms must be 0 to 1000\n";
-    return 2;
-  }
-  config.writer.deferred_flush_interval = absl::Milliseconds(flush_ms);
-  int64_t queue_max = absl::GetFlag(FLAGS_write_queue_max);
-  if (const char* env = std::getenv("TOKENLEDGER_WRITE_QUEUE_MAX");
-      env != nullptr && queue_max == 200000 && !absl::SimpleAtoi(env, &queue_max)) {
-    queue_max = -1;
-  }
-  if (queue_max < 1 || queue_max > 100'000'000) {
-    std::cerr << "tokenledgerd: --write-queue-max must be 1 to 100000000\n";
-    return 2;
-  }
-  config.writer.queue_mutations_max = static_cast<size_t>(queue_max);
-  if (config.database_url.empty()) {
-    std::cerr << "tokenledgerd: --database-url (or TOKENLEDGER_DATABASE_URL) is required\n";
-    return 2;
-  }
-
-  config.node_id = FlagOrEnv(absl::GetFlag(FLAGS_node_id), "TOKENLEDGER_NODE_ID", "");
-  config.advertise_address =
-      FlagOrEnv(absl::GetFlag(FLAGS_advertise_address), "TOKENLEDGER_ADVERTISE_ADDRESS", "");
-  const int64_t ttl = absl::GetFlag(FLAGS_lease_ttl_seconds);
-  if (ttl < 1 || ttl > 300) {
-    std::cerr << "tokenledgerd: --lease-ttl-seconds must be 1 to 300\n";
-    return 2;
-  }
-  config.lease_ttl = absl::Seconds(ttl);
-  const int64_t inflight = absl::GetFlag(FLAGS_max_inflight_calls);
-  if (inflight < 1 || inflight > 10'000'000) {
-    std::cerr << "tokenledgerd: --max-inflight-calls must be 1 to 10000000\n";
-    return 2;
-  }
-  config.max_inflight_calls = static_cast<size_t>(inflight);
-  if (absl::GetFlag(FLAGS_migrate_only)) {
-    pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);  // no drain: a signal just ends the run
-    const std::string dir = config.migrations_dir.empty() ? tokenledger::DefaultMigrationsDir()
-                                                          : config.migrations_dir;
+  if (loaded->action == tokenledger::LoadedConfig::Action::kMigrate) {
+    const std::string dir =
+        config.migrations_dir.empty() ? tokenledger::DefaultMigrationsDir() : config.migrations_dir;
     std::vector<std::string> applied;
     if (absl::Status m = tokenledger::ApplyMigrations(config.database_url, dir, &applied);
         !m.ok()) {
@@ -166,6 +68,13 @@ int main(int argc, char** argv) {
                                  : absl::StrCat("applied ", absl::StrJoin(applied, ", ")));
     return 0;
   }
+
+  // Signals are taken by one thread with sigwait; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto server = tokenledger::Server::Start(config);
   if (!server.ok()) {

@@ -4,18 +4,24 @@
 #include <malloc.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <utility>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "obs/log.h"
+#include "obs/process.h"
 #include "spdlog/spdlog.h"
 #include "store/pg_migrate.h"
 #include "store/pg_store.h"
 
+#ifndef TOKENLEDGER_VERSION
+#define TOKENLEDGER_VERSION "dev"
+#endif
+
 namespace tokenledger {
+
 namespace {
 
 // A lease owner is one process: the node's name plus a random incarnation. A new incarnation of
@@ -36,16 +42,33 @@ std::string OwnerId(const std::string& node_id, const std::string& listen) {
 
 }  // namespace
 
+std::string_view DaemonVersion() { return TOKENLEDGER_VERSION; }
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   if (config.database_url.empty()) {
     return absl::InvalidArgumentError("--database-url (or TOKENLEDGER_DATABASE_URL) is required");
   }
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
+  obs::Log(spdlog::level::info, "starting",
+           {{"version", DaemonVersion()},
+            {"database", obs::RedactDatabaseUrl(config.database_url)},
+            {"listen", config.listen},
+            {"metrics_listen", config.metrics_listen}});
   if (config.clock_offset != absl::ZeroDuration()) {
     s->own_clock_ = std::make_unique<OffsetClock>(config.clock_offset);
     s->clock_ = s->own_clock_.get();
     spdlog::warn("clock shifted by {} s (testing only)", absl::ToInt64Seconds(config.clock_offset));
+  }
+  obs::RegisterProcessMetrics(s->registry_, DaemonVersion());
+  s->call_metrics_ = std::make_unique<CallMetrics>(s->registry_);
+  s->RegisterWriterMetrics();
+  // The endpoint comes first: /healthz answers (and /readyz says 503) while the cache loads.
+  if (!config.metrics_listen.empty()) {
+    auto http = HttpEndpoint::Start(config.metrics_listen, &s->registry_,
+                                    [p = s.get()] { return p->serving(); });
+    if (!http.ok()) return http.status();
+    s->http_ = std::move(*http);
   }
   const std::string dir =
       config.migrations_dir.empty() ? DefaultMigrationsDir() : config.migrations_dir;
@@ -59,8 +82,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   const absl::Time load_start = absl::Now();
   // The writer's waits (flush interval, retries) are in real time even when the ledger's clock is
   // shifted for a test.
-  s->writer_ =
-      std::make_unique<GroupCommitWriter>(s->store_.get(), SystemClock::Default(), config.writer);
+  s->writer_ = std::make_unique<GroupCommitWriter>(s->store_.get(), SystemClock::Default(),
+                                                   s->config_.writer);
   s->ledger_ =
       std::make_unique<Ledger>(s->writer_.get(), s->store_.get(), s->clock_, config.engine);
   // Ownership: claim the leases of every tenant nobody else holds, then load those tenants.
@@ -79,31 +102,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   spdlog::info("loaded {} tenants, {} accounts, {} open holds in {} ms", loaded.tenants,
                loaded.accounts, loaded.open_holds,
                absl::ToInt64Milliseconds(absl::Now() - load_start));
-
-  s->auth_ = std::make_unique<Authenticator>(s->ledger_.get(), config.operator_key);
-  ApiContext api{s->ledger_.get(), s->auth_.get(), &s->counters_,
-                 [p = s.get()] { return p->Stats(); }};
-  api.serves = [o = s->ownership_.get()](const std::string& tenant) {
-    return o->CheckServes(tenant);
-  };
-  api.inflight = &s->inflight_;
-  api.inflight_max = static_cast<int64_t>(config.max_inflight_calls);
-  s->authorization_ = std::make_unique<AuthorizationServiceImpl>(api);
-  s->budget_ = std::make_unique<BudgetServiceImpl>(api);
-  s->admin_ = std::make_unique<AdminServiceImpl>(api);
-
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &s->port_);
-  builder.RegisterService(s->authorization_.get());
-  builder.RegisterService(s->budget_.get());
-  builder.RegisterService(s->admin_.get());
-  builder.SetMaxReceiveMessageSize(4 << 20);
-  s->grpc_ = builder.BuildAndStart();
-  if (!s->grpc_ || s->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
-  }
+  s->RegisterStateMetrics();
+  if (absl::Status g = s->StartGrpc(); !g.ok()) return g;
   if (config.advertise_address.empty()) {
     // Callers sent elsewhere need the port actually bound (the flag may say port 0).
     owner.address = absl::StrCat(config.listen.substr(0, config.listen.rfind(':')), ":", s->port_);
@@ -111,9 +111,89 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
   s->sweeper_ = std::thread([p = s.get()] { p->SweepLoop(); });
   s->grpc_->GetHealthCheckService()->SetServingStatus(true);
-  spdlog::info("serving on {} (port {})", config.listen, s->port_);
+  s->serving_.store(true, std::memory_order_release);
+  obs::Log(spdlog::level::info, "serving",
+           {{"listen", config.listen},
+            {"port", absl::StrCat(s->port_), true},
+            {"metrics_port", absl::StrCat(s->metrics_port()), true}});
   return s;
 }
+
+absl::Status Server::StartGrpc() {
+  auth_ = std::make_unique<Authenticator>(ledger_.get(), config_.operator_key);
+  ApiContext api{ledger_.get(), auth_.get(), call_metrics_.get(), [this] { return Stats(); }};
+  api.serves = [o = ownership_.get()](const std::string& tenant) { return o->CheckServes(tenant); };
+  api.inflight = &inflight_;
+  api.inflight_max = static_cast<int64_t>(config_.max_inflight_calls);
+  authorization_ = std::make_unique<AuthorizationServiceImpl>(api);
+  budget_ = std::make_unique<BudgetServiceImpl>(api);
+  admin_ = std::make_unique<AdminServiceImpl>(api);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(authorization_.get());
+  builder.RegisterService(budget_.get());
+  builder.RegisterService(admin_.get());
+  builder.SetMaxReceiveMessageSize(4 << 20);
+  // gRPC's default SO_REUSEPORT would let a second daemon bind the same address and take half of
+  // the calls instead of failing to start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  grpc_ = builder.BuildAndStart();
+  if (!grpc_ || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.listen));
+  }
+  return absl::OkStatus();
+}
+
+void Server::RegisterWriterMetrics() {
+  obs::Histogram* sizes = &registry_
+                               .AddHistogram("tokenledger_commit_batch_size",
+                                             "Mutations per group-commit batch (one transaction).",
+                                             {}, obs::ExponentialBuckets(1, 2, 13))
+                               .WithLabels({});
+  obs::Histogram* durations =
+      &registry_
+           .AddHistogram(
+               "tokenledger_commit_duration_seconds",
+               "Time to commit one batch, retries included, in seconds.", {},
+               {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})
+           .WithLabels({});
+  obs::Counter* failed =
+      &registry_
+           .AddCounter("tokenledger_commit_batches_failed_total",
+                       "Batches that could not be committed (their calls failed, nothing of them "
+                       "was recorded).")
+           .WithLabels({});
+  config_.writer.on_commit = [sizes, durations, failed](size_t n, absl::Duration took, bool ok) {
+    sizes->Observe(static_cast<double>(n));
+    durations->Observe(absl::ToDoubleSeconds(took));
+    if (!ok) failed->Increment();
+  };
+}
+
+void Server::RegisterStateMetrics() {
+  registry_.AddCallbackGauge("tokenledger_write_queue_depth",
+                             "Mutations queued for the group-commit writer.",
+                             [this] { return static_cast<double>(writer_->stats().queue_depth); });
+  registry_.AddCallbackGauge("tokenledger_cached_tenants", "Tenants held in memory.",
+                             [this] { return static_cast<double>(ledger_->stats().tenants); });
+  registry_.AddCallbackGauge("tokenledger_cached_accounts",
+                             "Accounts held in memory (system accounts included).",
+                             [this] { return static_cast<double>(ledger_->stats().accounts); });
+  registry_.AddCallbackGauge("tokenledger_open_holds", "Holds open (reserved, not yet closed).",
+                             [this] { return static_cast<double>(ledger_->stats().open_holds); });
+  registry_.AddCallbackCounter(
+      "tokenledger_resets_performed_total",
+      "Period resets (one account, one period) committed by this process.",
+      [this] { return static_cast<double>(ledger_->stats().resets_performed); });
+  registry_.AddCallbackGauge("tokenledger_lease_owned_tenants",
+                             "Tenants this daemon holds the lease of.",
+                             [this] { return static_cast<double>(OwnedTenants()); });
+}
+
+int64_t Server::OwnedTenants() const { return ownership_ ? ownership_->owned() : 0; }
 
 Server::~Server() { Shutdown(); }
 
@@ -124,15 +204,8 @@ ServerStats Server::Stats() const {
       WriterStatsView{w.batches,           w.mutations,  w.failed_batches, w.commit_micros_total,
                       w.commit_micros_max, w.queue_depth};
   out.engine = ledger_->stats();
-  out.owned_tenants = ownership_ ? ownership_->owned() : 0;
-  // Resident set size from /proc (Linux): pages in the second field of statm.
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    unsigned long size = 0, resident = 0;
-    if (std::fscanf(f, "%lu %lu", &size, &resident) == 2) {
-      out.resident_memory_bytes = static_cast<uint64_t>(resident) * sysconf(_SC_PAGESIZE);
-    }
-    std::fclose(f);
-  }
+  out.owned_tenants = OwnedTenants();
+  out.resident_memory_bytes = obs::ResidentMemoryBytes();
   return out;
 }
 
@@ -154,6 +227,7 @@ void Server::SweepLoop() {
 void Server::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  serving_.store(false, std::memory_order_release);  // /readyz: 503 from now on
   if (grpc_) {
     grpc_->GetHealthCheckService()->SetServingStatus(false);
     // Refuses new calls and waits (up to the deadline) for those in flight; their durable
@@ -169,6 +243,7 @@ void Server::Shutdown() {
   // Everything is committed: another process may take the tenants over at once.
   if (ownership_) ownership_->Stop(/*release=*/true);
   if (grpc_) grpc_->Wait();
+  if (http_) http_->Stop();
   spdlog::info("stopped");
 }
 

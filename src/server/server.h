@@ -1,13 +1,16 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
-// The daemon's wiring: store, writer, engine, gRPC services, health, reflection, and the
-// scheduler that expires holds. main() parses flags into ServerConfig and runs a Server.
+// The daemon's wiring: store, writer, engine, gRPC services, health, reflection, the scheduler
+// that expires holds, and the HTTP endpoint of metrics and health. main() loads ServerConfig
+// (server/config.h: flags, environment, config file) and runs a Server.
 #ifndef TOKENLEDGER_SERVER_SERVER_H_
 #define TOKENLEDGER_SERVER_SERVER_H_
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "absl/status/statusor.h"
@@ -17,6 +20,8 @@
 #include "api/services.h"
 #include "grpcpp/grpcpp.h"
 #include "ledger/engine.h"
+#include "obs/metrics.h"
+#include "server/metrics_http.h"
 #include "server/ownership.h"
 #include "store/group_commit.h"
 #include "tokenledger/clock.h"
@@ -38,6 +43,7 @@ struct ServerConfig {
   // Observability (issue 6). Empty metrics_listen: no HTTP endpoint.
   std::string metrics_listen = "127.0.0.1:9464";
   std::string log_format = "text";  // "text" or "json"
+  std::string log_level = "info";   // trace, debug, info, warn, error
 
   // TLS (issue 5). All empty: plaintext. cert+key: TLS. Plus client_ca: mutual TLS.
   std::string tls_cert_file;
@@ -45,9 +51,8 @@ struct ServerConfig {
   std::string tls_client_ca_file;
 
   // Ownership (issue 5): tenants are served under a lease with a fencing epoch.
-  std::string node_id;  // empty: hostname:pid
-  std::string
-      advertise_address;  // told to callers of a tenant this node does not own; empty: listen
+  std::string node_id;            // empty: host:port (host:pid when the port is 0)
+  std::string advertise_address;  // told to callers of tenants served elsewhere; empty: listen
   absl::Duration lease_ttl = absl::Seconds(5);
 
   // Overload (issue 5): calls admitted at once; past it RESOURCE_EXHAUSTED.
@@ -55,6 +60,9 @@ struct ServerConfig {
   WriterOptions writer;
   EngineOptions engine;
 };
+
+// The daemon's version (the CMake project's).
+std::string_view DaemonVersion();
 
 class Server {
  public:
@@ -64,21 +72,37 @@ class Server {
 
   // The port bound (useful with port 0).
   int port() const { return port_; }
+  // The metrics endpoint's port (0 when metrics_listen is empty).
+  int metrics_port() const { return http_ ? http_->port() : 0; }
+  // Whether the gRPC server takes calls: after start-up, before the drain (/readyz).
+  bool serving() const { return serving_.load(std::memory_order_acquire); }
 
   // Stops taking calls, lets the calls in flight finish, commits everything queued, stops.
   void Shutdown();
 
   ServerStats Stats() const;
+  const obs::Registry& metrics() const { return registry_; }
   Ledger& ledger() { return *ledger_; }
   GroupCommitWriter& writer() { return *writer_; }
 
  private:
   Server() = default;
   void SweepLoop();
+  // The metrics of the writer (before it starts: its options take the commit hook).
+  void RegisterWriterMetrics();
+  // The metrics read from the engine and the writer at scrape time.
+  void RegisterStateMetrics();
+  absl::Status StartGrpc();
+  // The tenants this daemon holds the lease of (and serves).
+  int64_t OwnedTenants() const;
 
   std::unique_ptr<Clock> own_clock_;
   const Clock* clock_ = SystemClock::Default();
   ServerConfig config_;
+  // Declared before what it observes, so that it is destroyed after it.
+  obs::Registry registry_;
+  std::unique_ptr<CallMetrics> call_metrics_;
+  std::atomic<bool> serving_{false};
   std::unique_ptr<LedgerStore> store_;
   std::unique_ptr<GroupCommitWriter> writer_;
   std::unique_ptr<Ledger> ledger_;
@@ -86,7 +110,6 @@ class Server {
   std::unique_ptr<Ownership> ownership_;
   std::atomic<int64_t> inflight_{0};  // calls admitted and not finished
   std::unique_ptr<Authenticator> auth_;
-  CallCounters counters_;
   std::unique_ptr<AuthorizationServiceImpl> authorization_;
   std::unique_ptr<BudgetServiceImpl> budget_;
   std::unique_ptr<AdminServiceImpl> admin_;
@@ -95,6 +118,8 @@ class Server {
   absl::Notification stop_sweep_;
   std::thread sweeper_;
   bool shut_down_ = false;
+  // Last: destroyed first, as its callbacks read everything above.
+  std::unique_ptr<HttpEndpoint> http_;
 };
 
 }  // namespace tokenledger

@@ -163,7 +163,8 @@ void GroupCommitWriter::CommitBatch(std::vector<Pending> batch) {
   for (const auto& p : batch) ptrs.push_back(&p.mutation);
   const absl::Time start = clock_->Now();
   absl::StatusOr<std::vector<MutationOutcome>> outcomes = CommitWithRetry(ptrs);
-  const auto micros = static_cast<uint64_t>(absl::ToInt64Microseconds(clock_->Now() - start));
+  const absl::Duration took = clock_->Now() - start;
+  const auto micros = static_cast<uint64_t>(absl::ToInt64Microseconds(took));
   {
     absl::MutexLock lock(&mu_);
     ++stats_.batches;
@@ -175,6 +176,7 @@ void GroupCommitWriter::CommitBatch(std::vector<Pending> batch) {
   if (outcomes.ok() && outcomes->size() != batch.size()) {
     outcomes = absl::InternalError("store returned a wrong number of outcomes");
   }
+  if (options_.on_commit) options_.on_commit(batch.size(), took, outcomes.ok());
   absl::MutexLock lock(&done_mu_);
   // Bounded: when answering falls behind, committing waits for it.
   done_mu_.Await(absl::Condition(this, &GroupCommitWriter::CanHandOver));

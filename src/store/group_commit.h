@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -47,6 +48,10 @@ struct WriterOptions {
   absl::Duration deferred_flush_interval = absl::ZeroDuration();
   absl::Duration commit_retry_for = absl::Seconds(5);  // then the batch fails kUnavailable
   absl::Duration retry_backoff = absl::Milliseconds(50);
+  // Called on the committing thread after each batch, committed or failed, outside the writer's
+  // locks: how many mutations it held, how long committing it took (retries included), whether
+  // it committed. For metrics: must be cheap and thread-safe. May be empty.
+  std::function<void(size_t mutations, absl::Duration took, bool committed)> on_commit;
 };
 
 struct WriterStats {

@@ -78,24 +78,21 @@ def list_file_packages(path):
 def known_names():
     """(env names, flag names with underscores) that tokenledgerd and the CLI know.
 
-    Tolerant on purpose: flags are declared in several ways while they are being added, so a name
-    counts when it is an ABSL_FLAG, a TOKENLEDGER_* string in src/server or src/cli, or a
-    ServerConfig field (where --tls-cert fills tls_cert_file and --lease-ttl-seconds lease_ttl).
+    The daemon's flags are the table kFlags in src/server/config.cc ({"name", ...} entries), plus
+    --config and --migrate-only; each flag's variable is TOKENLEDGER_<NAME>, and
+    TOKENLEDGER_OPERATOR_KEY holds the operator key itself.
     """
-    server_sources = sorted(glob.glob(os.path.join(REPO, "src", "server", "*.cc")) +
-                            glob.glob(os.path.join(REPO, "src", "server", "*.h")))
-    envs, flags = set(), set()
-    for path in server_sources:
-        text = read(path)
-        envs.update(n for n in ENV_RE.findall(text) if not n.endswith("_H"))
-        flags.update(re.findall(r"ABSL_FLAG\(\s*[\w:<>]+\s*,\s*(\w+)\s*,", text))
-    server_h = read(os.path.join(REPO, "src", "server", "server.h"))
-    m = re.search(r"struct ServerConfig \{(.*?)\n\};", server_h, re.S)
-    if m:
-        flags.update(re.findall(r"^\s+[\w:<>]+\s+(\w+)\s*(?:=[^;]*)?;", m.group(1), re.M))
-    # --config names the TOML file itself: no ServerConfig field holds it.
-    flags.add("config")
-    flags.update(n[len("TOKENLEDGER_"):].lower() for n in envs)
+    config_cc = read(os.path.join(REPO, "src", "server", "config.cc"))
+    m = re.search(r"kFlags\[\] = \{(.*?)\n\};", config_cc, re.S)
+    if not m:
+        fail("src/server/config.cc", "no kFlags table found")
+        return set(), set()
+    flags = {n.replace("-", "_") for n in re.findall(r'^\s*\{"([a-z][a-z0-9-]*)",', m.group(1), re.M)}
+    if not flags:
+        fail("src/server/config.cc", "kFlags lists no flag")
+    flags.update({"config", "migrate_only"})
+    envs = {"TOKENLEDGER_" + f.upper() for f in flags if f != "migrate_only"}
+    envs.add("TOKENLEDGER_OPERATOR_KEY")
     # The CLI's variables (TOKENLEDGER_KEY, TOKENLEDGER_TARGET) appear in examples; not flags.
     for path in glob.glob(os.path.join(REPO, "src", "cli", "*.cc")):
         envs.update(ENV_RE.findall(read(path)))
@@ -106,11 +103,7 @@ ENVS, FLAGS = known_names()
 
 
 def is_known_flag(name):
-    name = name.replace("-", "_")
-    candidates = {name, name + "_file"}
-    if name.endswith("_seconds"):
-        candidates.add(name[: -len("_seconds")])
-    return bool(candidates & FLAGS)
+    return name.replace("-", "_") in FLAGS
 
 
 def is_known_env(name):
@@ -573,10 +566,10 @@ def check_systemd(dockerfile):
             fail(UNIT_ENV, f"line {n} is not NAME=value: {line}")
             continue
         documented.add(m.group(1))
-    # Every variable the daemon reads by name is documented (the CLI's are not the daemon's).
-    server_envs = set()
-    for p in glob.glob(os.path.join(REPO, "src", "server", "*.cc")):
-        server_envs.update(ENV_RE.findall(read(p)))
+    # Every variable the daemon reads is documented (the CLI's are not the daemon's).
+    server_envs = {"TOKENLEDGER_" + f.upper() for f in FLAGS if f != "migrate_only"}
+    server_envs.add("TOKENLEDGER_OPERATOR_KEY")
+    server_envs.discard("TOKENLEDGER_CLOCK_OFFSET_SECONDS")  # testing only
     for var in sorted(server_envs - documented):
         fail(UNIT_ENV, f"does not document {var}")
 

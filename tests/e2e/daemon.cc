@@ -17,8 +17,10 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 
 namespace tokenledger::testing {
 
@@ -38,22 +40,87 @@ std::string Unique(const std::string& prefix) {
   return absl::StrCat(prefix, "-", rng() % 1000000000000ull);
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+// A TCP socket bound to a free port of 127.0.0.1; `port` gets the port.
+int BindLoopback(int* port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   socklen_t len = sizeof(addr);
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+}  // namespace
+
+int FreePort() {
+  int port = 0;
+  close(BindLoopback(&port));
   return port;
+}
+
+int SilentListener(int* port) {
+  const int fd = BindLoopback(port);
+  EXPECT_EQ(listen(fd, 16), 0);
+  return fd;
+}
+
+std::pair<std::string, int> UrlThroughPort(const std::string& url, int port) {
+  const size_t scheme = url.find("://");
+  const size_t slash = url.find('/', scheme + 3);
+  const size_t colon = url.rfind(':', slash);
+  int original = 5432;
+  if (colon != std::string::npos && colon > scheme + 3) {
+    EXPECT_TRUE(absl::SimpleAtoi(url.substr(colon + 1, slash - colon - 1), &original));
+    return {absl::StrCat(url.substr(0, colon + 1), port, url.substr(slash)), original};
+  }
+  return {absl::StrCat(url.substr(0, slash), ":", port, url.substr(slash)), original};
+}
+
+std::string UrlWithPassword(const std::string& url, const std::string& password) {
+  const size_t authority = url.find("://") + 3;
+  const size_t at = url.find('@', authority);
+  if (at == std::string::npos || at > url.find('/', authority)) {
+    return absl::StrCat(url.substr(0, authority), "postgres:", password, "@",
+                        url.substr(authority));
+  }
+  return absl::StrCat(url.substr(0, at), ":", password, url.substr(at));
+}
+
+HttpReply HttpGet(int port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2, 0);
+  client.set_read_timeout(5, 0);
+  HttpReply out;
+  if (auto res = client.Get(path.c_str())) {
+    out.status = res->status;
+    out.body = res->body;
+    out.content_type = res->get_header_value("Content-Type");
+  }
+  return out;
+}
+
+int RunCommand(const std::string& command, std::string* output) {
+  output->clear();
+  FILE* p = popen(absl::StrCat(command, " 2>&1").c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) output->append(buf, n);
+  const int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 Daemon::Daemon() {
   target_ = absl::StrCat("127.0.0.1:", FreePort());
+  do {
+    metrics_port_ = FreePort();
+  } while (absl::StrCat("127.0.0.1:", metrics_port_) == target_);
   operator_key_ = Unique("tlo_test_operator_key_0123456789abcdef");
   log_path_ =
       absl::StrCat(::testing::TempDir(), "/tokenledgerd-", getpid(), "-", Unique("log"), ".log");
@@ -74,10 +141,15 @@ std::shared_ptr<grpc::Channel> Daemon::Channel() const {
   return grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
 }
 
-void Daemon::Start(int wait_seconds) {
+void Daemon::Spawn() {
   ASSERT_LE(pid_, 0) << "already running";
-  std::vector<std::string> args = {TOKENLEDGERD_PATH, "--listen", target_, "--database-url",
-                                   database_url};
+  std::vector<std::string> args = {TOKENLEDGERD_PATH,
+                                   "--listen",
+                                   target_,
+                                   "--database-url",
+                                   database_url,
+                                   "--metrics-listen",
+                                   absl::StrCat("127.0.0.1:", metrics_port_)};
   for (const auto& a : extra_args) args.push_back(a);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
@@ -86,6 +158,7 @@ void Daemon::Start(int wait_seconds) {
     dup2(fd, 1);
     dup2(fd, 2);
     setenv("TOKENLEDGER_OPERATOR_KEY", operator_key_.c_str(), 1);
+    for (const auto& [name, value] : extra_env) setenv(name.c_str(), value.c_str(), 1);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -93,6 +166,11 @@ void Daemon::Start(int wait_seconds) {
     _exit(127);
   }
   pid_ = pid;
+}
+
+void Daemon::Start(int wait_seconds) {
+  Spawn();
+  if (::testing::Test::HasFatalFailure()) return;
   // Ready when a call gets an answer from the daemon itself (here: no key, UNAUTHENTICATED).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
   while (std::chrono::steady_clock::now() < deadline) {

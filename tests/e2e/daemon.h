@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "grpcpp/grpcpp.h"
@@ -24,6 +25,25 @@ std::string TestDatabaseUrl();
 std::string Unique(const std::string& prefix);
 // A free TCP port on 127.0.0.1.
 int FreePort();
+// A socket listening on 127.0.0.1 that nobody accepts from: the kernel takes connections and
+// nothing ever answers them. Returns the descriptor (close it); `port` gets the port.
+int SilentListener(int* port);
+
+// `url` (postgresql://user@host:port/db) with its port replaced, and the port it had.
+std::pair<std::string, int> UrlThroughPort(const std::string& url, int port);
+// `url` with `password` as the user's password.
+std::string UrlWithPassword(const std::string& url, const std::string& password);
+
+// GET http://127.0.0.1:<port><path>; status -1 when nothing answered.
+struct HttpReply {
+  int status = -1;
+  std::string body;
+  std::string content_type;
+};
+HttpReply HttpGet(int port, const std::string& path);
+
+// Runs `command` with /bin/sh, stdout and stderr together; returns the exit code (or -1).
+int RunCommand(const std::string& command, std::string* output);
 
 class Daemon {
  public:
@@ -32,6 +52,8 @@ class Daemon {
 
   // Starts tokenledgerd and waits until it answers calls (at most `wait_seconds`).
   void Start(int wait_seconds = 30);
+  // Starts tokenledgerd without waiting for anything.
+  void Spawn();
   // SIGTERM, then waits for the exit; returns the exit status (or -1).
   int Terminate();
   void Kill();           // SIGKILL, and reaps
@@ -40,10 +62,14 @@ class Daemon {
   pid_t pid() const { return pid_; }
 
   const std::string& target() const { return target_; }
+  // The metrics endpoint (--metrics-listen 127.0.0.1:<metrics_port>, unless extra_args say
+  // otherwise: the later flag wins).
+  int metrics_port() const { return metrics_port_; }
   const std::string& operator_key() const { return operator_key_; }
   const std::string& log_path() const { return log_path_; }
   std::string ReadLog() const;
   std::vector<std::string> extra_args;
+  std::vector<std::pair<std::string, std::string>> extra_env;  // set in the daemon's environment
   std::string database_url = TestDatabaseUrl();
 
   std::shared_ptr<grpc::Channel> Channel() const;
@@ -51,6 +77,7 @@ class Daemon {
  private:
   pid_t pid_ = -1;
   std::string target_;
+  int metrics_port_ = 0;
   std::string operator_key_;
   std::string log_path_;
 };

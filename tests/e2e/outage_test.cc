@@ -7,7 +7,6 @@
 #include <string>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "daemon.h"
@@ -18,10 +17,10 @@ namespace tokenledger::testing {
 namespace {
 
 TEST(OutageTest, DatabaseOutageFailsDurableCallsAndTheDaemonRecoversByItself) {
-  const int pg_port = ThroughPort(TestDatabaseUrl(), 0).second;
+  const int pg_port = UrlThroughPort(TestDatabaseUrl(), 0).second;
   TcpProxy proxy(pg_port);
   Daemon d;
-  d.database_url = ThroughPort(TestDatabaseUrl(), proxy.port()).first;
+  d.database_url = UrlThroughPort(TestDatabaseUrl(), proxy.port()).first;
   d.extra_args = {"--write-queue-max", "4"};
   d.Start();
   TenantKeys keys = MakeTenant(d);

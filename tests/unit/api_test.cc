@@ -1,12 +1,15 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
-// The API layer's pure parts: request fingerprints, the role table, key hashing.
+// The API layer's pure parts: request fingerprints, the role table, key hashing, call metrics.
 #include "api/auth.h"
 #include "api/services.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace tokenledger {
 namespace {
+
+using ::testing::HasSubstr;
 
 TEST(FingerprintTest, SameRequestSameFingerprintAnyChangeAnother) {
   v1::DebitRequest a;
@@ -56,6 +59,44 @@ TEST(KeysTest, KeysAreRandomAndOnlyTheirHashIsKept) {
   EXPECT_NE(HashApiKey(k1), HashApiKey(k2));
   EXPECT_EQ(HashApiKey(k1).size(), 64u);
   EXPECT_EQ(HashApiKey(k1).find(k1.substr(4, 16)), std::string::npos);
+}
+
+TEST(CallMetricsTest, CallsByCodeLatencyAndDecisions) {
+  obs::Registry r;
+  CallMetrics m(r);
+  m.RecordCall(Method::kAuthorize, grpc::StatusCode::OK, 0.0002);
+  m.RecordCall(Method::kAuthorize, grpc::StatusCode::OK, 0.0003);
+  m.RecordCall(Method::kAuthorize, grpc::StatusCode::INVALID_ARGUMENT, 0.0001);
+  m.RecordCall(Method::kGrant, grpc::StatusCode::UNAVAILABLE, 5.1);
+  m.RecordDecision(Decision::kAllowed, DenyReason::kNone);
+  m.RecordDecision(Decision::kDenied, DenyReason::kDailyLimit);
+  m.RecordDecision(Decision::kDenied, DenyReason::kDailyLimit);
+  EXPECT_EQ(m.Calls(Method::kAuthorize, grpc::StatusCode::OK), 2u);
+  EXPECT_EQ(m.Calls(Method::kAuthorize, grpc::StatusCode::INVALID_ARGUMENT), 1u);
+  EXPECT_EQ(m.Calls(Method::kDebit, grpc::StatusCode::OK), 0u);
+  const std::string text = r.Render();
+  EXPECT_THAT(text, HasSubstr("tokenledger_grpc_calls_total{service=\"tokenledger.v1."
+                              "AuthorizationService\",method=\"Authorize\",code=\"OK\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("tokenledger_grpc_calls_total{service=\"tokenledger.v1."
+                              "BudgetService\",method=\"Grant\",code=\"UNAVAILABLE\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("tokenledger_grpc_call_duration_seconds_count{service=\"tokenledger."
+                              "v1.AuthorizationService\",method=\"Authorize\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("tokenledger_grpc_call_duration_seconds_bucket{service=\"tokenledger."
+                              "v1.BudgetService\",method=\"Grant\",le=\"5\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("tokenledger_authorize_decisions_total{decision=\"ALLOWED\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("tokenledger_authorize_decisions_total{decision=\"DAILY_LIMIT\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("tokenledger_authorize_decisions_total{decision=\"TEAM_LIMIT\"} 0\n"));
+}
+
+TEST(CallMetricsTest, StatusCodesAndServicesByName) {
+  EXPECT_EQ(StatusCodeName(grpc::StatusCode::OK), "OK");
+  EXPECT_EQ(StatusCodeName(grpc::StatusCode::RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
+  EXPECT_EQ(StatusCodeName(grpc::StatusCode::UNAUTHENTICATED), "UNAUTHENTICATED");
+  EXPECT_EQ(ServiceName(Method::kCheck), "tokenledger.v1.AuthorizationService");
+  EXPECT_EQ(ServiceName(Method::kListTransfers), "tokenledger.v1.BudgetService");
+  EXPECT_EQ(ServiceName(Method::kRunResets), "tokenledger.v1.AdminService");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -113,6 +114,35 @@ TEST(GroupCommitTest, ARejectedBatchIsInternalForEveryCall) {
   EXPECT_EQ(got.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(writer.stats().failed_batches, 1u);
   writer.Stop();
+}
+
+// The commit hook (metrics) hears of every batch: its size, its time, whether it committed.
+TEST(GroupCommitTest, TheCommitHookSeesEveryBatch) {
+  MemoryStore mem;
+  FaultyStore faulty(&mem);
+  absl::Mutex mu;
+  std::vector<size_t> sizes;
+  int failed = 0;
+  absl::Duration took_total;
+  WriterOptions wo;
+  wo.commit_retry_for = absl::Milliseconds(50);
+  wo.retry_backoff = absl::Milliseconds(10);
+  wo.on_commit = [&](size_t n, absl::Duration took, bool committed) {
+    absl::MutexLock lock(&mu);
+    sizes.push_back(n);
+    took_total += took;
+    if (!committed) ++failed;
+  };
+  GroupCommitWriter writer(&faulty, SystemClock::Default(), wo);
+  ASSERT_TRUE(SubmitAndWait(writer, NewTenant("a")).ok());
+  ASSERT_TRUE(SubmitAndWait(writer, NewTenant("b")).ok());
+  faulty.SetUnavailable(true);
+  EXPECT_EQ(SubmitAndWait(writer, NewTenant("c")).code(), absl::StatusCode::kUnavailable);
+  writer.Stop();
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(sizes, (std::vector<size_t>{1, 1, 1}));
+  EXPECT_EQ(failed, 1);
+  EXPECT_GE(took_total, absl::Milliseconds(40));  // the failed batch retried for its window
 }
 
 // Two committers over one store: every call is answered once, and an exclusive item sees
