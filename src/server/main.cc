@@ -40,6 +40,13 @@ ABSL_FLAG(int64_t, write_queue_max, 200000,
           "(env TOKENLEDGER_WRITE_QUEUE_MAX)");
 ABSL_FLAG(int64_t, clock_offset_seconds, 0,
           "testing only: shift the daemon's clock by this many seconds (e.g. to cross a month)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate (chain) of the server; with --tls-key serves TLS only "
+          "(env TOKENLEDGER_TLS_CERT)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert (env TOKENLEDGER_TLS_KEY)");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificate(s): every client must present a certificate signed by one "
+          "(mutual TLS; env TOKENLEDGER_TLS_CLIENT_CA)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn or error (env TOKENLEDGER_LOG_LEVEL)");
 
@@ -80,6 +87,10 @@ int main(int argc, char** argv) {
       FlagOrEnv(absl::GetFlag(FLAGS_database_url), "TOKENLEDGER_DATABASE_URL", "");
   config.migrations_dir =
       FlagOrEnv(absl::GetFlag(FLAGS_migrations_dir), "TOKENLEDGER_MIGRATIONS_DIR", "");
+  config.tls_cert_file = FlagOrEnv(absl::GetFlag(FLAGS_tls_cert), "TOKENLEDGER_TLS_CERT", "");
+  config.tls_key_file = FlagOrEnv(absl::GetFlag(FLAGS_tls_key), "TOKENLEDGER_TLS_KEY", "");
+  config.tls_client_ca_file =
+      FlagOrEnv(absl::GetFlag(FLAGS_tls_client_ca), "TOKENLEDGER_TLS_CLIENT_CA", "");
   if (const std::string file = absl::GetFlag(FLAGS_operator_key_file); !file.empty()) {
     std::ifstream in(file);
     if (!in) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/tls.h"
 #include "spdlog/spdlog.h"
 #include "store/pg_migrate.h"
 #include "store/pg_store.h"
@@ -20,6 +21,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (config.database_url.empty()) {
     return absl::InvalidArgumentError("--database-url (or TOKENLEDGER_DATABASE_URL) is required");
   }
+  // Transport security first: a bad certificate stops the start before the database is touched.
+  auto credentials = MakeServerCredentials(
+      TlsFiles{config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file});
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
   if (config.clock_offset != absl::ZeroDuration()) {
@@ -65,7 +70,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(config.listen, *credentials, &s->port_);
   builder.RegisterService(s->authorization_.get());
   builder.RegisterService(s->budget_.get());
   builder.RegisterService(s->admin_.get());
@@ -76,7 +81,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
   s->sweeper_ = std::thread([p = s.get()] { p->SweepLoop(); });
   s->grpc_->GetHealthCheckService()->SetServingStatus(true);
-  spdlog::info("serving on {} (port {})", config.listen, s->port_);
+  spdlog::info("serving on {} (port {}, {})", config.listen, s->port_,
+               config.tls_cert_file.empty()        ? "plaintext"
+               : config.tls_client_ca_file.empty() ? "TLS"
+                                                   : "mutual TLS");
   return s;
 }
 

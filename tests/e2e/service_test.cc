@@ -515,14 +515,7 @@ TEST_F(ServiceTest, SigtermDrainsAndExitsZero) {
 TEST_F(ServiceTest, CliGrantsAndReadsBalances) {
   const std::string base = absl::StrCat(TOKENLEDGER_CLI_PATH, " --target ", daemon_.target());
   auto run = [](const std::string& key, const std::string& cmd) {
-    std::string full = absl::StrCat("TOKENLEDGER_KEY=", key, " ", cmd, " 2>&1");
-    std::string out;
-    FILE* p = popen(full.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-    const int rc = pclose(p);
-    return std::make_pair(rc, out);
+    return RunCommand(absl::StrCat("TOKENLEDGER_KEY=", key, " ", cmd));
   };
   auto [rc1, out1] = run(keys_.hr, base + " account upsert erin --display-name Erin");
   EXPECT_EQ(rc1, 0) << out1;
