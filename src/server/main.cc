@@ -18,6 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/logging.h"
 #include "server/flag_args.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -52,6 +53,20 @@ ABSL_FLAG(std::string, log_level, "info",
 
 namespace {
 
+// protobuf's own log lines go through spdlog. Its complaint about a request string that is not
+// UTF-8 (one line per such request, which the API answers INVALID_ARGUMENT anyway) is debug
+// only, so that a hostile client cannot flood the log with it.
+void ProtobufLog(google::protobuf::LogLevel level, const char* filename, int line,
+                 const std::string& message) {
+  if (level >= google::protobuf::LOGLEVEL_FATAL) {
+    spdlog::critical("protobuf {}:{}: {}", filename, line, message);
+  } else if (message.find("when parsing a protocol buffer") != std::string::npos) {
+    spdlog::debug("protobuf {}:{}: {}", filename, line, message);
+  } else {
+    spdlog::warn("protobuf {}:{}: {}", filename, line, message);
+  }
+}
+
 std::string FlagOrEnv(const std::string& flag, const char* env, const std::string& fallback) {
   if (!flag.empty()) return flag;
   if (const char* v = std::getenv(env); v != nullptr && *v != '\0') return v;
@@ -80,6 +95,7 @@ int main(int argc, char** argv) {
       FlagOrEnv(absl::GetFlag(FLAGS_log_level) == "info" ? "" : absl::GetFlag(FLAGS_log_level),
                 "TOKENLEDGER_LOG_LEVEL", "info");
   spdlog::set_level(spdlog::level::from_str(level));
+  google::protobuf::SetLogHandler(&ProtobufLog);
 
   tokenledger::ServerConfig config;
   config.listen = FlagOrEnv(absl::GetFlag(FLAGS_listen), "TOKENLEDGER_LISTEN", "127.0.0.1:7443");
