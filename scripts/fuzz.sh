@@ -33,7 +33,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 start_s="${SECONDS}"
 rc=0
 "${tree}/tests/fuzz/tokenledger_fuzz_api" -max_total_time="${seconds}" -timeout=60 \
-  -rss_limit_mb=4096 -max_len=16384 -print_final_stats=1 \
+  -rss_limit_mb=4096 -max_len=16384 -print_final_stats=1 -detect_leaks=0 \
   -dict="${repo}/tests/fuzz/api.dict" -artifact_prefix="${tree}/artifacts/" "$@" \
   "${tree}/corpus" "${repo}/tests/fuzz/corpus" || rc=$?
 if [[ "${rc}" -ne 0 ]]; then

@@ -35,8 +35,10 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+build_start_s="${SECONDS}"
 bash "${repo}/scripts/deps.sh"
 BUILD_DIR="${build_dir}" bash "${repo}/scripts/build.sh"
+build_s=$((SECONDS - build_start_s))
 
 psql_bin="/usr/lib/postgresql/15/bin/psql"
 [[ -x "${psql_bin}" ]] || psql_bin="psql"
@@ -63,7 +65,7 @@ export TOKENLEDGER_TEST_DATABASE_URL="${test_url}"
 echo "test.sh: TOKENLEDGER_TEST_DATABASE_URL=${TOKENLEDGER_TEST_DATABASE_URL}"
 
 rc=0
-summary=()
+summary=("$(printf '%-12s %-6s %4d s' build ok "${build_s}")")
 # suite NAME CMD...: runs one stage, records its outcome and time; a failure fails the run at
 # the end, after the other stages had their say.
 suite() {
