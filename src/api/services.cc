@@ -48,7 +48,7 @@ uint64_t RequestFingerprint(absl::string_view method, const google::protobuf::Me
 std::string FindInvalidUtf8Field(const google::protobuf::Descriptor* type, absl::string_view wire) {
   // The message's fields as the wire has them, without the schema's checks; then each string
   // field checked and each message field looked into, breadth first (requests nest two deep).
-  constexpr size_t kMessagesMax = 256;
+  constexpr size_t kMessagesMax = 4096;
   struct Item {
     const google::protobuf::Descriptor* type;
     std::string bytes;
@@ -581,29 +581,25 @@ grpc::ServerUnaryReactor* HandleGetServerStats(const ApiContext& api, Call call,
 grpc::ServerUnaryReactor* AuthorizationServiceImpl::Authorize(grpc::CallbackServerContext* ctx,
                                                               const grpc::ByteBuffer* request,
                                                               grpc::ByteBuffer* reply) {
-  return Serve<v1::AuthorizeRequest, v1::AuthorizeResponse>(ctx_, ctx, Method::kAuthorize, request,
-                                                            reply, &HandleAuthorize);
+  return Serve(ctx_, ctx, Method::kAuthorize, request, reply, &HandleAuthorize);
 }
 
 grpc::ServerUnaryReactor* AuthorizationServiceImpl::Debit(grpc::CallbackServerContext* ctx,
                                                           const grpc::ByteBuffer* request,
                                                           grpc::ByteBuffer* reply) {
-  return Serve<v1::DebitRequest, v1::DebitResponse>(ctx_, ctx, Method::kDebit, request, reply,
-                                                    &HandleDebit);
+  return Serve(ctx_, ctx, Method::kDebit, request, reply, &HandleDebit);
 }
 
 grpc::ServerUnaryReactor* AuthorizationServiceImpl::Release(grpc::CallbackServerContext* ctx,
                                                             const grpc::ByteBuffer* request,
                                                             grpc::ByteBuffer* reply) {
-  return Serve<v1::ReleaseRequest, v1::ReleaseResponse>(ctx_, ctx, Method::kRelease, request, reply,
-                                                        &HandleRelease);
+  return Serve(ctx_, ctx, Method::kRelease, request, reply, &HandleRelease);
 }
 
 grpc::ServerUnaryReactor* AuthorizationServiceImpl::Check(grpc::CallbackServerContext* ctx,
                                                           const grpc::ByteBuffer* request,
                                                           grpc::ByteBuffer* reply) {
-  return Serve<v1::CheckRequest, v1::CheckResponse>(ctx_, ctx, Method::kCheck, request, reply,
-                                                    &HandleCheck);
+  return Serve(ctx_, ctx, Method::kCheck, request, reply, &HandleCheck);
 }
 
 // ---- BudgetService (requests parsed by ParseRequest, then the handlers above) ----
@@ -611,43 +607,37 @@ grpc::ServerUnaryReactor* AuthorizationServiceImpl::Check(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertAccount(grpc::CallbackServerContext* ctx,
                                                            const grpc::ByteBuffer* request,
                                                            grpc::ByteBuffer* reply) {
-  return Serve<v1::UpsertAccountRequest, v1::UpsertAccountResponse>(
-      ctx_, ctx, Method::kUpsertAccount, request, reply, &HandleUpsertAccount);
+  return Serve(ctx_, ctx, Method::kUpsertAccount, request, reply, &HandleUpsertAccount);
 }
 
 grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertTeam(grpc::CallbackServerContext* ctx,
                                                         const grpc::ByteBuffer* request,
                                                         grpc::ByteBuffer* reply) {
-  return Serve<v1::UpsertTeamRequest, v1::UpsertTeamResponse>(ctx_, ctx, Method::kUpsertTeam,
-                                                              request, reply, &HandleUpsertTeam);
+  return Serve(ctx_, ctx, Method::kUpsertTeam, request, reply, &HandleUpsertTeam);
 }
 
 grpc::ServerUnaryReactor* BudgetServiceImpl::Grant(grpc::CallbackServerContext* ctx,
                                                    const grpc::ByteBuffer* request,
                                                    grpc::ByteBuffer* reply) {
-  return Serve<v1::GrantRequest, v1::GrantResponse>(ctx_, ctx, Method::kGrant, request, reply,
-                                                    &HandleGrant);
+  return Serve(ctx_, ctx, Method::kGrant, request, reply, &HandleGrant);
 }
 
 grpc::ServerUnaryReactor* BudgetServiceImpl::Adjust(grpc::CallbackServerContext* ctx,
                                                     const grpc::ByteBuffer* request,
                                                     grpc::ByteBuffer* reply) {
-  return Serve<v1::AdjustRequest, v1::AdjustResponse>(ctx_, ctx, Method::kAdjust, request, reply,
-                                                      &HandleAdjust);
+  return Serve(ctx_, ctx, Method::kAdjust, request, reply, &HandleAdjust);
 }
 
 grpc::ServerUnaryReactor* BudgetServiceImpl::GetBalance(grpc::CallbackServerContext* ctx,
                                                         const grpc::ByteBuffer* request,
                                                         grpc::ByteBuffer* reply) {
-  return Serve<v1::GetBalanceRequest, v1::Balance>(ctx_, ctx, Method::kGetBalance, request, reply,
-                                                   &HandleGetBalance);
+  return Serve(ctx_, ctx, Method::kGetBalance, request, reply, &HandleGetBalance);
 }
 
 grpc::ServerUnaryReactor* BudgetServiceImpl::ListTransfers(grpc::CallbackServerContext* ctx,
                                                            const grpc::ByteBuffer* request,
                                                            grpc::ByteBuffer* reply) {
-  return Serve<v1::ListTransfersRequest, v1::ListTransfersResponse>(
-      ctx_, ctx, Method::kListTransfers, request, reply, &HandleListTransfers);
+  return Serve(ctx_, ctx, Method::kListTransfers, request, reply, &HandleListTransfers);
 }
 
 // ---- AdminService (requests parsed by ParseRequest, then the handlers above) ----
@@ -655,43 +645,37 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::ListTransfers(grpc::CallbackServerC
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateTenant(grpc::CallbackServerContext* ctx,
                                                          const grpc::ByteBuffer* request,
                                                          grpc::ByteBuffer* reply) {
-  return Serve<v1::CreateTenantRequest, v1::CreateTenantResponse>(
-      ctx_, ctx, Method::kCreateTenant, request, reply, &HandleCreateTenant);
+  return Serve(ctx_, ctx, Method::kCreateTenant, request, reply, &HandleCreateTenant);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateApiKey(grpc::CallbackServerContext* ctx,
                                                          const grpc::ByteBuffer* request,
                                                          grpc::ByteBuffer* reply) {
-  return Serve<v1::CreateApiKeyRequest, v1::CreateApiKeyResponse>(
-      ctx_, ctx, Method::kCreateApiKey, request, reply, &HandleCreateApiKey);
+  return Serve(ctx_, ctx, Method::kCreateApiKey, request, reply, &HandleCreateApiKey);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::RevokeApiKey(grpc::CallbackServerContext* ctx,
                                                          const grpc::ByteBuffer* request,
                                                          grpc::ByteBuffer* reply) {
-  return Serve<v1::RevokeApiKeyRequest, v1::RevokeApiKeyResponse>(
-      ctx_, ctx, Method::kRevokeApiKey, request, reply, &HandleRevokeApiKey);
+  return Serve(ctx_, ctx, Method::kRevokeApiKey, request, reply, &HandleRevokeApiKey);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Reconcile(grpc::CallbackServerContext* ctx,
                                                       const grpc::ByteBuffer* request,
                                                       grpc::ByteBuffer* reply) {
-  return Serve<v1::ReconcileRequest, v1::ReconcileResponse>(ctx_, ctx, Method::kReconcile, request,
-                                                            reply, &HandleReconcile);
+  return Serve(ctx_, ctx, Method::kReconcile, request, reply, &HandleReconcile);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::RunResets(grpc::CallbackServerContext* ctx,
                                                       const grpc::ByteBuffer* request,
                                                       grpc::ByteBuffer* reply) {
-  return Serve<v1::RunResetsRequest, v1::RunResetsResponse>(ctx_, ctx, Method::kRunResets, request,
-                                                            reply, &HandleRunResets);
+  return Serve(ctx_, ctx, Method::kRunResets, request, reply, &HandleRunResets);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerContext* ctx,
                                                            const grpc::ByteBuffer* request,
                                                            grpc::ByteBuffer* reply) {
-  return Serve<v1::GetServerStatsRequest, v1::GetServerStatsResponse>(
-      ctx_, ctx, Method::kGetServerStats, request, reply, &HandleGetServerStats);
+  return Serve(ctx_, ctx, Method::kGetServerStats, request, reply, &HandleGetServerStats);
 }
 
 }  // namespace tokenledger
