@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The README's test command: installs dependencies, builds, starts the private PostgreSQL (unless
-# a database URL is given) and runs every test with ctest.
+# The README's test command (and CI's, .ci/run): installs dependencies, builds, starts the private
+# PostgreSQL (unless a database URL is given) and runs every test with ctest; then the hostile
+# suites, each in a build tree of its own: ASan+UBSan (unit, integration, e2e) and TSan (unit)
+# through scripts/sanitize.sh, and the API fuzzer for FUZZ_SECONDS through scripts/fuzz.sh.
 #
 # Usage: scripts/test.sh [--database-url URL] [ctest args...]     e.g. scripts/test.sh -L unit
-# Env: TOKENLEDGER_DATABASE_URL (instead of --database-url), BUILD_DIR, TOKENLEDGER_PG_PORT.
+# Env: TOKENLEDGER_DATABASE_URL (instead of --database-url), BUILD_DIR, TOKENLEDGER_PG_PORT,
+#      TOKENLEDGER_SKIP_SANITIZERS=1 (only ctest; also when ctest args select tests),
+#      FUZZ_SECONDS (default 60).
 # The tests get TOKENLEDGER_TEST_DATABASE_URL: the same server, database "tokenledger_test".
 set -euo pipefail
 
@@ -31,8 +35,10 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+build_start_s="${SECONDS}"
 bash "${repo}/scripts/deps.sh"
 BUILD_DIR="${build_dir}" bash "${repo}/scripts/build.sh"
+build_s=$((SECONDS - build_start_s))
 
 psql_bin="/usr/lib/postgresql/15/bin/psql"
 [[ -x "${psql_bin}" ]] || psql_bin="psql"
@@ -59,6 +65,29 @@ export TOKENLEDGER_TEST_DATABASE_URL="${test_url}"
 echo "test.sh: TOKENLEDGER_TEST_DATABASE_URL=${TOKENLEDGER_TEST_DATABASE_URL}"
 
 rc=0
-ctest --test-dir "${build_dir}" --output-on-failure -j2 --timeout 600 \
-  "${ctest_args[@]+"${ctest_args[@]}"}" || rc=$?
+summary=("$(printf '%-12s %-6s %4d s' build ok "${build_s}")")
+# suite NAME CMD...: runs one stage, records its outcome and time; a failure fails the run at
+# the end, after the other stages had their say.
+suite() {
+  local name="$1" start_s="${SECONDS}" suite_rc=0
+  shift
+  echo "test.sh: ---- ${name} ----"
+  "$@" || suite_rc=$?
+  summary+=("$(printf '%-12s %-6s %4d s' "${name}" "$([[ ${suite_rc} -eq 0 ]] && echo ok || echo FAILED)" $((SECONDS - start_s)))")
+  [[ "${suite_rc}" -eq 0 ]] || rc=1
+}
+
+suite ctest ctest --test-dir "${build_dir}" --output-on-failure -j2 --timeout 600 \
+  "${ctest_args[@]+"${ctest_args[@]}"}"
+if [[ "${TOKENLEDGER_SKIP_SANITIZERS:-0}" == "1" ]]; then
+  echo "test.sh: TOKENLEDGER_SKIP_SANITIZERS=1: sanitizer suites and fuzzer skipped"
+elif [[ ${#ctest_args[@]} -gt 0 ]]; then
+  echo "test.sh: ctest arguments given: sanitizer suites and fuzzer skipped (they run without)"
+else
+  suite asan+ubsan bash "${repo}/scripts/sanitize.sh" asan
+  suite tsan bash "${repo}/scripts/sanitize.sh" tsan
+  suite fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash "${repo}/scripts/fuzz.sh"
+fi
+echo "test.sh: summary"
+printf '  %s\n' "${summary[@]}"
 exit "${rc}"

@@ -7,14 +7,18 @@
 #include <iterator>
 #include <memory>
 #include <random>
+#include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/status_names.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/unknown_field_set.h"
+#include "ledger/validate.h"
 #include "obs/log.h"
 #include "spdlog/spdlog.h"
 
@@ -46,6 +50,61 @@ uint64_t RequestFingerprint(absl::string_view method, const google::protobuf::Me
   mix(absl::string_view("\0", 1));
   mix(bytes);
   return h;
+}
+
+std::string FindInvalidUtf8Field(const google::protobuf::Descriptor* type, absl::string_view wire) {
+  // The message's fields as the wire has them, without the schema's checks; then each string
+  // field checked and each message field looked into, breadth first (requests nest two deep).
+  constexpr size_t kMessagesMax = 4096;
+  struct Item {
+    const google::protobuf::Descriptor* type;
+    std::string bytes;
+    std::string path;
+  };
+  std::vector<Item> work = {{type, std::string(wire), ""}};
+  for (size_t i = 0; i < work.size() && i < kMessagesMax; ++i) {
+    google::protobuf::UnknownFieldSet fields;
+    if (!fields.ParseFromString(work[i].bytes)) continue;
+    for (int f = 0; f < fields.field_count(); ++f) {
+      const google::protobuf::UnknownField& u = fields.field(f);
+      const google::protobuf::FieldDescriptor* d = work[i].type->FindFieldByNumber(u.number());
+      if (d == nullptr || u.type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) {
+        continue;
+      }
+      // A map entry's key and value are named by the map field.
+      const bool in_map = work[i].type->options().map_entry();
+      const std::string path =
+          in_map ? work[i].path
+                 : (work[i].path.empty() ? d->name() : absl::StrCat(work[i].path, ".", d->name()));
+      if (d->type() == google::protobuf::FieldDescriptor::TYPE_STRING &&
+          !IsValidUtf8(u.length_delimited())) {
+        return path;
+      }
+      if (d->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+        work.push_back({d->message_type(), u.length_delimited(), path});
+      }
+    }
+  }
+  return "";
+}
+
+absl::Status ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request) {
+  grpc::ByteBuffer copy(bytes);  // shares the slices; Deserialize consumes its buffer
+  if (grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&copy, request).ok()) {
+    return absl::OkStatus();
+  }
+  grpc::Slice slice;
+  std::string field;
+  if (bytes.DumpToSingleSlice(&slice).ok()) {
+    field = FindInvalidUtf8Field(
+        request->GetDescriptor(),
+        absl::string_view(reinterpret_cast<const char*>(slice.begin()), slice.size()));
+  }
+  if (!field.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": not valid UTF-8 text"));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("request: not a valid ", request->GetDescriptor()->full_name(), " message"));
 }
 
 namespace {
@@ -186,16 +245,21 @@ spdlog::level::level_enum CallLogLevel(grpc::StatusCode code) {
   }
 }
 
-// One call in flight: its reactor, what it is, and who made it. Every call is counted, timed and
+// One call in flight: its reactor, what it is, who made it, and its response, which is
+// serialized into the reply when the call finishes OK. Copies share the response (and the
+// request beside it), which live until the last copy is gone. Every call is counted, timed and
 // logged when it finishes; its request id (the client's x-request-id, or a new one) is sent back
 // in the initial metadata.
 class Call {
  public:
-  Call(const ApiContext& api, grpc::CallbackServerContext* ctx, Method method)
+  Call(const ApiContext& api, grpc::CallbackServerContext* ctx, Method method,
+       grpc::ByteBuffer* reply, std::shared_ptr<const google::protobuf::Message> response)
       : api_(&api),
         ctx_(ctx),
         reactor_(ctx->DefaultReactor()),
         method_(method),
+        reply_(reply),
+        response_(std::move(response)),
         start_(std::chrono::steady_clock::now()),
         request_id_(RequestIdOf(*ctx)) {
     ctx->AddInitialMetadata("x-request-id", request_id_);
@@ -226,7 +290,12 @@ class Call {
 
   grpc::ServerUnaryReactor* Finish(const absl::Status& s) const {
     if (admitted_) api_->inflight->fetch_sub(1, std::memory_order_relaxed);
-    const grpc::Status g = ToGrpcStatus(s);
+    grpc::Status g = ToGrpcStatus(s);
+    if (g.ok()) {
+      bool own_buffer = false;
+      g = grpc::SerializationTraits<google::protobuf::Message>::Serialize(*response_, reply_,
+                                                                          &own_buffer);
+    }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (api_->metrics != nullptr) api_->metrics->RecordCall(method_, g.error_code(), seconds);
@@ -261,12 +330,41 @@ class Call {
   grpc::CallbackServerContext* ctx_;
   grpc::ServerUnaryReactor* reactor_;
   Method method_;
+  grpc::ByteBuffer* reply_;
+  std::shared_ptr<const google::protobuf::Message> response_;
   std::chrono::steady_clock::time_point start_;
   std::string request_id_;
   std::string tenant_;
   std::string key_id_;
   bool admitted_ = false;
 };
+
+template <typename Req, typename Resp>
+struct Exchange {
+  Req request;
+  Resp response;
+};
+
+template <typename Req, typename Resp>
+using Handler = grpc::ServerUnaryReactor* (*)(const ApiContext&, Call, const Caller&, const Req*,
+                                              Resp*);
+
+// Authenticates the call, parses its request, and hands both to `handle`, which answers through
+// the Call. The key is checked first: a caller without one learns nothing about its request.
+template <typename Req, typename Resp>
+grpc::ServerUnaryReactor* Serve(const ApiContext& api, grpc::CallbackServerContext* ctx,
+                                Method method, const grpc::ByteBuffer* request,
+                                grpc::ByteBuffer* reply, Handler<Req, Resp> handle) {
+  auto exchange = std::make_shared<Exchange<Req, Resp>>();
+  Call call(api, ctx, method, reply,
+            std::shared_ptr<const google::protobuf::Message>(exchange, &exchange->response));
+  auto caller = call.Authenticate();
+  if (!caller.ok()) return call.Finish(caller.status());
+  if (absl::Status s = ParseRequest(*request, &exchange->request); !s.ok()) {
+    return call.Finish(s);
+  }
+  return handle(api, call, *caller, &exchange->request, &exchange->response);
+}
 
 template <typename Req>
 IdemArgs Idem(const Req& req, Method m) {
@@ -320,24 +418,19 @@ void FillPolicy(const Policy& p, v1::Policy* out) {
   out->set_overdraft_limit(p.overdraft_limit);
 }
 
-}  // namespace
-
 // ---- AuthorizationService ---------------------------------------------------------------------
 
-grpc::ServerUnaryReactor* AuthorizationServiceImpl::Authorize(grpc::CallbackServerContext* ctx,
-                                                              const v1::AuthorizeRequest* req,
-                                                              v1::AuthorizeResponse* resp) {
-  Call call(ctx_, ctx, Method::kAuthorize);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
+grpc::ServerUnaryReactor* HandleAuthorize(const ApiContext& api, Call call, const Caller& caller,
+                                          const v1::AuthorizeRequest* req,
+                                          v1::AuthorizeResponse* resp) {
   AuthorizeArgs args{.account_id = req->account_id(),
                      .amount = req->amount(),
                      .hold_ttl_seconds = req->hold_ttl_seconds(),
                      .model = req->model(),
                      .metadata = ToMetadata(req->metadata())};
-  auto r = ctx_.ledger->Authorize(caller->tenant_id, args, Idem(*req, Method::kAuthorize));
+  auto r = api.ledger->Authorize(caller.tenant_id, args, Idem(*req, Method::kAuthorize));
   if (!r.ok()) return call.Finish(r.status());
-  if (ctx_.metrics != nullptr) ctx_.metrics->RecordDecision(r->decision, r->deny_reason);
+  if (api.metrics != nullptr) api.metrics->RecordDecision(r->decision, r->deny_reason);
   resp->set_decision(r->decision == Decision::kAllowed ? v1::ALLOWED : v1::DENIED);
   resp->set_hold_id(r->id);
   resp->set_available(r->available);
@@ -346,52 +439,40 @@ grpc::ServerUnaryReactor* AuthorizationServiceImpl::Authorize(grpc::CallbackServ
   return call.Finish(absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* AuthorizationServiceImpl::Debit(grpc::CallbackServerContext* ctx,
-                                                          const v1::DebitRequest* req,
-                                                          v1::DebitResponse* resp) {
-  Call call(ctx_, ctx, Method::kDebit);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
+grpc::ServerUnaryReactor* HandleDebit(const ApiContext& api, Call call, const Caller& caller,
+                                      const v1::DebitRequest* req, v1::DebitResponse* resp) {
   DebitArgs args{.account_id = req->account_id(),
                  .hold_id = req->hold_id(),
                  .amount = req->amount(),
                  .request_id = req->request_id(),
                  .model = req->model(),
                  .metadata = ToMetadata(req->metadata())};
-  ctx_.ledger->Debit(caller->tenant_id, std::move(args), Idem(*req, Method::kDebit),
-                     [call, resp](absl::StatusOr<OpResult> r) {
-                       if (r.ok()) {
-                         resp->set_transfer_id(r->id);
-                         resp->set_amount(r->amount);
-                         resp->set_available(r->available);
-                         resp->set_overage(r->overage);
-                       }
-                       call.Finish(r.status());
-                     });
+  api.ledger->Debit(caller.tenant_id, std::move(args), Idem(*req, Method::kDebit),
+                    [call, resp](absl::StatusOr<OpResult> r) {
+                      if (r.ok()) {
+                        resp->set_transfer_id(r->id);
+                        resp->set_amount(r->amount);
+                        resp->set_available(r->available);
+                        resp->set_overage(r->overage);
+                      }
+                      call.Finish(r.status());
+                    });
   return call.reactor();
 }
 
-grpc::ServerUnaryReactor* AuthorizationServiceImpl::Release(grpc::CallbackServerContext* ctx,
-                                                            const v1::ReleaseRequest* req,
-                                                            v1::ReleaseResponse* resp) {
-  Call call(ctx_, ctx, Method::kRelease);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
-  ctx_.ledger->Release(caller->tenant_id, req->hold_id(), Idem(*req, Method::kRelease),
-                       [call, resp](absl::StatusOr<OpResult> r) {
-                         if (r.ok()) resp->set_released_amount(r->amount);
-                         call.Finish(r.status());
-                       });
+grpc::ServerUnaryReactor* HandleRelease(const ApiContext& api, Call call, const Caller& caller,
+                                        const v1::ReleaseRequest* req, v1::ReleaseResponse* resp) {
+  api.ledger->Release(caller.tenant_id, req->hold_id(), Idem(*req, Method::kRelease),
+                      [call, resp](absl::StatusOr<OpResult> r) {
+                        if (r.ok()) resp->set_released_amount(r->amount);
+                        call.Finish(r.status());
+                      });
   return call.reactor();
 }
 
-grpc::ServerUnaryReactor* AuthorizationServiceImpl::Check(grpc::CallbackServerContext* ctx,
-                                                          const v1::CheckRequest* req,
-                                                          v1::CheckResponse* resp) {
-  Call call(ctx_, ctx, Method::kCheck);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
-  auto r = ctx_.ledger->Check(caller->tenant_id, req->account_id(), req->amount());
+grpc::ServerUnaryReactor* HandleCheck(const ApiContext& api, Call call, const Caller& caller,
+                                      const v1::CheckRequest* req, v1::CheckResponse* resp) {
+  auto r = api.ledger->Check(caller.tenant_id, req->account_id(), req->amount());
   if (!r.ok()) return call.Finish(r.status());
   resp->set_would_allow(r->would_allow);
   resp->set_available(r->available);
@@ -401,12 +482,10 @@ grpc::ServerUnaryReactor* AuthorizationServiceImpl::Check(grpc::CallbackServerCo
 
 // ---- BudgetService ----------------------------------------------------------------------------
 
-grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertAccount(grpc::CallbackServerContext* ctx,
-                                                           const v1::UpsertAccountRequest* req,
-                                                           v1::UpsertAccountResponse* resp) {
-  Call call(ctx_, ctx, Method::kUpsertAccount);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
+grpc::ServerUnaryReactor* HandleUpsertAccount(const ApiContext& api, Call call,
+                                              const Caller& caller,
+                                              const v1::UpsertAccountRequest* req,
+                                              v1::UpsertAccountResponse* resp) {
   if (!v1::AccountStatus_IsValid(req->status())) {
     return call.Finish(absl::InvalidArgumentError(
         "status: must be ACTIVE, SUSPENDED or CLOSED (or unset to keep the current one)"));
@@ -420,10 +499,10 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertAccount(grpc::CallbackServerC
     account.policy =
         Policy{p.monthly_allocation(), p.rollover_max(), p.daily_limit(), p.overdraft_limit()};
   }
-  Ledger* ledger = ctx_.ledger;
-  std::string tenant = caller->tenant_id;
+  Ledger* ledger = api.ledger;
+  std::string tenant = caller.tenant_id;
   std::string display_name = req->display_name();
-  ledger->UpsertAccount(tenant, std::move(account), Audited(*req, Method::kUpsertAccount, *caller),
+  ledger->UpsertAccount(tenant, std::move(account), Audited(*req, Method::kUpsertAccount, caller),
                         [call, resp, ledger, tenant, display_name](absl::StatusOr<OpResult> r) {
                           if (r.ok()) {
                             resp->set_created(r->flag);
@@ -442,40 +521,48 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertAccount(grpc::CallbackServerC
   return call.reactor();
 }
 
-grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertTeam(grpc::CallbackServerContext* ctx,
-                                                        const v1::UpsertTeamRequest* req,
-                                                        v1::UpsertTeamResponse* resp) {
-  Call call(ctx_, ctx, Method::kUpsertTeam);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
+grpc::ServerUnaryReactor* HandleUpsertTeam(const ApiContext& api, Call call, const Caller& caller,
+                                           const v1::UpsertTeamRequest* req,
+                                           v1::UpsertTeamResponse* resp) {
   TeamRecord team{.team_id = req->team_id(),
                   .display_name = req->display_name(),
                   .monthly_cap = req->monthly_cap()};
-  ctx_.ledger->UpsertTeam(caller->tenant_id, team, Audited(*req, Method::kUpsertTeam, *caller),
-                          [call, resp, team](absl::StatusOr<OpResult> r) {
-                            if (r.ok()) {
-                              resp->set_created(r->flag);
-                              resp->mutable_team()->set_team_id(team.team_id);
-                              resp->mutable_team()->set_display_name(team.display_name);
-                              resp->mutable_team()->set_monthly_cap(team.monthly_cap);
-                            }
-                            call.Finish(r.status());
-                          });
+  api.ledger->UpsertTeam(caller.tenant_id, team, Audited(*req, Method::kUpsertTeam, caller),
+                         [call, resp, team](absl::StatusOr<OpResult> r) {
+                           if (r.ok()) {
+                             resp->set_created(r->flag);
+                             resp->mutable_team()->set_team_id(team.team_id);
+                             resp->mutable_team()->set_display_name(team.display_name);
+                             resp->mutable_team()->set_monthly_cap(team.monthly_cap);
+                           }
+                           call.Finish(r.status());
+                         });
   return call.reactor();
 }
 
-grpc::ServerUnaryReactor* BudgetServiceImpl::Grant(grpc::CallbackServerContext* ctx,
-                                                   const v1::GrantRequest* req,
-                                                   v1::GrantResponse* resp) {
-  Call call(ctx_, ctx, Method::kGrant);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
-  ctx_.ledger->Grant(caller->tenant_id, req->account_id(), req->amount(), req->memo(),
-                     Audited(*req, Method::kGrant, *caller),
+grpc::ServerUnaryReactor* HandleGrant(const ApiContext& api, Call call, const Caller& caller,
+                                      const v1::GrantRequest* req, v1::GrantResponse* resp) {
+  api.ledger->Grant(caller.tenant_id, req->account_id(), req->amount(), req->memo(),
+                    Audited(*req, Method::kGrant, caller),
+                    [call, resp](absl::StatusOr<OpResult> r) {
+                      if (r.ok()) {
+                        resp->set_transfer_id(r->id);
+                        resp->set_amount(r->amount);
+                        resp->set_available(r->available);
+                      }
+                      call.Finish(r.status());
+                    });
+  return call.reactor();
+}
+
+grpc::ServerUnaryReactor* HandleAdjust(const ApiContext& api, Call call, const Caller& caller,
+                                       const v1::AdjustRequest* req, v1::AdjustResponse* resp) {
+  api.ledger->Adjust(caller.tenant_id, req->account_id(), req->amount_delta(), req->memo(),
+                     Audited(*req, Method::kAdjust, caller),
                      [call, resp](absl::StatusOr<OpResult> r) {
                        if (r.ok()) {
                          resp->set_transfer_id(r->id);
-                         resp->set_amount(r->amount);
+                         resp->set_amount_delta(r->amount);
                          resp->set_available(r->available);
                        }
                        call.Finish(r.status());
@@ -483,32 +570,9 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::Grant(grpc::CallbackServerContext* 
   return call.reactor();
 }
 
-grpc::ServerUnaryReactor* BudgetServiceImpl::Adjust(grpc::CallbackServerContext* ctx,
-                                                    const v1::AdjustRequest* req,
-                                                    v1::AdjustResponse* resp) {
-  Call call(ctx_, ctx, Method::kAdjust);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
-  ctx_.ledger->Adjust(caller->tenant_id, req->account_id(), req->amount_delta(), req->memo(),
-                      Audited(*req, Method::kAdjust, *caller),
-                      [call, resp](absl::StatusOr<OpResult> r) {
-                        if (r.ok()) {
-                          resp->set_transfer_id(r->id);
-                          resp->set_amount_delta(r->amount);
-                          resp->set_available(r->available);
-                        }
-                        call.Finish(r.status());
-                      });
-  return call.reactor();
-}
-
-grpc::ServerUnaryReactor* BudgetServiceImpl::GetBalance(grpc::CallbackServerContext* ctx,
-                                                        const v1::GetBalanceRequest* req,
-                                                        v1::Balance* resp) {
-  Call call(ctx_, ctx, Method::kGetBalance);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
-  auto b = ctx_.ledger->GetBalance(caller->tenant_id, req->account_id());
+grpc::ServerUnaryReactor* HandleGetBalance(const ApiContext& api, Call call, const Caller& caller,
+                                           const v1::GetBalanceRequest* req, v1::Balance* resp) {
+  auto b = api.ledger->GetBalance(caller.tenant_id, req->account_id());
   if (!b.ok()) return call.Finish(b.status());
   resp->set_account_id(b->account_id);
   resp->set_credits(b->posted.credits);
@@ -527,25 +591,23 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::GetBalance(grpc::CallbackServerCont
   return call.Finish(absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* BudgetServiceImpl::ListTransfers(grpc::CallbackServerContext* ctx,
-                                                           const v1::ListTransfersRequest* req,
-                                                           v1::ListTransfersResponse* resp) {
-  Call call(ctx_, ctx, Method::kListTransfers);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
+grpc::ServerUnaryReactor* HandleListTransfers(const ApiContext& api, Call call,
+                                              const Caller& caller,
+                                              const v1::ListTransfersRequest* req,
+                                              v1::ListTransfersResponse* resp) {
   if (req->since() < 0 || req->until() < 0) {
     return call.Finish(absl::InvalidArgumentError("since/until: must not be negative"));
   }
   absl::StatusOr<Page> page_args = ParsePage(req->page_size(), req->page_token());
   if (!page_args.ok()) return call.Finish(page_args.status());
   const int32_t page = page_args->size;
-  TransferQuery q{.tenant_id = caller->tenant_id,
+  TransferQuery q{.tenant_id = caller.tenant_id,
                   .account_id = req->account_id(),
                   .limit = page + 1,
                   .before_seq = page_args->before_seq,
                   .since_us = req->since(),
                   .until_us = req->until()};
-  auto rows = ctx_.ledger->ListTransfers(q);
+  auto rows = api.ledger->ListTransfers(q);
   if (!rows.ok()) return call.Finish(rows.status());
   const size_t n = std::min(rows->size(), static_cast<size_t>(page));
   for (size_t i = 0; i < n; ++i) {
@@ -569,18 +631,15 @@ grpc::ServerUnaryReactor* BudgetServiceImpl::ListTransfers(grpc::CallbackServerC
 
 // ---- AdminService -----------------------------------------------------------------------------
 
-grpc::ServerUnaryReactor* AdminServiceImpl::CreateTenant(grpc::CallbackServerContext* ctx,
-                                                         const v1::CreateTenantRequest* req,
-                                                         v1::CreateTenantResponse* resp) {
-  Call call(ctx_, ctx, Method::kCreateTenant);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
+grpc::ServerUnaryReactor* HandleCreateTenant(const ApiContext& api, Call call, const Caller& caller,
+                                             const v1::CreateTenantRequest* req,
+                                             v1::CreateTenantResponse* resp) {
   TenantRecord tenant{.tenant_id = req->tenant_id(),
                       .display_name = req->display_name(),
                       .unit = req->unit(),
                       .timezone = req->timezone()};
-  Ledger* ledger = ctx_.ledger;
-  ledger->CreateTenant(std::move(tenant), Audited(*req, Method::kCreateTenant, *caller),
+  Ledger* ledger = api.ledger;
+  ledger->CreateTenant(std::move(tenant), Audited(*req, Method::kCreateTenant, caller),
                        [call, resp, ledger](absl::StatusOr<OpResult> r) {
                          if (r.ok()) {
                            auto t = ledger->FindTenant(r->id);
@@ -598,19 +657,16 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateTenant(grpc::CallbackServerCon
   return call.reactor();
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::CreateApiKey(grpc::CallbackServerContext* ctx,
-                                                         const v1::CreateApiKeyRequest* req,
-                                                         v1::CreateApiKeyResponse* resp) {
-  Call call(ctx_, ctx, Method::kCreateApiKey);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
+grpc::ServerUnaryReactor* HandleCreateApiKey(const ApiContext& api, Call call, const Caller& caller,
+                                             const v1::CreateApiKeyRequest* req,
+                                             v1::CreateApiKeyResponse* resp) {
   std::optional<Role> role = ParseRole(req->role());
   if (!role || *role == Role::kOperator) {
     return call.Finish(
         absl::InvalidArgumentError("role: must be one of admin, hr, gateway, auditor"));
   }
   std::string tenant = req->tenant_id();
-  if (tenant.empty()) tenant = caller->tenant_id;
+  if (tenant.empty()) tenant = caller.tenant_id;
   if (tenant.empty()) {
     return call.Finish(absl::InvalidArgumentError("tenant_id: required for operator keys"));
   }
@@ -618,8 +674,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateApiKey(grpc::CallbackServerCon
   const std::string secret = NewApiKeySecret();
   ApiKeyRecord key{
       .key_id = NewApiKeyId(), .tenant_id = tenant, .role = *role, .key_hash = HashApiKey(secret)};
-  ctx_.ledger->CreateApiKey(
-      caller->tenant_id, key, Audited(*req, Method::kCreateApiKey, *caller),
+  api.ledger->CreateApiKey(
+      caller.tenant_id, key, Audited(*req, Method::kCreateApiKey, caller),
       [call, resp, key, secret, role_name = req->role()](absl::StatusOr<OpResult> r) {
         if (r.ok()) {
           resp->set_key_id(r->id);
@@ -633,31 +689,25 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateApiKey(grpc::CallbackServerCon
   return call.reactor();
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::RevokeApiKey(grpc::CallbackServerContext* ctx,
-                                                         const v1::RevokeApiKeyRequest* req,
-                                                         v1::RevokeApiKeyResponse* resp) {
-  Call call(ctx_, ctx, Method::kRevokeApiKey);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
-  ctx_.ledger->RevokeApiKey(caller->tenant_id, req->key_id(),
-                            Audited(*req, Method::kRevokeApiKey, *caller),
-                            [call, resp](absl::StatusOr<OpResult> r) {
-                              if (r.ok()) {
-                                resp->set_key_id(r->id);
-                                resp->set_revoked(true);
-                              }
-                              call.Finish(r.status());
-                            });
+grpc::ServerUnaryReactor* HandleRevokeApiKey(const ApiContext& api, Call call, const Caller& caller,
+                                             const v1::RevokeApiKeyRequest* req,
+                                             v1::RevokeApiKeyResponse* resp) {
+  api.ledger->RevokeApiKey(caller.tenant_id, req->key_id(),
+                           Audited(*req, Method::kRevokeApiKey, caller),
+                           [call, resp](absl::StatusOr<OpResult> r) {
+                             if (r.ok()) {
+                               resp->set_key_id(r->id);
+                               resp->set_revoked(true);
+                             }
+                             call.Finish(r.status());
+                           });
   return call.reactor();
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::Reconcile(grpc::CallbackServerContext* ctx,
-                                                      const v1::ReconcileRequest* req,
-                                                      v1::ReconcileResponse* resp) {
-  Call call(ctx_, ctx, Method::kReconcile);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
-  if (req->fix() && caller->role != Role::kAdmin) {
+grpc::ServerUnaryReactor* HandleReconcile(const ApiContext& api, Call call, const Caller& caller,
+                                          const v1::ReconcileRequest* req,
+                                          v1::ReconcileResponse* resp) {
+  if (req->fix() && caller.role != Role::kAdmin) {
     return call.Finish(absl::PermissionDeniedError("fix: only admins may repair"));
   }
   auto fill = [](const ReconcileMismatch& m, v1::Mismatch* out) {
@@ -667,8 +717,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reconcile(grpc::CallbackServerContex
     out->set_found(m.found);
     out->set_source(m.source);
   };
-  ctx_.ledger->Reconcile(
-      caller->tenant_id, req->fix(),
+  api.ledger->Reconcile(
+      caller.tenant_id, req->fix(),
       [call, resp, fill](absl::StatusOr<ReconcileReport> r) {
         if (r.ok()) {
           resp->set_accounts_checked(r->accounts_checked);
@@ -682,36 +732,31 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Reconcile(grpc::CallbackServerContex
         }
         call.Finish(r.status());
       },
-      caller->key_id);
+      caller.key_id);
   return call.reactor();
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::RunResets(grpc::CallbackServerContext* ctx,
-                                                      const v1::RunResetsRequest* req,
-                                                      v1::RunResetsResponse* resp) {
-  Call call(ctx_, ctx, Method::kRunResets);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
-  const absl::Time now = ctx_.ledger->clock().Now();
+grpc::ServerUnaryReactor* HandleRunResets(const ApiContext& api, Call call, const Caller& caller,
+                                          const v1::RunResetsRequest* req,
+                                          v1::RunResetsResponse* resp) {
+  const absl::Time now = api.ledger->clock().Now();
   if (req->as_of() < 0 || absl::FromUnixMicros(req->as_of()) > now) {
     return call.Finish(absl::InvalidArgumentError("as_of: must not be negative or in the future"));
   }
   const absl::Time as_of = req->as_of() == 0 ? now : absl::FromUnixMicros(req->as_of());
-  ctx_.ledger->RunResets(caller->tenant_id, as_of, [call, resp](absl::StatusOr<int64_t> n) {
+  api.ledger->RunResets(caller.tenant_id, as_of, [call, resp](absl::StatusOr<int64_t> n) {
     if (n.ok()) resp->set_resets_performed(*n);
     call.Finish(n.status());
   });
   return call.reactor();
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerContext* ctx,
-                                                           const v1::GetServerStatsRequest*,
-                                                           v1::GetServerStatsResponse* resp) {
-  Call call(ctx_, ctx, Method::kGetServerStats);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
-  if (!ctx_.stats) return call.Finish(absl::UnimplementedError("no statistics in this server"));
-  const ServerStats s = ctx_.stats();
+grpc::ServerUnaryReactor* HandleGetServerStats(const ApiContext& api, Call call,
+                                               const Caller& /*caller*/,
+                                               const v1::GetServerStatsRequest*,
+                                               v1::GetServerStatsResponse* resp) {
+  if (!api.stats) return call.Finish(absl::UnimplementedError("no statistics in this server"));
+  const ServerStats s = api.stats();
   resp->set_writer_batches(s.writer.batches);
   resp->set_writer_mutations(s.writer.mutations);
   resp->set_writer_mean_batch_size(
@@ -730,21 +775,19 @@ grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerC
   return call.Finish(absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(grpc::CallbackServerContext* ctx,
-                                                            const v1::ListAuditEventsRequest* req,
-                                                            v1::ListAuditEventsResponse* resp) {
-  Call call(ctx_, ctx, Method::kListAuditEvents);
-  auto caller = call.Authenticate();
-  if (!caller.ok()) return call.Finish(caller.status());
-  if (caller->tenant_id.empty()) {
+grpc::ServerUnaryReactor* HandleListAuditEvents(const ApiContext& api, Call call,
+                                                const Caller& caller,
+                                                const v1::ListAuditEventsRequest* req,
+                                                v1::ListAuditEventsResponse* resp) {
+  if (caller.tenant_id.empty()) {
     return call.Finish(absl::InvalidArgumentError(
         "tenant: the audit trail is read with a tenant's admin or auditor key"));
   }
   absl::StatusOr<Page> page_args = ParsePage(req->page_size(), req->page_token());
   if (!page_args.ok()) return call.Finish(page_args.status());
   const int32_t page = page_args->size;
-  auto rows = ctx_.ledger->ListAudit(AuditQuery{
-      .tenant_id = caller->tenant_id, .limit = page + 1, .before_seq = page_args->before_seq});
+  auto rows = api.ledger->ListAudit(AuditQuery{
+      .tenant_id = caller.tenant_id, .limit = page + 1, .before_seq = page_args->before_seq});
   if (!rows.ok()) return call.Finish(rows.status());
   const size_t n = std::min(rows->size(), static_cast<size_t>(page));
   for (size_t i = 0; i < n; ++i) {
@@ -759,6 +802,116 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(grpc::CallbackServer
   }
   if (rows->size() > n) resp->set_next_page_token(absl::StrCat((*rows)[n - 1].seq));
   return call.Finish(absl::OkStatus());
+}
+
+}  // namespace
+
+// ---- AuthorizationService (requests parsed by ParseRequest, then the handlers above) ----
+
+grpc::ServerUnaryReactor* AuthorizationServiceImpl::Authorize(grpc::CallbackServerContext* ctx,
+                                                              const grpc::ByteBuffer* request,
+                                                              grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kAuthorize, request, reply, &HandleAuthorize);
+}
+
+grpc::ServerUnaryReactor* AuthorizationServiceImpl::Debit(grpc::CallbackServerContext* ctx,
+                                                          const grpc::ByteBuffer* request,
+                                                          grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kDebit, request, reply, &HandleDebit);
+}
+
+grpc::ServerUnaryReactor* AuthorizationServiceImpl::Release(grpc::CallbackServerContext* ctx,
+                                                            const grpc::ByteBuffer* request,
+                                                            grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kRelease, request, reply, &HandleRelease);
+}
+
+grpc::ServerUnaryReactor* AuthorizationServiceImpl::Check(grpc::CallbackServerContext* ctx,
+                                                          const grpc::ByteBuffer* request,
+                                                          grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kCheck, request, reply, &HandleCheck);
+}
+
+// ---- BudgetService (requests parsed by ParseRequest, then the handlers above) ----
+
+grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertAccount(grpc::CallbackServerContext* ctx,
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kUpsertAccount, request, reply, &HandleUpsertAccount);
+}
+
+grpc::ServerUnaryReactor* BudgetServiceImpl::UpsertTeam(grpc::CallbackServerContext* ctx,
+                                                        const grpc::ByteBuffer* request,
+                                                        grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kUpsertTeam, request, reply, &HandleUpsertTeam);
+}
+
+grpc::ServerUnaryReactor* BudgetServiceImpl::Grant(grpc::CallbackServerContext* ctx,
+                                                   const grpc::ByteBuffer* request,
+                                                   grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kGrant, request, reply, &HandleGrant);
+}
+
+grpc::ServerUnaryReactor* BudgetServiceImpl::Adjust(grpc::CallbackServerContext* ctx,
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kAdjust, request, reply, &HandleAdjust);
+}
+
+grpc::ServerUnaryReactor* BudgetServiceImpl::GetBalance(grpc::CallbackServerContext* ctx,
+                                                        const grpc::ByteBuffer* request,
+                                                        grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kGetBalance, request, reply, &HandleGetBalance);
+}
+
+grpc::ServerUnaryReactor* BudgetServiceImpl::ListTransfers(grpc::CallbackServerContext* ctx,
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kListTransfers, request, reply, &HandleListTransfers);
+}
+
+// ---- AdminService (requests parsed by ParseRequest, then the handlers above) ----
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CreateTenant(grpc::CallbackServerContext* ctx,
+                                                         const grpc::ByteBuffer* request,
+                                                         grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kCreateTenant, request, reply, &HandleCreateTenant);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CreateApiKey(grpc::CallbackServerContext* ctx,
+                                                         const grpc::ByteBuffer* request,
+                                                         grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kCreateApiKey, request, reply, &HandleCreateApiKey);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RevokeApiKey(grpc::CallbackServerContext* ctx,
+                                                         const grpc::ByteBuffer* request,
+                                                         grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kRevokeApiKey, request, reply, &HandleRevokeApiKey);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Reconcile(grpc::CallbackServerContext* ctx,
+                                                      const grpc::ByteBuffer* request,
+                                                      grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kReconcile, request, reply, &HandleReconcile);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RunResets(grpc::CallbackServerContext* ctx,
+                                                      const grpc::ByteBuffer* request,
+                                                      grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kRunResets, request, reply, &HandleRunResets);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetServerStats(grpc::CallbackServerContext* ctx,
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kGetServerStats, request, reply, &HandleGetServerStats);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(grpc::CallbackServerContext* ctx,
+                                                            const grpc::ByteBuffer* request,
+                                                            grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kListAuditEvents, request, reply, &HandleListAuditEvents);
 }
 
 }  // namespace tokenledger

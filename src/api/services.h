@@ -2,7 +2,9 @@
 //
 // The gRPC services of API.md. Handlers only translate: authenticate, turn the request into
 // engine arguments, call the engine, turn its answer (or Status) into the response. They use
-// the callback API, so a Debit waiting for its group commit holds no thread.
+// the callback API, so a Debit waiting for its group commit holds no thread, and every method
+// is raw (bytes in, bytes out) so that a request gRPC could not parse is still answered as
+// API.md says (see ParseRequest).
 #ifndef TOKENLEDGER_API_SERVICES_H_
 #define TOKENLEDGER_API_SERVICES_H_
 
@@ -35,6 +37,17 @@ grpc::Status ToGrpcStatus(const absl::Status& s);
 // FNV-1a 64 of the method name and the request serialized deterministically: equal for the same
 // request (compared only between requests carrying the same idempotency key).
 uint64_t RequestFingerprint(absl::string_view method, const google::protobuf::Message& request);
+
+// The field (dotted path; a map's entries by the map's name) of the first string whose bytes in
+// `wire`, a serialized message of `type`, are not UTF-8; empty when there is none.
+std::string FindInvalidUtf8Field(const google::protobuf::Descriptor* type, absl::string_view wire);
+
+// Requests arrive as bytes and are parsed by ParseRequest, not by gRPC: gRPC's own parser answers a
+// request it cannot parse (a string field that is not UTF-8, which proto3 forbids, or bytes that
+// are no protobuf at all) with UNIMPLEMENTED and an empty message, before any handler runs. Here
+// such a request is INVALID_ARGUMENT naming the field ("account_id: not valid UTF-8 text"), or
+// "request: not a valid <message>" when the bytes are malformed.
+absl::Status ParseRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request);
 
 // The status code's name as gRPC spells it: OK, INVALID_ARGUMENT, ...
 absl::string_view StatusCodeName(grpc::StatusCode code);
@@ -88,72 +101,99 @@ struct ApiContext {
   int64_t inflight_max = 0;
 };
 
-class AuthorizationServiceImpl final : public v1::AuthorizationService::CallbackService {
+// Every method of AuthorizationService is raw (bytes in, bytes out): see ParseRequest.
+using RawAuthorizationService = v1::AuthorizationService::WithRawCallbackMethod_Authorize<
+    v1::AuthorizationService::WithRawCallbackMethod_Debit<
+        v1::AuthorizationService::WithRawCallbackMethod_Release<
+            v1::AuthorizationService::WithRawCallbackMethod_Check<
+                v1::AuthorizationService::Service>>>>;
+
+class AuthorizationServiceImpl final : public RawAuthorizationService {
  public:
   explicit AuthorizationServiceImpl(ApiContext ctx) : ctx_(ctx) {}
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* ctx,
-                                      const v1::AuthorizeRequest* req,
-                                      v1::AuthorizeResponse* resp) override;
-  grpc::ServerUnaryReactor* Debit(grpc::CallbackServerContext* ctx, const v1::DebitRequest* req,
-                                  v1::DebitResponse* resp) override;
-  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx, const v1::ReleaseRequest* req,
-                                    v1::ReleaseResponse* resp) override;
-  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const v1::CheckRequest* req,
-                                  v1::CheckResponse* resp) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* reply) override;
+  grpc::ServerUnaryReactor* Debit(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* reply) override;
+  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx,
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* reply) override;
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* reply) override;
 
  private:
   ApiContext ctx_;
 };
 
-class BudgetServiceImpl final : public v1::BudgetService::CallbackService {
+// Every method of BudgetService is raw (bytes in, bytes out): see ParseRequest.
+using RawBudgetService = v1::BudgetService::WithRawCallbackMethod_UpsertAccount<
+    v1::BudgetService::WithRawCallbackMethod_UpsertTeam<
+        v1::BudgetService::WithRawCallbackMethod_Grant<
+            v1::BudgetService::WithRawCallbackMethod_Adjust<
+                v1::BudgetService::WithRawCallbackMethod_GetBalance<
+                    v1::BudgetService::WithRawCallbackMethod_ListTransfers<
+                        v1::BudgetService::Service>>>>>>;
+
+class BudgetServiceImpl final : public RawBudgetService {
  public:
   explicit BudgetServiceImpl(ApiContext ctx) : ctx_(ctx) {}
   grpc::ServerUnaryReactor* UpsertAccount(grpc::CallbackServerContext* ctx,
-                                          const v1::UpsertAccountRequest* req,
-                                          v1::UpsertAccountResponse* resp) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* UpsertTeam(grpc::CallbackServerContext* ctx,
-                                       const v1::UpsertTeamRequest* req,
-                                       v1::UpsertTeamResponse* resp) override;
-  grpc::ServerUnaryReactor* Grant(grpc::CallbackServerContext* ctx, const v1::GrantRequest* req,
-                                  v1::GrantResponse* resp) override;
-  grpc::ServerUnaryReactor* Adjust(grpc::CallbackServerContext* ctx, const v1::AdjustRequest* req,
-                                   v1::AdjustResponse* resp) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* reply) override;
+  grpc::ServerUnaryReactor* Grant(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* reply) override;
+  grpc::ServerUnaryReactor* Adjust(grpc::CallbackServerContext* ctx,
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* GetBalance(grpc::CallbackServerContext* ctx,
-                                       const v1::GetBalanceRequest* req,
-                                       v1::Balance* resp) override;
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* ListTransfers(grpc::CallbackServerContext* ctx,
-                                          const v1::ListTransfersRequest* req,
-                                          v1::ListTransfersResponse* resp) override;
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* reply) override;
 
  private:
   ApiContext ctx_;
 };
 
-class AdminServiceImpl final : public v1::AdminService::CallbackService {
+// Every method of AdminService is raw (bytes in, bytes out): see ParseRequest.
+using RawAdminService = v1::AdminService::WithRawCallbackMethod_CreateTenant<
+    v1::AdminService::WithRawCallbackMethod_CreateApiKey<
+        v1::AdminService::WithRawCallbackMethod_RevokeApiKey<
+            v1::AdminService::WithRawCallbackMethod_Reconcile<
+                v1::AdminService::WithRawCallbackMethod_RunResets<
+                    v1::AdminService::WithRawCallbackMethod_GetServerStats<
+                        v1::AdminService::WithRawCallbackMethod_ListAuditEvents<
+                            v1::AdminService::Service>>>>>>>;
+
+class AdminServiceImpl final : public RawAdminService {
  public:
   explicit AdminServiceImpl(ApiContext ctx) : ctx_(ctx) {}
   grpc::ServerUnaryReactor* CreateTenant(grpc::CallbackServerContext* ctx,
-                                         const v1::CreateTenantRequest* req,
-                                         v1::CreateTenantResponse* resp) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* CreateApiKey(grpc::CallbackServerContext* ctx,
-                                         const v1::CreateApiKeyRequest* req,
-                                         v1::CreateApiKeyResponse* resp) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* RevokeApiKey(grpc::CallbackServerContext* ctx,
-                                         const v1::RevokeApiKeyRequest* req,
-                                         v1::RevokeApiKeyResponse* resp) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* Reconcile(grpc::CallbackServerContext* ctx,
-                                      const v1::ReconcileRequest* req,
-                                      v1::ReconcileResponse* resp) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* RunResets(grpc::CallbackServerContext* ctx,
-                                      const v1::RunResetsRequest* req,
-                                      v1::RunResetsResponse* resp) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* GetServerStats(grpc::CallbackServerContext* ctx,
-                                           const v1::GetServerStatsRequest* req,
-                                           v1::GetServerStatsResponse* resp) override;
-
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* reply) override;
   grpc::ServerUnaryReactor* ListAuditEvents(grpc::CallbackServerContext* ctx,
-                                            const v1::ListAuditEventsRequest* req,
-                                            v1::ListAuditEventsResponse* resp) override;
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* reply) override;
 
  private:
   ApiContext ctx_;

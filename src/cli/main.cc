@@ -17,11 +17,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +53,9 @@ ABSL_FLAG(std::string, target, "",
 ABSL_FLAG(bool, json, false, "print one JSON object per command instead of a table");
 ABSL_FLAG(double, timeout, 10, "deadline of each RPC, in seconds");
 ABSL_FLAG(bool, tls, false, "connect with TLS (system roots) instead of plaintext");
+ABSL_FLAG(std::string, tls_ca, "", "TLS: PEM CA certificate(s) that the server's must chain to");
+ABSL_FLAG(std::string, tls_cert, "", "mutual TLS: PEM client certificate (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "mutual TLS: PEM private key of --tls-cert");
 ABSL_FLAG(std::string, idempotency_key, "",
           "idempotency key of a mutating command (default: a random one, printed)");
 
@@ -129,6 +134,8 @@ Global flags:
   --json             one JSON object per command (proto field names, all fields printed)
   --timeout S        RPC deadline in seconds (default 10)
   --tls              TLS with the system roots instead of plaintext
+  --tls-ca F         TLS, trusting the CA certificate(s) in PEM file F instead of the system's
+  --tls-cert F --tls-key K   mutual TLS: present this client certificate and key (PEM)
   --idempotency-key K  for every mutating command; without it a random key is generated and
                      printed, so that a failed call can be retried safely with the same key
 
@@ -487,12 +494,42 @@ std::string StatusCodeName(grpc::StatusCode code) {
   }
 }
 
+bool ReadPemFlag(absl::string_view flag, const std::string& path, std::string* out) {
+  if (path.empty()) return true;
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in || ss.str().empty()) {
+    UsageError(absl::StrCat("cannot read ", flag, " ", path));
+    return false;
+  }
+  *out = ss.str();
+  return true;
+}
+
+// Plaintext, unless --tls or a --tls-* file asks for TLS. Returns null (after printing why) when
+// a file cannot be read or the client certificate comes without its key.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFromFlags() {
+  grpc::SslCredentialsOptions options;
+  if (!ReadPemFlag("--tls-ca", absl::GetFlag(FLAGS_tls_ca), &options.pem_root_certs) ||
+      !ReadPemFlag("--tls-cert", absl::GetFlag(FLAGS_tls_cert), &options.pem_cert_chain) ||
+      !ReadPemFlag("--tls-key", absl::GetFlag(FLAGS_tls_key), &options.pem_private_key)) {
+    return nullptr;
+  }
+  if (options.pem_cert_chain.empty() != options.pem_private_key.empty()) {
+    UsageError("--tls-cert and --tls-key go together");
+    return nullptr;
+  }
+  const bool tls = absl::GetFlag(FLAGS_tls) || !options.pem_root_certs.empty() ||
+                   !options.pem_cert_chain.empty();
+  return tls ? grpc::SslCredentials(options) : grpc::InsecureChannelCredentials();
+}
+
 class Cli {
  public:
-  Cli(std::string target, std::string key, bool json, double timeout_s, bool tls)
+  Cli(std::string target, std::string key, bool json, double timeout_s,
+      std::shared_ptr<grpc::ChannelCredentials> creds)
       : key_(std::move(key)), json_(json), timeout_s_(timeout_s) {
-    auto creds = tls ? grpc::SslCredentials(grpc::SslCredentialsOptions())
-                     : grpc::InsecureChannelCredentials();
     channel_ = grpc::CreateChannel(target, creds);
   }
 
@@ -945,7 +982,9 @@ int main(int argc, char** argv) {
   std::string key = absl::GetFlag(FLAGS_key);
   if (key.empty()) key = EnvOr("TOKENLEDGER_KEY", "");
 
-  Cli cli(target, key, absl::GetFlag(FLAGS_json), timeout_s, absl::GetFlag(FLAGS_tls));
+  std::shared_ptr<grpc::ChannelCredentials> creds = ChannelCredentialsFromFlags();
+  if (creds == nullptr) return kExitUsage;
+  Cli cli(target, key, absl::GetFlag(FLAGS_json), timeout_s, std::move(creds));
   if (command->needs_key && !cli.RequireKey()) return kExitUsage;
   const Args args(positional.begin() + static_cast<std::ptrdiff_t>(words), positional.end());
   return command->run(cli, args);

@@ -1042,7 +1042,7 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
       ts.holds.at(hold_id).phase = sign > 0 ? HoldPhase::kCapturing : HoldPhase::kOpen;
     }
   };
-  auto apply = [this, tr, reserve, hold_id, captured](TenantState& ts) {
+  auto apply = [this, tr, reserve, hold_id](TenantState& ts) {
     reserve(ts, -1);
     ApplyPostedTransfer(ts, tr);
     if (tr.kind == TransferKind::kUsage) {

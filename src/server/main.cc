@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/stubs/logging.h"
 #include "obs/log.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -28,6 +29,20 @@ void GrpcLog(gpr_log_func_args* args) {
   const std::string line = absl::StrCat(args->line);
   tokenledger::obs::Log(level, args->message,
                         {{"source", "grpc"}, {"file", args->file}, {"line", line, true}});
+}
+
+// protobuf's own log lines go through the daemon's log. Its complaint about a request string that
+// is not UTF-8 (one line per such request, which the API answers INVALID_ARGUMENT anyway) is debug
+// only, so that a hostile client cannot flood the log with it.
+void ProtobufLog(google::protobuf::LogLevel level, const char* filename, int line,
+                 const std::string& message) {
+  if (level >= google::protobuf::LOGLEVEL_FATAL) {
+    spdlog::critical("protobuf {}:{}: {}", filename, line, message);
+  } else if (message.find("when parsing a protocol buffer") != std::string::npos) {
+    spdlog::debug("protobuf {}:{}: {}", filename, line, message);
+  } else {
+    spdlog::warn("protobuf {}:{}: {}", filename, line, message);
+  }
 }
 
 }  // namespace
@@ -52,6 +67,7 @@ int main(int argc, char** argv) {
   tokenledger::obs::InitLogging(*tokenledger::obs::ParseLogFormat(config.log_format),
                                 *tokenledger::obs::ParseLogLevel(config.log_level));
   gpr_set_log_function(GrpcLog);
+  google::protobuf::SetLogHandler(&ProtobufLog);
   if (!loaded->config_file.empty()) spdlog::info("configuration from {}", loaded->config_file);
 
   if (loaded->action == tokenledger::LoadedConfig::Action::kMigrate) {

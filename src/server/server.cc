@@ -12,6 +12,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "obs/log.h"
 #include "obs/process.h"
+#include "server/tls.h"
 #include "spdlog/spdlog.h"
 #include "store/pg_migrate.h"
 #include "store/pg_store.h"
@@ -48,8 +49,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (config.database_url.empty()) {
     return absl::InvalidArgumentError("--database-url (or TOKENLEDGER_DATABASE_URL) is required");
   }
+  // Transport security first: a bad certificate stops the start before the database is touched.
+  auto credentials = MakeServerCredentials(
+      TlsFiles{config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file});
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
+  s->credentials_ = *std::move(credentials);
   obs::Log(spdlog::level::info, "starting",
            {{"version", DaemonVersion()},
             {"database", obs::RedactDatabaseUrl(config.database_url)},
@@ -114,6 +120,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   s->serving_.store(true, std::memory_order_release);
   obs::Log(spdlog::level::info, "serving",
            {{"listen", config.listen},
+            {"transport", config.tls_cert_file.empty()        ? "plaintext"
+                          : config.tls_client_ca_file.empty() ? "TLS"
+                                                              : "mutual TLS"},
             {"port", absl::StrCat(s->port_), true},
             {"metrics_port", absl::StrCat(s->metrics_port()), true}});
   return s;
@@ -132,7 +141,7 @@ absl::Status Server::StartGrpc() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(config_.listen, credentials_, &port_);
   builder.RegisterService(authorization_.get());
   builder.RegisterService(budget_.get());
   builder.RegisterService(admin_.get());

@@ -113,6 +113,7 @@ class Server {
   std::unique_ptr<AuthorizationServiceImpl> authorization_;
   std::unique_ptr<BudgetServiceImpl> budget_;
   std::unique_ptr<AdminServiceImpl> admin_;
+  std::shared_ptr<grpc::ServerCredentials> credentials_;  // plaintext, TLS or mutual TLS
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
   absl::Notification stop_sweep_;

@@ -16,6 +16,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -130,7 +131,32 @@ Daemon::~Daemon() {
   if (pid_ > 0) Kill();
 }
 
+std::string ReadFileOrDie(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+    std::abort();
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> ClientCredentials(const ClientTls& tls) {
+  if (tls.ca_file.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = ReadFileOrDie(tls.ca_file);
+  if (!tls.cert_file.empty()) options.pem_cert_chain = ReadFileOrDie(tls.cert_file);
+  if (!tls.key_file.empty()) options.pem_private_key = ReadFileOrDie(tls.key_file);
+  return grpc::SslCredentials(options);
+}
+
 std::shared_ptr<grpc::Channel> Daemon::Channel() const {
+  return Channel(ClientCredentials(client_tls));
+}
+
+std::shared_ptr<grpc::Channel> Daemon::Channel(
+    std::shared_ptr<grpc::ChannelCredentials> creds) const {
   // A private subchannel pool and short reconnect backoff: a channel made while the daemon
   // (re)starts must not sit out gRPC's default backoff of seconds.
   grpc::ChannelArguments args;
@@ -138,7 +164,7 @@ std::shared_ptr<grpc::Channel> Daemon::Channel() const {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-  return grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target_, std::move(creds), args);
 }
 
 void Daemon::Spawn() {
@@ -220,6 +246,17 @@ std::string Daemon::ReadLog() const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::pair<int, std::string> RunCommand(const std::string& command) {
+  std::string out;
+  FILE* p = popen(absl::StrCat(command, " 2>&1").c_str(), "r");
+  if (p == nullptr) return {-1, "popen failed"};
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 std::unique_ptr<grpc::ClientContext> Ctx(const std::string& key, int deadline_seconds) {

@@ -45,6 +45,15 @@ HttpReply HttpGet(int port, const std::string& path);
 // Runs `command` with /bin/sh, stdout and stderr together; returns the exit code (or -1).
 int RunCommand(const std::string& command, std::string* output);
 
+// The client side of TLS, as PEM files. No ca_file: plaintext.
+struct ClientTls {
+  std::string ca_file;    // the CA that the server's certificate chains to
+  std::string cert_file;  // mutual TLS: the client's certificate and its key (may be empty)
+  std::string key_file;
+};
+std::shared_ptr<grpc::ChannelCredentials> ClientCredentials(const ClientTls& tls);
+std::string ReadFileOrDie(const std::string& path);
+
 class Daemon {
  public:
   Daemon();
@@ -72,7 +81,12 @@ class Daemon {
   std::vector<std::pair<std::string, std::string>> extra_env;  // set in the daemon's environment
   std::string database_url = TestDatabaseUrl();
 
+  // What Channel() and the readiness probe of Start() present; the daemon's own TLS flags go in
+  // extra_args (--tls-cert, --tls-key, --tls-client-ca).
+  ClientTls client_tls;
+
   std::shared_ptr<grpc::Channel> Channel() const;
+  std::shared_ptr<grpc::Channel> Channel(std::shared_ptr<grpc::ChannelCredentials> creds) const;
 
  private:
   pid_t pid_ = -1;
@@ -81,6 +95,10 @@ class Daemon {
   std::string operator_key_;
   std::string log_path_;
 };
+
+// Runs a shell command; returns its exit status (-1 when killed) and its output, stdout and
+// stderr together.
+std::pair<int, std::string> RunCommand(const std::string& command);
 
 // A context carrying `authorization: Bearer <key>` and a deadline.
 std::unique_ptr<grpc::ClientContext> Ctx(const std::string& key, int deadline_seconds = 10);

@@ -99,5 +99,57 @@ TEST(CallMetricsTest, StatusCodesAndServicesByName) {
   EXPECT_EQ(ServiceName(Method::kRunResets), "tokenledger.v1.AdminService");
 }
 
+grpc::ByteBuffer Bytes(const std::string& s) {
+  grpc::Slice slice(s);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+TEST(ParseRequestTest, ParsesWellFormedRequests) {
+  v1::DebitRequest req;
+  req.set_account_id("alice");
+  req.set_amount(7);
+  (*req.mutable_metadata())["k"] = "caf\xc3\xa9";
+  v1::DebitRequest parsed;
+  ASSERT_TRUE(ParseRequest(Bytes(req.SerializeAsString()), &parsed).ok());
+  EXPECT_EQ(parsed.SerializeAsString(), req.SerializeAsString());
+  EXPECT_EQ(FindInvalidUtf8Field(v1::DebitRequest::descriptor(), req.SerializeAsString()), "");
+}
+
+TEST(ParseRequestTest, InvalidUtf8IsInvalidArgumentNamingTheField) {
+  v1::DebitRequest debit;
+  debit.set_account_id("alice");
+  (*debit.mutable_metadata())["k"] = "\xff";
+  v1::DebitRequest parsed_debit;
+  absl::Status s = ParseRequest(Bytes(debit.SerializeAsString()), &parsed_debit);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "metadata: not valid UTF-8 text");
+  debit.mutable_metadata()->clear();
+  (*debit.mutable_metadata())["\xed\xa0\x80"] = "v";  // a surrogate, as a key
+  EXPECT_EQ(FindInvalidUtf8Field(v1::DebitRequest::descriptor(), debit.SerializeAsString()),
+            "metadata");
+
+  v1::UpsertAccountRequest upsert;
+  upsert.set_account_id("alice");
+  upsert.set_display_name("A\x80");
+  v1::UpsertAccountRequest parsed_upsert;
+  s = ParseRequest(Bytes(upsert.SerializeAsString()), &parsed_upsert);
+  EXPECT_EQ(s.message(), "display_name: not valid UTF-8 text");
+}
+
+TEST(ParseRequestTest, MalformedBytesAreInvalidArgumentNamingTheRequest) {
+  v1::GrantRequest parsed;
+  for (const std::string& bytes :
+       {std::string("\x0a\x40"
+                    "alice",
+                    7),
+        std::string("\xff\xff"), std::string("\x0a\x01", 2), std::string("\x12", 1)}) {
+    absl::Status s = ParseRequest(Bytes(bytes), &parsed);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(s.message(), "request: not a valid tokenledger.v1.GrantRequest message");
+  }
+  // An empty request is a valid one (all fields unset).
+  EXPECT_TRUE(ParseRequest(Bytes(""), &parsed).ok());
+}
+
 }  // namespace
 }  // namespace tokenledger
