@@ -3,6 +3,8 @@
 // The daemon's configuration loader: command line, environment, TOML file, defaults.
 #include "server/config.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <functional>
 #include <map>
@@ -22,8 +24,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// Unique per process: ctest runs the test cases of this file at once, in processes of their own.
 std::string WriteFile(const std::string& name, const std::string& content) {
-  const std::string path = absl::StrCat(::testing::TempDir(), "/config_test_", name);
+  static int next = 0;
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/config_test_", getpid(), "_", next++, "_", name);
   std::ofstream(path) << content;
   return path;
 }
