@@ -248,6 +248,7 @@ class Bench {
   // Starts a tokenledgerd of its own on a free port, logging to LogPath(name), and waits until
   // it is SERVING. Returns the seconds from spawn to SERVING, NaN on failure (*error says why).
   // The daemon's "loaded ..." log lines go to *load_lines, prefixed with `name`.
+  // The daemon's --node-id is "tokenledger-bench-<name>".
   double StartDaemon(ChildProcess& child, std::string* target, const std::string& name,
                      std::string* error, std::vector<std::string>* load_lines);
   std::string LogPath(const std::string& name) const {
@@ -460,13 +461,17 @@ bool Bench::CreateTenantWithKeys(const std::string& tenant_id, const std::string
   return true;
 }
 
+std::string NodeId(const std::string& daemon_name) {
+  return absl::StrCat("tokenledger-bench-", daemon_name);
+}
+
 double Bench::StartDaemon(ChildProcess& child, std::string* target, const std::string& name,
                           std::string* error, std::vector<std::string>* load_lines) {
   *target = absl::StrCat("127.0.0.1:", FreePort());
   const std::string log = LogPath(name);
   const auto t0 = std::chrono::steady_clock::now();
   if (!child.Start({c_.tokenledgerd, "--listen", *target, "--database-url", c_.database_url,
-                    "--metrics-listen", ""},
+                    "--metrics-listen", "", "--node-id", NodeId(name)},
                    {absl::StrCat("TOKENLEDGER_OPERATOR_KEY=", c_.operator_key)}, log, error)) {
     return kNaN;
   }
@@ -672,7 +677,7 @@ void Bench::BigPhase() {
   const std::string big_tenant = absl::StrCat("bench-big-", run_id_);
   std::fprintf(stderr, "bench: big: inserting %lld accounts into PostgreSQL...\n",
                static_cast<long long>(c_.big_accounts));
-  auto inserted = InsertBigTenant(c_.database_url, big_tenant, c_.big_accounts);
+  auto inserted = InsertBigTenant(c_.database_url, big_tenant, c_.big_accounts, NodeId("big"));
   if (!inserted.ok()) {
     big_.error = std::string(inserted.status().message());
     std::printf("%-26s %s\n", "start-up and memory", big_.error.c_str());
@@ -818,7 +823,14 @@ void Bench::ResetsPhase() {
   std::fprintf(stderr, "bench: resets: inserting %lld accounts with a due reset...\n",
                static_cast<long long>(n));
   auto inserted = InsertResetTenant(c_.database_url, reset_tenant, n, previous_us, kResetAllocation,
-                                    kResetRolloverMax);
+                                    kResetRolloverMax, NodeId("resets"));
+  // The load tenant was made through the daemon under test: it passes to the resets daemon.
+  if (inserted.ok()) {
+    if (absl::Status s = LeaseTenantsTo(c_.database_url, {load_tenant}, NodeId("resets"));
+        !s.ok()) {
+      inserted = s;
+    }
+  }
   if (!inserted.ok()) {
     resets_.error = std::string(inserted.status().message());
     std::printf("%-26s %s\n", kLabel, resets_.error.c_str());

@@ -32,8 +32,9 @@ absl::Status NaiveDrop(const std::string& url);
 
 // Inserts tenant `tenant_id` with its system accounts and `accounts` caller accounts (with
 // zero balance rows) in one transaction, then ANALYZEs the tables. Returns the seconds taken.
+// The tenant is leased to node `lease_node` (see LeaseTenantsTo).
 absl::StatusOr<double> InsertBigTenant(const std::string& url, const std::string& tenant_id,
-                                       int64_t accounts);
+                                       int64_t accounts, const std::string& lease_node);
 // Inserts tenant `tenant_id` (timezone UTC) with its system accounts and `accounts` caller
 // accounts 'user-1'.. that have a policy (`allocation` a month, `rollover_max`), as if the
 // reset of the period starting at `previous_period_us` had been performed for each: a periods
@@ -42,7 +43,13 @@ absl::StatusOr<double> InsertBigTenant(const std::string& url, const std::string
 // finds every account's reset due. One transaction, then ANALYZE. Returns the seconds taken.
 absl::StatusOr<double> InsertResetTenant(const std::string& url, const std::string& tenant_id,
                                          int64_t accounts, int64_t previous_period_us,
-                                         int64_t allocation, int64_t rollover_max);
+                                         int64_t allocation, int64_t rollover_max,
+                                         const std::string& lease_node);
+
+// Leases `tenants` to node `node` (an earlier incarnation of it), so that a daemon started with
+// --node-id `node` serves them from its start and no other daemon claims them.
+absl::Status LeaseTenantsTo(const std::string& url, const std::vector<std::string>& tenants,
+                            const std::string& node);
 
 // One connection that counts the periods rows of one tenant and period start: the resets of
 // that period committed so far.
