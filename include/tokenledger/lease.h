@@ -63,10 +63,9 @@ class LeaseStore {
   // waiting for the expiry.
   virtual absl::Status ReleaseLeases() = 0;
 
-  // The current API keys and tenants (every daemon refreshes them, so that a revocation is
-  // effective everywhere within a refresh interval).
+  // The current API keys (every daemon refreshes them, so that a revocation is effective
+  // everywhere within a refresh interval).
   virtual absl::StatusOr<std::vector<ApiKeyRecord>> ListApiKeys() = 0;
-  virtual absl::StatusOr<std::vector<TenantRecord>> ListTenants() = 0;
 };
 
 }  // namespace tokenledger

@@ -33,6 +33,9 @@ struct Mutation {
   std::vector<AuditRecord> audit;        // appended (seq assigned by the store)
 };
 
+// The tenant a mutation writes to ("" for the platform's own records: operator idempotency).
+const std::string& MutationTenant(const Mutation& m);
+
 struct MutationOutcome {
   bool committed = true;
   // When !committed: the record already stored under the mutation's idempotency key.

@@ -84,7 +84,6 @@ class CallMetrics {
 struct ServerStats {
   WriterStatsView writer;
   EngineStats engine;
-  int64_t owned_tenants = 0;
   uint64_t resident_memory_bytes = 0;
 };
 

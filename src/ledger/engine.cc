@@ -375,19 +375,20 @@ namespace {
 
 // The audit event of a change: what it touched, described for people.
 AuditRecord AuditOf(const Mutation& m, const IdemArgs& idem, int64_t now_us) {
-  AuditRecord a{.actor_key_id = idem.actor, .action = idem.audit_action, .created_at_us = now_us};
+  AuditRecord a{.tenant_id = MutationTenant(m),
+                .actor_key_id = idem.actor,
+                .action = idem.audit_action,
+                .created_at_us = now_us};
   if (m.tenant) {
-    a.tenant_id = a.target = m.tenant->tenant_id;
+    a.target = m.tenant->tenant_id;
     a.detail =
         absl::StrCat("tenant created: unit ", m.tenant->unit, ", timezone ", m.tenant->timezone);
   } else if (m.api_key) {
-    a.tenant_id = m.api_key->tenant_id;
     a.target = m.api_key->key_id;
     a.detail = m.api_key->revoked ? "key revoked"
                                   : absl::StrCat("key created, role ", RoleName(m.api_key->role));
   } else if (m.account) {
     const AccountRecord& r = *m.account;
-    a.tenant_id = r.tenant_id;
     a.target = r.account_id;
     a.detail = absl::StrCat("account set: status ", static_cast<int>(r.status), ", team '",
                             r.team_id, "', ");
@@ -399,12 +400,10 @@ AuditRecord AuditOf(const Mutation& m, const IdemArgs& idem, int64_t now_us) {
       absl::StrAppend(&a.detail, "no policy");
     }
   } else if (m.team) {
-    a.tenant_id = m.team->tenant_id;
     a.target = m.team->team_id;
     a.detail = absl::StrCat("team set: monthly_cap ", m.team->monthly_cap);
   } else if (!m.transfers.empty()) {
     const TransferRecord& t = m.transfers.front();
-    a.tenant_id = t.tenant_id;
     const bool credit = t.credit_account_id.front() != '@';
     a.target = credit ? t.credit_account_id : t.debit_account_id;
     a.detail = absl::StrCat(TransferKindName(t.kind), " ", credit ? "+" : "-", t.amount, " (",

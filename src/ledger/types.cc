@@ -1,6 +1,8 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 #include "tokenledger/types.h"
 
+#include "tokenledger/store.h"
+
 namespace tokenledger {
 
 absl::string_view TransferKindName(TransferKind kind) {
@@ -88,6 +90,19 @@ bool ApplyCreditSide(const TransferRecord& t, PostedTotals& totals) {
   if (grant && !CheckedAdd(next.granted, t.amount, next.granted)) return false;
   totals = next;
   return true;
+}
+
+const std::string& MutationTenant(const Mutation& m) {
+  static const std::string kNone;
+  if (m.tenant) return m.tenant->tenant_id;
+  if (m.account) return m.account->tenant_id;
+  if (m.team) return m.team->tenant_id;
+  if (m.api_key) return m.api_key->tenant_id;
+  if (!m.transfers.empty()) return m.transfers.front().tenant_id;
+  if (!m.holds.empty()) return m.holds.front().tenant_id;
+  if (!m.periods.empty()) return m.periods.front().tenant_id;
+  if (m.idempotency) return m.idempotency->tenant_id;
+  return kNone;
 }
 
 }  // namespace tokenledger

@@ -213,7 +213,6 @@ ServerStats Server::Stats() const {
       WriterStatsView{w.batches,           w.mutations,  w.failed_batches, w.commit_micros_total,
                       w.commit_micros_max, w.queue_depth};
   out.engine = ledger_->stats();
-  out.owned_tenants = OwnedTenants();
   out.resident_memory_bytes = obs::ResidentMemoryBytes();
   return out;
 }

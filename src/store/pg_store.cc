@@ -504,20 +504,6 @@ LeaseRecord LeaseFromRow(const pqxx::row& r) {
                      .expires_at_us = r[4].as<int64_t>()};
 }
 
-// The tenant a mutation writes to ("" for the platform's own records: operator idempotency).
-const std::string& MutationTenant(const Mutation& m) {
-  static const std::string kNone;
-  if (m.tenant) return m.tenant->tenant_id;
-  if (m.account) return m.account->tenant_id;
-  if (m.team) return m.team->tenant_id;
-  if (m.api_key) return m.api_key->tenant_id;
-  if (!m.transfers.empty()) return m.transfers.front().tenant_id;
-  if (!m.holds.empty()) return m.holds.front().tenant_id;
-  if (!m.periods.empty()) return m.periods.front().tenant_id;
-  if (m.idempotency) return m.idempotency->tenant_id;
-  return kNone;
-}
-
 // The audit_events columns of a batch, one array each.
 struct AuditColumns {
   pg_internal::ArrayLiteral tenant_id, actor, action, target, detail, created_at;
@@ -1523,16 +1509,6 @@ absl::StatusOr<std::vector<ApiKeyRecord>> PgStore::ListApiKeys() {
       if (!k.ok()) return k.status();
       out.push_back(*std::move(k));
     }
-    return out;
-  });
-}
-
-absl::StatusOr<std::vector<TenantRecord>> PgStore::ListTenants() {
-  using Result = std::vector<TenantRecord>;
-  return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
-    pqxx::nontransaction txn(conn);
-    Result out;
-    for (const pqxx::row& r : txn.exec(kLoadTenantsSql)) out.push_back(TenantFromRow(r));
     return out;
   });
 }

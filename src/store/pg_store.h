@@ -113,7 +113,6 @@ class PgStore final : public LedgerStore, public LeaseStore {
   absl::StatusOr<std::vector<LeaseRecord>> ListLeases() override;
   absl::Status ReleaseLeases() override;
   absl::StatusOr<std::vector<ApiKeyRecord>> ListApiKeys() override;
-  absl::StatusOr<std::vector<TenantRecord>> ListTenants() override;
 
   // What one Commit checks and writes for fencing, as statement parameters.
   struct FencePlan {
