@@ -121,6 +121,9 @@ struct HoldState {
   int64_t expires_at_us = 0;
   int64_t closed_at_us = 0;
   HoldPhase phase = HoldPhase::kOpen;
+  // False while the hold exists in memory only (its Authorize's journaling is delayed): its
+  // closing row then carries the Authorize's answer (see Ledger::JournalHolds).
+  bool journaled = true;
   std::string idempotency_key;
 };
 
@@ -201,6 +204,11 @@ struct TenantState {
       expiry ABSL_GUARDED_BY(mu);
   // Closed holds in the order they closed, forgotten after the retention period.
   std::deque<std::pair<int64_t, std::string>> closed ABSL_GUARDED_BY(mu);
+  // Holds not yet journaled, by the time their journaling is due (creation order is due order).
+  std::deque<std::pair<int64_t, std::string>> unjournaled ABSL_GUARDED_BY(mu);
+  // The journal refused the last journaling of holds (its queue is full): Authorize sheds load
+  // until a journaling succeeds.
+  bool journal_full ABSL_GUARDED_BY(mu) = false;
   IdempotencyCache idempotency ABSL_GUARDED_BY(mu);
 };
 

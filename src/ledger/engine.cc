@@ -293,8 +293,11 @@ absl::StatusOr<Ledger::TenantMap> Ledger::BuildTenants(const Snapshot& s) {
     absl::MutexLock lock(&t->mu);
     auto acct = t->accounts.find(h.account_id);
     if (acct == t->accounts.end()) return absl::DataLossError("hold of an unknown account");
-    HoldState hs{h.account_id,     h.amount,         h.created_at_us, h.expires_at_us, 0,
-                 HoldPhase::kOpen, h.idempotency_key};
+    HoldState hs{.account_id = h.account_id,
+                 .amount = h.amount,
+                 .created_at_us = h.created_at_us,
+                 .expires_at_us = h.expires_at_us,
+                 .idempotency_key = h.idempotency_key};
     if (h.status == HoldStatus::kOpen) {
       AddHeld(*t, acct->second, h.amount);
       ++t->open_holds;
@@ -894,6 +897,10 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
     if (t->open_holds >= options_.open_holds_max) {
       return absl::ResourceExhaustedError("too many open holds in this tenant");
     }
+    if (t->journal_full) {
+      return absl::ResourceExhaustedError(
+          "write queue full: holds cannot be journaled now; retry with backoff");
+    }
     int64_t held;
     if (!CheckedAdd(a.held, args.amount, held)) return Overflow("amount");
     hold_id = NewId("h_");
@@ -906,19 +913,33 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
   std::string response = EncodeResult(result);
   if (!hold_id.empty()) {
     // The hold row carries the answer (one row per Authorize), and the call does not wait for
-    // its commit: a hold is durable within one commit interval. If that commit fails, the hold
-    // stays a valid reservation here and is written with its capture, release or expiry.
-    Mutation m;
-    m.holds.push_back(HoldRecord{tenant, hold_id, args.account_id, args.amount, now,
-                                 result.expires_at_us, HoldStatus::kOpen, idem.key,
-                                 idem.fingerprint, response});
-    absl::Status s = journal_->SubmitDeferred(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
-    if (!s.ok()) return s;
+    // its commit. With a journaling delay the row is written by JournalHolds once the delay is
+    // over, or in its closed state by a capture, release or expiry before then; without one, it
+    // is queued now and durable within one commit interval. If that commit fails, the hold stays
+    // a valid reservation here and is written with its capture, release or expiry.
+    const bool delayed = options_.hold_journal_delay > absl::ZeroDuration();
+    if (!delayed) {
+      Mutation m;
+      m.holds.push_back(HoldRecord{tenant, hold_id, args.account_id, args.amount, now,
+                                   result.expires_at_us, HoldStatus::kOpen, idem.key,
+                                   idem.fingerprint, response});
+      absl::Status s =
+          journal_->SubmitDeferred(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
+      if (!s.ok()) return s;
+    } else {
+      t->unjournaled.emplace_back(now + absl::ToInt64Microseconds(options_.hold_journal_delay),
+                                  hold_id);
+    }
     AddHeld(*t, a, args.amount);
     ++t->open_holds;
     t->expiry.emplace(result.expires_at_us, hold_id);
-    t->holds[hold_id] = HoldState{args.account_id,  args.amount, now, result.expires_at_us, 0,
-                                  HoldPhase::kOpen, idem.key};
+    t->holds[hold_id] = HoldState{.account_id = args.account_id,
+                                  .amount = args.amount,
+                                  .created_at_us = now,
+                                  .expires_at_us = result.expires_at_us,
+                                  .phase = HoldPhase::kOpen,
+                                  .journaled = !delayed,
+                                  .idempotency_key = idem.key};
   }
   // A denial changes nothing and is not journaled: its key is remembered in memory only, and a
   // retry after a restart is decided afresh.
@@ -995,14 +1016,10 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
       }
       if (hold.phase == HoldPhase::kOpen && hold.expires_at_us <= now) {
         CloseHold(*t, args.hold_id, hold, HoldPhase::kExpired);  // then a direct debit
-        m.holds.push_back(HoldRecord{tenant, args.hold_id, hold.account_id, hold.amount,
-                                     hold.created_at_us, hold.expires_at_us, HoldStatus::kExpired,
-                                     hold.idempotency_key});
+        m.holds.push_back(HoldRow(*t, args.hold_id, hold, HoldStatus::kExpired));
       } else if (hold.phase == HoldPhase::kOpen) {
         captured = hold.amount;
-        m.holds.push_back(HoldRecord{tenant, args.hold_id, hold.account_id, hold.amount,
-                                     hold.created_at_us, hold.expires_at_us, HoldStatus::kCaptured,
-                                     hold.idempotency_key});
+        m.holds.push_back(HoldRow(*t, args.hold_id, hold, HoldStatus::kCaptured));
       }
     }
   }
@@ -1080,14 +1097,7 @@ void Ledger::Release(const std::string& tenant, const std::string& hold_id, cons
   const int64_t now = clock_->NowMicros();
   Mutation m;
   OpResult result{.id = hold_id};
-  HoldRecord rec{tenant,
-                 hold_id,
-                 hold.account_id,
-                 hold.amount,
-                 hold.created_at_us,
-                 hold.expires_at_us,
-                 HoldStatus::kReleased,
-                 hold.idempotency_key};
+  HoldRecord rec = HoldRow(*t, hold_id, hold, HoldStatus::kReleased);
   if (hold.phase == HoldPhase::kOpen && hold.expires_at_us <= now) {
     CloseHold(*t, hold_id, hold, HoldPhase::kExpired);
     rec.status = HoldStatus::kExpired;
@@ -1129,6 +1139,21 @@ void Ledger::CloseHold(TenantState& t, const std::string& hold_id, HoldState& h,
   t.closed.emplace_back(h.closed_at_us, hold_id);
 }
 
+HoldRecord Ledger::HoldRow(TenantState& t, const std::string& hold_id, const HoldState& h,
+                           HoldStatus status) {
+  HoldRecord row{t.record.tenant_id, hold_id,         h.account_id, h.amount,
+                 h.created_at_us,    h.expires_at_us, status,       h.idempotency_key};
+  if (!h.journaled) {
+    // Evicted from the cache only past its capacity: then the row goes without the answer, and
+    // a retry of that Authorize after a restart is decided afresh.
+    if (const IdempotencyEntry* e = t.idempotency.Find(h.idempotency_key)) {
+      row.fingerprint = e->fingerprint;
+      row.response = e->response;
+    }
+  }
+  return row;
+}
+
 // ---- expiry and reconciliation ----------------------------------------------------------------
 
 int64_t Ledger::ExpireHolds() {
@@ -1156,9 +1181,7 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
     if (it == t->holds.end() || it->second.phase != HoldPhase::kOpen) continue;
     HoldState& h = it->second;
     CloseHold(*t, hold_id, h, HoldPhase::kExpired);
-    m.holds.push_back(HoldRecord{t->record.tenant_id, hold_id, h.account_id, h.amount,
-                                 h.created_at_us, h.expires_at_us, HoldStatus::kExpired,
-                                 h.idempotency_key});
+    m.holds.push_back(HoldRow(*t, hold_id, h, HoldStatus::kExpired));
   }
   // Closed holds are remembered for a while (a late capture gets FAILED_PRECONDITION), then
   // forgotten: a Debit naming a forgotten hold is a direct debit.
@@ -1174,6 +1197,58 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
     (void)journal_->SubmitDeferred(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
   }
   return expired;
+}
+
+int64_t Ledger::JournalHolds(bool all) {
+  std::vector<std::shared_ptr<TenantState>> tenants;
+  {
+    absl::MutexLock lock(&tenants_mu_);
+    tenants.reserve(tenants_.size());
+    for (const auto& [id, t] : tenants_) tenants.push_back(t);
+  }
+  int64_t journaled = 0;
+  for (const auto& t : tenants) journaled += JournalTenantHolds(t, all);
+  return journaled;
+}
+
+int64_t Ledger::JournalTenantHolds(const std::shared_ptr<TenantState>& t, bool all) {
+  const int64_t now = clock_->NowMicros();
+  int64_t journaled = 0;
+  absl::MutexLock lock(&t->mu);
+  while (!t->unjournaled.empty() && (all || t->unjournaled.front().first <= now)) {
+    Mutation m;
+    std::vector<std::pair<int64_t, std::string>> taken;
+    while (!t->unjournaled.empty() && (all || t->unjournaled.front().first <= now) &&
+           m.holds.size() < options_.expire_batch_max) {
+      taken.push_back(std::move(t->unjournaled.front()));
+      t->unjournaled.pop_front();
+      auto it = t->holds.find(taken.back().second);
+      // A hold closed meanwhile was written by its closing (or is being: if that fails and the
+      // hold reopens, its next closing writes it).
+      if (it == t->holds.end() || it->second.phase != HoldPhase::kOpen || it->second.journaled) {
+        continue;
+      }
+      m.holds.push_back(HoldRow(*t, it->first, it->second, HoldStatus::kOpen));
+      it->second.journaled = true;
+    }
+    if (m.holds.empty()) continue;
+    const auto n = static_cast<int64_t>(m.holds.size());
+    std::vector<std::string> ids;
+    ids.reserve(m.holds.size());
+    for (const HoldRecord& h : m.holds) ids.push_back(h.hold_id);
+    t->journal_full =
+        !journal_->SubmitDeferred(std::move(m), [](absl::StatusOr<MutationOutcome>) {}).ok();
+    if (t->journal_full) {
+      // The queue is full (or closing): the holds wait for the next sweep, and Authorize sheds
+      // load meanwhile.
+      for (const std::string& id : ids) t->holds.at(id).journaled = false;
+      t->unjournaled.insert(t->unjournaled.begin(), std::make_move_iterator(taken.begin()),
+                            std::make_move_iterator(taken.end()));
+      break;
+    }
+    journaled += n;
+  }
+  return journaled;
 }
 
 void Ledger::Reconcile(const std::string& tenant, bool fix, ReconcileCallback done,

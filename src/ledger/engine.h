@@ -48,7 +48,13 @@ struct EngineOptions {
   size_t idempotency_keys_max = 200000;  // per tenant, in memory; older keys are found in the store
   size_t open_holds_max = 1000000;       // per tenant; past it Authorize sheds load
   absl::Duration closed_hold_retention = absl::Hours(1);
-  size_t expire_batch_max = 10000;  // holds expired per sweep and tenant
+  size_t expire_batch_max = 10000;  // holds expired (or journaled) per sweep and tenant
+  // How long an allowed Authorize's hold lives in memory only before JournalHolds writes it.
+  // A hold captured, released or expired before then is written once, closed, with its
+  // Authorize's answer; a crash loses the holds of the last `hold_journal_delay` (a hold is a
+  // reservation; a Debit naming a lost hold is a direct debit). Zero: every hold is queued to
+  // the journal at once (written with the next group commit).
+  absl::Duration hold_journal_delay = absl::ZeroDuration();
 };
 
 // The idempotency key of a call and the fingerprint of its request (method and fields, key
@@ -192,6 +198,9 @@ class Ledger {
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const AuditQuery& query) const;
   // Releases every open hold past its expiry (durably, through the journal). Returns how many.
   int64_t ExpireHolds();
+  // Journals the open holds whose journaling delay (EngineOptions::hold_journal_delay) is over,
+  // or with `all`, every hold not yet journaled (before a shutdown). Returns how many.
+  int64_t JournalHolds(bool all = false);
 
   // Performs every period reset due at `as_of` and not yet performed, in `tenant` ("" = every
   // tenant), through the journal: per account with a policy, for each period started since its
@@ -245,6 +254,12 @@ class Ledger {
   void CloseHold(TenantState& t, const std::string& hold_id, HoldState& h, HoldPhase phase)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   int64_t ExpireTenantHolds(const std::shared_ptr<TenantState>& t);
+  int64_t JournalTenantHolds(const std::shared_ptr<TenantState>& t, bool all);
+  // The store's row of hold `hold_id` in `status`. A hold not journaled yet also carries its
+  // Authorize's fingerprint and answer (from the idempotency cache), so that the one row written
+  // for it still replays that Authorize after a restart.
+  HoldRecord HoldRow(TenantState& t, const std::string& hold_id, const HoldState& h,
+                     HoldStatus status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   void ApplyPostedTransfer(TenantState& t, const TransferRecord& tr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   void RunReconcile(LedgerStore& store, const std::string& tenant, bool fix,

@@ -109,6 +109,14 @@ constexpr FlagSpec kFlags[] = {
        s.config.writer.deferred_flush_interval = absl::Milliseconds(n);
        return std::string();
      }},
+    {"hold-journal-delay-ms", "N", "1000",
+     "How long an Authorize's hold lives in memory only before it is written, in ms; a hold "
+     "captured or released sooner is written once, closed (0 = write every hold at once).",
+     Kind::kInt, 0, 60'000,
+     [](State& s, const std::string&, int64_t n) {
+       s.config.engine.hold_journal_delay = absl::Milliseconds(n);
+       return std::string();
+     }},
     {"write-queue-max", "N", "200000",
      "Writes queued for the group commit at most; past it calls fail RESOURCE_EXHAUSTED.",
      Kind::kInt, 1, 100'000'000,

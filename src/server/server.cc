@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -24,6 +25,9 @@
 namespace tokenledger {
 
 namespace {
+
+// How often holds whose journaling delay is over are written.
+constexpr absl::Duration kHoldJournalTick = absl::Milliseconds(5);
 
 // A lease owner is one process: the node's name plus a random incarnation. A new incarnation of
 // a node takes its predecessor's leases over at once (the predecessor is gone: a node is one
@@ -218,7 +222,16 @@ ServerStats Server::Stats() const {
 }
 
 void Server::SweepLoop() {
+  // Holds are journaled on a short tick (their delay is short); expiries and resets once per
+  // sweep interval.
+  const absl::Duration tick = config_.engine.hold_journal_delay > absl::ZeroDuration()
+                                  ? std::min(config_.hold_sweep_interval, kHoldJournalTick)
+                                  : config_.hold_sweep_interval;
+  absl::Time next_sweep = absl::InfinitePast();
   do {
+    ledger_->JournalHolds();
+    if (absl::Now() < next_sweep) continue;
+    next_sweep = absl::Now() + config_.hold_sweep_interval - tick / 2;
     const int64_t expired = ledger_->ExpireHolds();
     if (expired > 0) spdlog::debug("expired {} holds", expired);
     // Period resets due now (at start: the catch-up after downtime). Cheap when none are due.
@@ -229,7 +242,7 @@ void Server::SweepLoop() {
           if (!n.ok()) spdlog::warn("period resets: {}", std::string(n.status().message()));
         },
         config_.resets_per_tick_max);
-  } while (!stop_sweep_.WaitForNotificationWithTimeout(config_.hold_sweep_interval));
+  } while (!stop_sweep_.WaitForNotificationWithTimeout(tick));
 }
 
 void Server::Shutdown() {
@@ -246,6 +259,11 @@ void Server::Shutdown() {
   if (sweeper_.joinable()) {
     stop_sweep_.Notify();
     sweeper_.join();
+  }
+  // Holds still in memory only are written before the writer stops: the next owner gets them.
+  if (ledger_) {
+    const int64_t n = ledger_->JournalHolds(/*all=*/true);
+    if (n > 0) spdlog::info("journaled {} open holds before stopping", n);
   }
   if (writer_) writer_->Stop();  // commits what is queued
   // Everything is committed: another process may take the tenants over at once.

@@ -58,7 +58,12 @@ struct ServerConfig {
   // Overload (issue 5): calls admitted at once; past it RESOURCE_EXHAUSTED.
   size_t max_inflight_calls = 20000;
   WriterOptions writer;
-  EngineOptions engine;
+  // The daemon journals holds after a delay (--hold-journal-delay-ms); the engine alone does not.
+  EngineOptions engine = [] {
+    EngineOptions e;
+    e.hold_journal_delay = absl::Seconds(1);
+    return e;
+  }();
 };
 
 // The daemon's version (the CMake project's).

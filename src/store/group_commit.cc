@@ -36,11 +36,15 @@ absl::Status GroupCommitWriter::Enqueue(Mutation m, Done done, bool deferred) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the server is shutting down");
+  // A mutation carrying many holds (the journaling of delayed holds, an expiry sweep) counts one
+  // per hold, so that the bound is on rows, however they are grouped. It is taken while the
+  // queue is below its bound (which it may then pass by that one mutation).
+  const size_t weight = std::max<size_t>(1, m.holds.size());
   if (queued_mutations_ >= options_.queue_mutations_max) {
     return absl::ResourceExhaustedError("write queue full; retry with the same idempotency key");
   }
-  queue_.emplace_back(Pending{std::move(m), std::move(done), deferred, now});
-  ++queued_mutations_;
+  queue_.emplace_back(Pending{std::move(m), std::move(done), deferred, now, weight});
+  queued_mutations_ += weight;
   if (!deferred) ++urgent_;
   return absl::OkStatus();
 }
@@ -103,10 +107,10 @@ void GroupCommitWriter::Run() {
           auto* p = std::get_if<Pending>(&queue_.front());
           if (p == nullptr) break;  // an exclusive item waits for this batch
           if (!p->deferred) --urgent_;
+          queued_mutations_ -= p->weight;
           batch.push_back(std::move(*p));
           queue_.pop_front();
         }
-        queued_mutations_ -= batch.size();
         ++committing_;
       }
     }

@@ -31,9 +31,11 @@
 namespace tokenledger {
 
 struct WriterOptions {
-  size_t queue_mutations_max = 200000;  // past this Submit sheds load (kResourceExhausted)
-  size_t batch_mutations_max = 4000;    // one transaction holds at most this many mutations
-  size_t completing_batches_max = 16;   // committed batches waiting to be answered
+  // Past this Submit sheds load (kResourceExhausted). A mutation counts one, or one per hold it
+  // carries.
+  size_t queue_mutations_max = 200000;
+  size_t batch_mutations_max = 4000;   // one transaction holds at most this many mutations
+  size_t completing_batches_max = 16;  // committed batches waiting to be answered
   // Threads committing batches at once (each with its own store connection): while one batch
   // waits for its COMMIT, the next is written. Per-tenant order is kept by the engine (a call's
   // effects are journaled only after what it depends on has committed) and by the store (a
@@ -88,6 +90,7 @@ class GroupCommitWriter final : public Journal {
     Done done;
     bool deferred = false;
     absl::Time queued_at;
+    size_t weight = 1;  // what it counts against queue_mutations_max
   };
   absl::Status Enqueue(Mutation m, Done done, bool deferred);
   // Whether the queue holds work that must not wait: a call's write, an exclusive item.

@@ -47,6 +47,13 @@ constexpr char kInsertIdempotencySql[] =
     "ON CONFLICT (tenant_id, key) DO NOTHING "
     "RETURNING tenant_id, key";
 
+// The one-round-trip batch's form: a key stored already fails the batch (unique violation), which
+// is then written again the careful way (the keys that exist answer their duplicates).
+constexpr char kInsertIdempotencyNew[] = "tl_insert_idempotency_new";
+constexpr char kInsertIdempotencyNewSql[] =
+    "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, response) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[])";
+
 constexpr char kSelectIdempotency[] = "tl_select_idempotency";
 constexpr char kSelectIdempotencySql[] =
     "SELECT i.tenant_id, i.key, i.fingerprint, i.response "
@@ -213,6 +220,7 @@ constexpr char kReleaseLeasesSql[] =
 
 constexpr std::pair<const char*, const char*> kWriterStatements[] = {
     {kInsertIdempotency, kInsertIdempotencySql},
+    {kInsertIdempotencyNew, kInsertIdempotencyNewSql},
     {kSelectIdempotency, kSelectIdempotencySql},
     {kInsertTenants, kInsertTenantsSql},
     {kUpsertAccounts, kUpsertAccountsSql},
@@ -504,6 +512,54 @@ LeaseRecord LeaseFromRow(const pqxx::row& r) {
                      .expires_at_us = r[4].as<int64_t>()};
 }
 
+// Where a batch's statements go. In a transaction, each prepared statement runs at once (one
+// round trip each). Collecting, each becomes "EXECUTE name(literals);" in one query string, which
+// the server runs as one implicit transaction and commits before it answers: the whole batch in
+// one round trip.
+class BatchRunner {
+ public:
+  explicit BatchRunner(pqxx::work& txn) : txn_(&txn) {}
+  BatchRunner() = default;
+
+  bool collecting() const { return txn_ == nullptr; }
+
+  template <typename... Args>
+  void Exec0(const char* name, const Args&... args) {
+    if (txn_ != nullptr) {
+      txn_->exec_prepared0(name, args...);
+      return;
+    }
+    absl::StrAppend(&sql_, "EXECUTE ", name, "(");
+    const char* sep = "";
+    ((sql_ += sep, AppendLiteral(pqxx::to_string(args)), sep = ","), ...);
+    sql_ += ");\n";
+  }
+
+  // `text` as a string constant: E'...' with backslashes and quotes doubled, whatever the
+  // session's standard_conforming_strings (the text holds no NUL: CheckStorableText).
+  void AppendLiteral(absl::string_view text) {
+    sql_ += "E'";
+    for (char c : text) {
+      if (c == '\\' || c == '\'') sql_ += c;
+      sql_ += c;
+    }
+    sql_ += '\'';
+  }
+
+  // Only in a transaction: a statement whose rows the caller reads.
+  template <typename... Args>
+  pqxx::result Exec(const char* name, const Args&... args) {
+    return txn_->exec_prepared(name, args...);
+  }
+
+  void Append(absl::string_view text) { sql_.append(text.data(), text.size()); }
+  std::string& sql() { return sql_; }
+
+ private:
+  pqxx::work* txn_ = nullptr;
+  std::string sql_;
+};
+
 // The audit_events columns of a batch, one array each.
 struct AuditColumns {
   pg_internal::ArrayLiteral tenant_id, actor, action, target, detail, created_at;
@@ -515,15 +571,15 @@ struct AuditColumns {
     detail.AddText(a.detail);
     created_at.AddInt(a.created_at_us);
   }
-  void Insert(pqxx::work& txn) && {
-    txn.exec_prepared0(kInsertAudit, std::move(tenant_id).Finish(), std::move(actor).Finish(),
-                       std::move(action).Finish(), std::move(target).Finish(),
-                       std::move(detail).Finish(), std::move(created_at).Finish());
+  void Insert(BatchRunner& run) && {
+    run.Exec0(kInsertAudit, std::move(tenant_id).Finish(), std::move(actor).Finish(),
+              std::move(action).Finish(), std::move(target).Finish(), std::move(detail).Finish(),
+              std::move(created_at).Finish());
   }
 };
 
-absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch, uint64_t batch_id,
-                        std::optional<absl::Duration> prune_older_than,
+absl::Status WriteBatch(BatchRunner& run, absl::Span<const Mutation* const> batch,
+                        uint64_t batch_id, std::optional<absl::Duration> prune_older_than,
                         std::vector<MutationOutcome>& outcomes) {
   outcomes.assign(batch.size(), MutationOutcome{});
 
@@ -542,10 +598,15 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
       responses.AddBytes(idem->response);
     }
     std::set<Key> inserted;
-    if (!first_claim.empty()) {
-      pqxx::result r = txn.exec_prepared(kInsertIdempotency, std::move(tenants).Finish(),
-                                         std::move(keys).Finish(), std::move(fingerprints).Finish(),
-                                         std::move(responses).Finish());
+    if (!first_claim.empty() && run.collecting()) {
+      // Every key is taken to be new; if one is not, the batch fails and is written again.
+      run.Exec0(kInsertIdempotencyNew, std::move(tenants).Finish(), std::move(keys).Finish(),
+                std::move(fingerprints).Finish(), std::move(responses).Finish());
+      for (const auto& [key, index] : first_claim) inserted.insert(key);
+    } else if (!first_claim.empty()) {
+      pqxx::result r =
+          run.Exec(kInsertIdempotency, std::move(tenants).Finish(), std::move(keys).Finish(),
+                   std::move(fingerprints).Finish(), std::move(responses).Finish());
       for (const pqxx::row& row : r) {
         inserted.emplace(row[0].as<std::string>(), row[1].as<std::string>());
       }
@@ -559,8 +620,8 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
         dup_tenants.AddText(key.first);
         dup_keys.AddText(key.second);
       }
-      pqxx::result r = txn.exec_prepared(kSelectIdempotency, std::move(dup_tenants).Finish(),
-                                         std::move(dup_keys).Finish());
+      pqxx::result r = run.Exec(kSelectIdempotency, std::move(dup_tenants).Finish(),
+                                std::move(dup_keys).Finish());
       for (const pqxx::row& row : r) {
         IdempotencyRecord rec = IdempotencyFromRow(row);
         Key key{rec.tenant_id, rec.key};
@@ -672,9 +733,8 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
   }
 
   if (t_id.size() > 0) {
-    txn.exec_prepared0(kInsertTenants, std::move(t_id).Finish(), std::move(t_name).Finish(),
-                       std::move(t_unit).Finish(), std::move(t_tz).Finish(),
-                       std::move(t_created).Finish());
+    run.Exec0(kInsertTenants, std::move(t_id).Finish(), std::move(t_name).Finish(),
+              std::move(t_unit).Finish(), std::move(t_tz).Finish(), std::move(t_created).Finish());
   }
   if (!accounts.empty()) {
     pg_internal::ArrayLiteral tenant, id, name, team, has_policy, alloc, rollover, daily, overdraft,
@@ -699,13 +759,13 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
       b_tenant.AddText(key.first);
       b_id.AddText(key.second);
     }
-    txn.exec_prepared0(
-        kUpsertAccounts, std::move(tenant).Finish(), std::move(id).Finish(),
-        std::move(name).Finish(), std::move(team).Finish(), std::move(has_policy).Finish(),
-        std::move(alloc).Finish(), std::move(rollover).Finish(), std::move(daily).Finish(),
-        std::move(overdraft).Finish(), std::move(status).Finish(), std::move(created).Finish());
+    run.Exec0(kUpsertAccounts, std::move(tenant).Finish(), std::move(id).Finish(),
+              std::move(name).Finish(), std::move(team).Finish(), std::move(has_policy).Finish(),
+              std::move(alloc).Finish(), std::move(rollover).Finish(), std::move(daily).Finish(),
+              std::move(overdraft).Finish(), std::move(status).Finish(),
+              std::move(created).Finish());
     // A new account starts with zero totals; an existing one keeps its row.
-    txn.exec_prepared0(kInsertBalanceRows, std::move(b_tenant).Finish(), std::move(b_id).Finish());
+    run.Exec0(kInsertBalanceRows, std::move(b_tenant).Finish(), std::move(b_id).Finish());
   }
   if (!teams.empty()) {
     pg_internal::ArrayLiteral tenant, id, name, cap;
@@ -715,8 +775,8 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
       name.AddText(t.display_name);
       cap.AddInt(t.monthly_cap);
     }
-    txn.exec_prepared0(kUpsertTeams, std::move(tenant).Finish(), std::move(id).Finish(),
-                       std::move(name).Finish(), std::move(cap).Finish());
+    run.Exec0(kUpsertTeams, std::move(tenant).Finish(), std::move(id).Finish(),
+              std::move(name).Finish(), std::move(cap).Finish());
   }
   if (!api_keys.empty()) {
     pg_internal::ArrayLiteral id, tenant, role, hash, created, revoked;
@@ -728,9 +788,9 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
       created.AddInt(k.created_at_us);
       revoked.AddBool(k.revoked);
     }
-    txn.exec_prepared0(kUpsertApiKeys, std::move(id).Finish(), std::move(tenant).Finish(),
-                       std::move(role).Finish(), std::move(hash).Finish(),
-                       std::move(created).Finish(), std::move(revoked).Finish());
+    run.Exec0(kUpsertApiKeys, std::move(id).Finish(), std::move(tenant).Finish(),
+              std::move(role).Finish(), std::move(hash).Finish(), std::move(created).Finish(),
+              std::move(revoked).Finish());
   }
   if (!holds.empty()) {
     pg_internal::ArrayLiteral tenant, id, account, amount, created, expires, status, idem,
@@ -752,26 +812,25 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
       status.AddInt(static_cast<int64_t>(h.status));
       idem.AddText(h.idempotency_key);
     }
-    txn.exec_prepared0(kUpsertHolds, std::move(tenant).Finish(), std::move(id).Finish(),
-                       std::move(account).Finish(), std::move(amount).Finish(),
-                       std::move(created).Finish(), std::move(expires).Finish(),
-                       std::move(status).Finish(), std::move(idem).Finish(),
-                       std::move(fingerprint).Finish(), std::move(response).Finish());
+    run.Exec0(kUpsertHolds, std::move(tenant).Finish(), std::move(id).Finish(),
+              std::move(account).Finish(), std::move(amount).Finish(), std::move(created).Finish(),
+              std::move(expires).Finish(), std::move(status).Finish(), std::move(idem).Finish(),
+              std::move(fingerprint).Finish(), std::move(response).Finish());
   }
   if (p_tenant.size() > 0) {
-    txn.exec_prepared0(kInsertPeriods, std::move(p_tenant).Finish(), std::move(p_account).Finish(),
-                       std::move(p_start).Finish(), std::move(p_carried).Finish(),
-                       std::move(p_expired).Finish(), std::move(p_granted).Finish(),
-                       std::move(p_created).Finish());
+    run.Exec0(kInsertPeriods, std::move(p_tenant).Finish(), std::move(p_account).Finish(),
+              std::move(p_start).Finish(), std::move(p_carried).Finish(),
+              std::move(p_expired).Finish(), std::move(p_granted).Finish(),
+              std::move(p_created).Finish());
   }
   if (tc.tenant_id.size() > 0) {
-    txn.exec_prepared0(kInsertTransfers, std::move(tc.tenant_id).Finish(),
-                       std::move(tc.transfer_id).Finish(), std::move(tc.debit).Finish(),
-                       std::move(tc.credit).Finish(), std::move(tc.amount).Finish(),
-                       std::move(tc.kind).Finish(), std::move(tc.created_at).Finish(),
-                       std::move(tc.request_id).Finish(), std::move(tc.model).Finish(),
-                       std::move(tc.metadata).Finish(), std::move(tc.memo).Finish(),
-                       std::move(tc.hold_id).Finish(), std::move(tc.idempotency_key).Finish());
+    run.Exec0(kInsertTransfers, std::move(tc.tenant_id).Finish(),
+              std::move(tc.transfer_id).Finish(), std::move(tc.debit).Finish(),
+              std::move(tc.credit).Finish(), std::move(tc.amount).Finish(),
+              std::move(tc.kind).Finish(), std::move(tc.created_at).Finish(),
+              std::move(tc.request_id).Finish(), std::move(tc.model).Finish(),
+              std::move(tc.metadata).Finish(), std::move(tc.memo).Finish(),
+              std::move(tc.hold_id).Finish(), std::move(tc.idempotency_key).Finish());
   }
   if (!deltas.empty()) {
     // Rows in key order: concurrent writers (a second process) lock balance rows in one order.
@@ -785,16 +844,15 @@ absl::Status WriteBatch(pqxx::work& txn, absl::Span<const Mutation* const> batch
       spent.AddInt(d.spent);
       expired.AddInt(d.expired);
     }
-    txn.exec_prepared0(kAddBalances, std::move(tenant).Finish(), std::move(id).Finish(),
-                       std::move(credits).Finish(), std::move(debits).Finish(),
-                       std::move(granted).Finish(), std::move(spent).Finish(),
-                       std::move(expired).Finish());
+    run.Exec0(kAddBalances, std::move(tenant).Finish(), std::move(id).Finish(),
+              std::move(credits).Finish(), std::move(debits).Finish(), std::move(granted).Finish(),
+              std::move(spent).Finish(), std::move(expired).Finish());
   }
   // Last: an event references its tenant, which the batch may have just created.
-  if (audit.tenant_id.size() > 0) std::move(audit).Insert(txn);
-  txn.exec_prepared0(kInsertBatch, ToInt64(batch_id));
+  if (audit.tenant_id.size() > 0) std::move(audit).Insert(run);
+  run.Exec0(kInsertBatch, ToInt64(batch_id));
   if (prune_older_than.has_value()) {
-    txn.exec_prepared0(kPruneBatches, absl::ToDoubleSeconds(*prune_older_than));
+    run.Exec0(kPruneBatches, absl::ToDoubleSeconds(*prune_older_than));
   }
   return absl::OkStatus();
 }
@@ -1018,13 +1076,20 @@ absl::StatusOr<T> PgStore::WithReader(Fn&& fn) {
 
 namespace {
 
+// Raised by tl_fence_check (migration 0006) when a lease of the batch is no longer this owner's.
+constexpr char kFenceLostState[] = "TLF01";
+
+absl::Status FenceLost() {
+  return absl::AbortedError(
+      "lease lost: a tenant of this batch is now served by another process (its fencing epoch "
+      "changed); nothing of the batch was committed");
+}
+
 absl::Status CheckFences(pqxx::work& txn, const PgStore::FencePlan& plan) {
   if (!plan.enabled || plan.fenced == 0) return absl::OkStatus();
   pqxx::result r = txn.exec_prepared(kCheckFences, plan.tenants, plan.epochs, plan.owner_id);
   if (r.size() == plan.fenced) return absl::OkStatus();
-  return absl::AbortedError(
-      "lease lost: a tenant of this batch is now served by another process (its fencing epoch "
-      "changed); nothing of the batch was committed");
+  return FenceLost();
 }
 
 std::vector<std::string> LeaseCreatedTenants(pqxx::work& txn, const PgStore::FencePlan& plan) {
@@ -1053,10 +1118,11 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
   absl::Cleanup release = [this, slot] { ReleaseWriterSlot(slot); };
   std::unique_ptr<PgConn>& writer_ = writers_[slot];
   const bool prune = ++commits_ % options_.prune_every == 0;
+  bool fast = options_.one_round_trip;
   absl::Status last = absl::UnavailableError("database unavailable");
   // A second attempt only when the connection broke before COMMIT was sent: the server then
   // rolled the transaction back, so nothing of the batch is durable and repeating it is safe.
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
     if (writer_ == nullptr || writer_->broken) {
       writer_.reset();
       absl::StatusOr<std::unique_ptr<PgConn>> conn = Connect(/*writer=*/true);
@@ -1065,12 +1131,61 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
     }
     std::vector<MutationOutcome> outcomes;
     Failure failure;
+    // One round trip when the batch needs no answer from the database before its commit (it
+    // creates no tenant, whose lease rows are read back): every statement in one query string.
+    if (fast && !fence->creates) {
+      try {
+        BatchRunner run;
+        if (fence->enabled && fence->fenced > 0) {
+          run.Append("SELECT tl_fence_check(");
+          run.AppendLiteral(fence->tenants);
+          run.Append(",");
+          run.AppendLiteral(fence->epochs);
+          run.Append(",");
+          run.AppendLiteral(fence->owner_id);
+          run.Append(");\n");
+        }
+        absl::Status s =
+            WriteBatch(run, batch, batch_id,
+                       prune ? std::optional(options_.batch_ids_keep) : std::nullopt, outcomes);
+        if (!s.ok()) return s;
+        std::optional<pqxx::nontransaction> txn;
+        try {
+          txn.emplace(writer_->conn);
+        } catch (...) {
+          // Nothing was sent: a connection found dead here is simply opened again.
+          failure = ClassifyCurrentException(/*at_commit=*/false);
+          writer_->broken = failure.broken || !writer_->conn.is_open();
+          if (!writer_->broken) return failure.status;
+          last = failure.status;
+          continue;
+        }
+        txn->exec(run.sql());
+        return outcomes;
+      } catch (const pqxx::unique_violation&) {
+        // Most likely an idempotency key stored already (a retry the cache no longer knew):
+        // nothing was committed, and the careful path below sorts the keys out.
+        fast = false;
+        continue;
+      } catch (const pqxx::sql_error& e) {
+        if (e.sqlstate() == kFenceLostState) return FenceLost();
+        failure = ClassifyCurrentException(/*at_commit=*/true);
+      } catch (...) {
+        // The commit is part of the one statement: a connection lost now leaves it in doubt.
+        failure = ClassifyCurrentException(/*at_commit=*/true);
+      }
+      writer_->broken = failure.broken || !writer_->conn.is_open();
+      if (!writer_->broken || absl::IsUnknown(failure.status)) return failure.status;
+      last = failure.status;
+      continue;
+    }
     try {
       pqxx::work txn(writer_->conn);
+      BatchRunner run(txn);
       // First, so that the lease rows stay locked until COMMIT.
       if (absl::Status f = CheckFences(txn, *fence); !f.ok()) return f;
       absl::Status s =
-          WriteBatch(txn, batch, batch_id,
+          WriteBatch(run, batch, batch_id,
                      prune ? std::optional(options_.batch_ids_keep) : std::nullopt, outcomes);
       if (!s.ok()) return s;  // the transaction is rolled back as it goes out of scope
       std::vector<std::string> leased = LeaseCreatedTenants(txn, *fence);

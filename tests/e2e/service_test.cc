@@ -505,6 +505,8 @@ TEST_F(ServiceTest, KillNineLosesNothingAcknowledged) {
   areq.set_idempotency_key("kill-auth");
   v1::AuthorizeResponse hold;
   ASSERT_TRUE(auth_->Authorize(Ctx(keys_.gateway).get(), areq, &hold).ok());
+  // A hold is written once it has lived --hold-journal-delay-ms (1 s by default).
+  absl::SleepFor(absl::Milliseconds(1500));
   std::vector<std::pair<std::string, std::string>> acked;  // idempotency key, transfer id
   int64_t granted = 0, spent = 0;
   for (int i = 0; i < 50; ++i) {
@@ -525,8 +527,8 @@ TEST_F(ServiceTest, KillNineLosesNothingAcknowledged) {
   v1::Balance b = Balance("alice");
   EXPECT_EQ(b.granted(), granted + 500);
   EXPECT_EQ(b.spent(), spent);
-  // The hold was placed before the acknowledged writes, so it was committed before them: it is
-  // still held, and retrying its Authorize replays the original answer.
+  // The hold had lived past its journaling delay, so it was committed: it is still held, and
+  // retrying its Authorize replays the original answer.
   EXPECT_EQ(b.held(), 100);
   v1::AuthorizeResponse replayed;
   ASSERT_TRUE(auth_->Authorize(Ctx(keys_.gateway).get(), areq, &replayed).ok());

@@ -139,6 +139,11 @@ std::map<std::string, Sample> Samples() {
         [](auto& c) {
           return absl::StrCat(absl::ToInt64Milliseconds(c.writer.deferred_flush_interval));
         }}},
+      {"hold-journal-delay-ms",
+       {"250", true, "",
+        [](auto& c) {
+          return absl::StrCat(absl::ToInt64Milliseconds(c.engine.hold_journal_delay));
+        }}},
       {"write-queue-max",
        {"1234", true, "", [](auto& c) { return absl::StrCat(c.writer.queue_mutations_max); }}},
       {"clock-offset-seconds",

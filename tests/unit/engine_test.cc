@@ -520,6 +520,175 @@ TEST_F(EngineTest, HoldsSurviveARestart) {
   ExpectBooksBalance();
 }
 
+// ---- holds journaled after a delay (EngineOptions::hold_journal_delay) -------------------------
+
+class DelayedHoldsTest : public EngineTest {
+ protected:
+  static EngineOptions Delayed() { return EngineOptions{.hold_journal_delay = absl::Seconds(1)}; }
+
+  void SetUp() override {
+    Restart(Delayed());
+    CreateTenant();
+    ASSERT_TRUE(Upsert("alice").ok());
+    ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  }
+
+  // The store's row of `hold_id`, after everything queued is committed (a restart's drain).
+  std::optional<HoldRecord> StoredHold(const std::string& hold_id) {
+    Restart(Delayed());
+    auto snap = mem_.Load();
+    EXPECT_TRUE(snap.ok()) << snap.status();
+    if (!snap.ok()) return std::nullopt;
+    for (const HoldRecord& h : snap->holds) {
+      if (h.hold_id == hold_id) return h;
+    }
+    return std::nullopt;
+  }
+};
+
+TEST_F(DelayedHoldsTest, AHoldIsWrittenOnlyOnceItsDelayIsOver) {
+  auto h = Authorize("alice", 70, "a");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(ledger_->JournalHolds(), 0);  // not due yet
+  clock_.Advance(absl::Milliseconds(1000));
+  EXPECT_EQ(ledger_->JournalHolds(), 1);
+  EXPECT_EQ(ledger_->JournalHolds(), 0);              // once
+  std::optional<HoldRecord> row = StoredHold(h->id);  // restarts
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, HoldStatus::kOpen);
+  EXPECT_EQ(row->amount, 70);
+  // The restarted process has the hold, and a retry of the Authorize replays its answer.
+  EXPECT_EQ(Available("alice"), 30);
+  auto replay = Authorize("alice", 70, "a");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, h->id);
+  EXPECT_EQ(Available("alice"), 30);
+  ExpectBooksBalance();
+}
+
+TEST_F(DelayedHoldsTest, AHoldCapturedWithinItsDelayIsWrittenOnceClosedWithItsAnswer) {
+  auto h = Authorize("alice", 70, "a");
+  ASSERT_TRUE(h.ok()) << h.status();
+  auto d = Debit("alice", 40, "d", h->id);
+  ASSERT_TRUE(d.ok()) << d.status();
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(ledger_->JournalHolds(), 0);  // closed already: nothing more to write
+  std::optional<HoldRecord> row = StoredHold(h->id);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, HoldStatus::kCaptured);
+  EXPECT_FALSE(row->response.empty());  // the Authorize's answer, for a retry after a restart
+  auto replay = Authorize("alice", 70, "a");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, h->id);
+  EXPECT_EQ(Available("alice"), 60);  // the replay placed no second hold
+  EXPECT_EQ(Debit("alice", 1, "d2", h->id).status().code(),
+            absl::StatusCode::kFailedPrecondition);  // captured, also after the restart
+  ExpectBooksBalance();
+}
+
+TEST_F(DelayedHoldsTest, AHoldReleasedWithinItsDelayIsWrittenOnceClosed) {
+  auto h = Authorize("alice", 70, "a");
+  ASSERT_TRUE(h.ok()) << h.status();
+  auto r = Release(h->id, "r");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->amount, 70);
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(ledger_->JournalHolds(), 0);
+  std::optional<HoldRecord> row = StoredHold(h->id);
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->status, HoldStatus::kReleased);
+  EXPECT_EQ(Available("alice"), 100);
+}
+
+TEST_F(DelayedHoldsTest, ACrashWithinTheDelayLosesOnlyTheReservation) {
+  auto h = Authorize("alice", 70, "a");
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(Available("alice"), 30);
+  EXPECT_FALSE(StoredHold(h->id).has_value());  // a restart without JournalHolds: a crash
+  EXPECT_EQ(Available("alice"), 100);
+  // Its Debit is still recorded, as a direct debit.
+  auto d = Debit("alice", 40, "d", h->id);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Available("alice"), 60);
+  ExpectBooksBalance();
+}
+
+TEST_F(DelayedHoldsTest, JournalingEveryHoldBeforeAStopKeepsThemAll) {
+  auto h1 = Authorize("alice", 30, "a1");
+  auto h2 = Authorize("alice", 20, "a2");
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  EXPECT_EQ(ledger_->JournalHolds(/*all=*/true), 2);  // what a graceful shutdown does
+  EXPECT_TRUE(StoredHold(h1->id).has_value());
+  EXPECT_TRUE(StoredHold(h2->id).has_value());
+  EXPECT_EQ(Available("alice"), 50);
+}
+
+// With delayed holds, Authorize writes nothing itself: it sheds load once the journal has refused
+// the holds that are due (the queue is full), and serves again once they are queued.
+TEST(EngineLoadSheddingTest, AuthorizeIsShedWhileDelayedHoldsCannotBeJournaled) {
+  MemoryStore mem;
+  FaultyStore faulty(&mem);
+  ManualClock clock(absl::FromUnixSeconds(1'790'000'000));
+  WriterOptions wo;
+  wo.queue_mutations_max = 2;
+  wo.batch_mutations_max = 1;
+  wo.committers = 1;
+  wo.commit_retry_for = absl::Seconds(30);
+  wo.retry_backoff = absl::Milliseconds(5);
+  GroupCommitWriter writer(&faulty, SystemClock::Default(), wo);
+  Ledger ledger(&writer, &faulty, &clock, EngineOptions{.hold_journal_delay = absl::Seconds(1)});
+  ASSERT_TRUE(ledger.Load(*mem.Load()).ok());
+  auto call = [](auto fn) {
+    auto done = std::make_shared<absl::Notification>();
+    auto out = std::make_shared<absl::StatusOr<OpResult>>(absl::UnknownError(""));
+    fn([done, out](absl::StatusOr<OpResult> r) {
+      *out = std::move(r);
+      done->Notify();
+    });
+    return std::make_pair(done, out);
+  };
+  auto sync = [&](auto fn) {
+    auto c = call(fn);
+    c.first->WaitForNotification();
+    ASSERT_TRUE(c.second->ok()) << c.second->status();
+  };
+  sync([&](ResultCallback cb) {
+    ledger.CreateTenant(TenantRecord{.tenant_id = "t"}, IdemArgs{"c", 1}, std::move(cb));
+  });
+  sync([&](ResultCallback cb) {
+    ledger.UpsertAccount("t", AccountRecord{.account_id = "a"}, IdemArgs{"u", 1}, std::move(cb));
+  });
+  sync([&](ResultCallback cb) {
+    ledger.Grant("t", "a", 100, "", IdemArgs{"g", 1}, std::move(cb));
+  });
+  auto authorize = [&](const std::string& key) {
+    return ledger.Authorize("t", AuthorizeArgs{.account_id = "a", .amount = 1}, IdemArgs{key, 1});
+  };
+  ASSERT_TRUE(authorize("before").ok());
+  faulty.SetUnavailable(true);  // the writer now retries its batch
+  using Pending =
+      std::pair<std::shared_ptr<absl::Notification>, std::shared_ptr<absl::StatusOr<OpResult>>>;
+  std::vector<Pending> grants;
+  for (int i = 0; i < 3; ++i) {  // one in the writer's hands, two queued: the queue is full
+    grants.push_back(call([&](ResultCallback cb) {
+      ledger.Grant("t", "a", 10, "", IdemArgs{"g" + std::to_string(i), 1}, std::move(cb));
+    }));
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(authorize("still").ok());  // memory only: nothing refused it yet
+  clock.Advance(absl::Seconds(2));
+  EXPECT_EQ(ledger.JournalHolds(), 0);  // the queue refuses them
+  EXPECT_EQ(authorize("shed").status().code(), absl::StatusCode::kResourceExhausted);
+  faulty.SetUnavailable(false);
+  for (auto& g : grants) {
+    g.first->WaitForNotification();
+    EXPECT_TRUE(g.second->ok()) << g.second->status();
+  }
+  EXPECT_EQ(ledger.JournalHolds(), 2);
+  EXPECT_TRUE(authorize("after").ok());
+  writer.Stop();
+}
+
 // A full write queue sheds load: the call fails RESOURCE_EXHAUSTED at once and changes nothing.
 TEST(EngineLoadSheddingTest, FullQueueIsResourceExhaustedAndChangesNothing) {
   MemoryStore mem;
