@@ -109,7 +109,7 @@ constexpr FlagSpec kFlags[] = {
        s.config.writer.deferred_flush_interval = absl::Milliseconds(n);
        return std::string();
      }},
-    {"hold-journal-delay-ms", "N", "1000",
+    {"hold-journal-delay-ms", "N", "0",
      "How long an Authorize's hold lives in memory only before it is written, in ms; a hold "
      "captured or released sooner is written once, closed (0 = write every hold at once).",
      Kind::kInt, 0, 60'000,

@@ -58,12 +58,7 @@ struct ServerConfig {
   // Overload (issue 5): calls admitted at once; past it RESOURCE_EXHAUSTED.
   size_t max_inflight_calls = 20000;
   WriterOptions writer;
-  // The daemon journals holds after a delay (--hold-journal-delay-ms); the engine alone does not.
-  EngineOptions engine = [] {
-    EngineOptions e;
-    e.hold_journal_delay = absl::Seconds(1);
-    return e;
-  }();
+  EngineOptions engine;
 };
 
 // The daemon's version (the CMake project's).

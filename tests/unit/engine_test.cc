@@ -625,20 +625,28 @@ TEST_F(DelayedHoldsTest, JournalingEveryHoldBeforeAStopKeepsThemAll) {
 
 // With delayed holds, Authorize writes nothing itself: it sheds load once the journal has refused
 // the holds that are due (the queue is full), and serves again once they are queued.
-TEST(EngineLoadSheddingTest, AuthorizeIsShedWhileDelayedHoldsCannotBeJournaled) {
-  MemoryStore mem;
-  FaultyStore faulty(&mem);
-  ManualClock clock(absl::FromUnixSeconds(1'790'000'000));
-  WriterOptions wo;
-  wo.queue_mutations_max = 2;
-  wo.batch_mutations_max = 1;
-  wo.committers = 1;
-  wo.commit_retry_for = absl::Seconds(30);
-  wo.retry_backoff = absl::Milliseconds(5);
-  GroupCommitWriter writer(&faulty, SystemClock::Default(), wo);
-  Ledger ledger(&writer, &faulty, &clock, EngineOptions{.hold_journal_delay = absl::Seconds(1)});
-  ASSERT_TRUE(ledger.Load(*mem.Load()).ok());
-  auto call = [](auto fn) {
+// A ledger whose writer holds one batch and queues two more, over a store that can be made
+// unavailable: for the load-shedding tests.
+struct SheddingRig {
+  explicit SheddingRig(EngineOptions options)
+      : faulty(&mem),
+        clock(absl::FromUnixSeconds(1'790'000'000)),
+        writer(&faulty, SystemClock::Default(), Options()),
+        ledger(&writer, &faulty, &clock, options) {}
+  static WriterOptions Options() {
+    WriterOptions wo;
+    wo.queue_mutations_max = 2;
+    wo.batch_mutations_max = 1;
+    wo.committers = 1;  // one batch in the writer's hands
+    wo.commit_retry_for = absl::Seconds(30);
+    wo.retry_backoff = absl::Milliseconds(5);
+    return wo;
+  }
+  using Pending =
+      std::pair<std::shared_ptr<absl::Notification>, std::shared_ptr<absl::StatusOr<OpResult>>>;
+  // Starts an asynchronous engine call; its answer arrives in the pair.
+  template <typename Fn>
+  static Pending Start(Fn fn) {
     auto done = std::make_shared<absl::Notification>();
     auto out = std::make_shared<absl::StatusOr<OpResult>>(absl::UnknownError(""));
     fn([done, out](absl::StatusOr<OpResult> r) {
@@ -646,7 +654,20 @@ TEST(EngineLoadSheddingTest, AuthorizeIsShedWhileDelayedHoldsCannotBeJournaled) 
       done->Notify();
     });
     return std::make_pair(done, out);
-  };
+  }
+
+  MemoryStore mem;
+  FaultyStore faulty;
+  ManualClock clock;
+  GroupCommitWriter writer;
+  Ledger ledger;
+};
+
+TEST(EngineLoadSheddingTest, AuthorizeIsShedWhileDelayedHoldsCannotBeJournaled) {
+  SheddingRig rig(EngineOptions{.hold_journal_delay = absl::Seconds(1)});
+  Ledger& ledger = rig.ledger;
+  ASSERT_TRUE(ledger.Load(*rig.mem.Load()).ok());
+  auto call = [](auto fn) { return SheddingRig::Start(fn); };
   auto sync = [&](auto fn) {
     auto c = call(fn);
     c.first->WaitForNotification();
@@ -665,10 +686,8 @@ TEST(EngineLoadSheddingTest, AuthorizeIsShedWhileDelayedHoldsCannotBeJournaled) 
     return ledger.Authorize("t", AuthorizeArgs{.account_id = "a", .amount = 1}, IdemArgs{key, 1});
   };
   ASSERT_TRUE(authorize("before").ok());
-  faulty.SetUnavailable(true);  // the writer now retries its batch
-  using Pending =
-      std::pair<std::shared_ptr<absl::Notification>, std::shared_ptr<absl::StatusOr<OpResult>>>;
-  std::vector<Pending> grants;
+  rig.faulty.SetUnavailable(true);  // the writer now retries its batch
+  std::vector<SheddingRig::Pending> grants;
   for (int i = 0; i < 3; ++i) {  // one in the writer's hands, two queued: the queue is full
     grants.push_back(call([&](ResultCallback cb) {
       ledger.Grant("t", "a", 10, "", IdemArgs{"g" + std::to_string(i), 1}, std::move(cb));
@@ -676,42 +695,25 @@ TEST(EngineLoadSheddingTest, AuthorizeIsShedWhileDelayedHoldsCannotBeJournaled) 
     absl::SleepFor(absl::Milliseconds(20));
   }
   ASSERT_TRUE(authorize("still").ok());  // memory only: nothing refused it yet
-  clock.Advance(absl::Seconds(2));
+  rig.clock.Advance(absl::Seconds(2));
   EXPECT_EQ(ledger.JournalHolds(), 0);  // the queue refuses them
   EXPECT_EQ(authorize("shed").status().code(), absl::StatusCode::kResourceExhausted);
-  faulty.SetUnavailable(false);
+  rig.faulty.SetUnavailable(false);
   for (auto& g : grants) {
     g.first->WaitForNotification();
     EXPECT_TRUE(g.second->ok()) << g.second->status();
   }
   EXPECT_EQ(ledger.JournalHolds(), 2);
   EXPECT_TRUE(authorize("after").ok());
-  writer.Stop();
+  rig.writer.Stop();
 }
 
 // A full write queue sheds load: the call fails RESOURCE_EXHAUSTED at once and changes nothing.
 TEST(EngineLoadSheddingTest, FullQueueIsResourceExhaustedAndChangesNothing) {
-  MemoryStore mem;
-  FaultyStore faulty(&mem);
-  ManualClock clock(absl::FromUnixSeconds(1'790'000'000));
-  WriterOptions wo;
-  wo.queue_mutations_max = 2;
-  wo.batch_mutations_max = 1;
-  wo.committers = 1;  // one batch in the writer's hands
-  wo.commit_retry_for = absl::Seconds(30);
-  wo.retry_backoff = absl::Milliseconds(5);
-  GroupCommitWriter writer(&faulty, SystemClock::Default(), wo);
-  Ledger ledger(&writer, &faulty, &clock, EngineOptions{});
-  ASSERT_TRUE(ledger.Load(*mem.Load()).ok());
-  auto wait = [](auto fn) {
-    auto done = std::make_shared<absl::Notification>();
-    auto out = std::make_shared<absl::StatusOr<OpResult>>(absl::UnknownError(""));
-    fn([done, out](absl::StatusOr<OpResult> r) {
-      *out = std::move(r);
-      done->Notify();
-    });
-    return std::make_pair(done, out);
-  };
+  SheddingRig rig(EngineOptions{});
+  Ledger& ledger = rig.ledger;
+  ASSERT_TRUE(ledger.Load(*rig.mem.Load()).ok());
+  auto wait = [](auto fn) { return SheddingRig::Start(fn); };
   auto tenant = wait([&](ResultCallback cb) {
     ledger.CreateTenant(TenantRecord{.tenant_id = "t"}, IdemArgs{"c", 1}, std::move(cb));
   });
@@ -720,10 +722,8 @@ TEST(EngineLoadSheddingTest, FullQueueIsResourceExhaustedAndChangesNothing) {
     ledger.UpsertAccount("t", AccountRecord{.account_id = "a"}, IdemArgs{"u", 1}, std::move(cb));
   });
   acct.first->WaitForNotification();
-  faulty.SetUnavailable(true);  // the writer now retries its batch: the queue stays full
-  std::vector<
-      std::pair<std::shared_ptr<absl::Notification>, std::shared_ptr<absl::StatusOr<OpResult>>>>
-      calls;
+  rig.faulty.SetUnavailable(true);  // the writer now retries its batch: the queue stays full
+  std::vector<SheddingRig::Pending> calls;
   for (int i = 0; i < 4; ++i) {
     calls.push_back(wait([&](ResultCallback cb) {
       ledger.Grant("t", "a", 10, "", IdemArgs{"g" + std::to_string(i), 1}, std::move(cb));
@@ -738,13 +738,13 @@ TEST(EngineLoadSheddingTest, FullQueueIsResourceExhaustedAndChangesNothing) {
   // The hot path still answers from memory: a denial needs no write.
   ASSERT_TRUE(authorize.ok()) << authorize.status();
   EXPECT_EQ(authorize->deny_reason, DenyReason::kInsufficientBudget);
-  faulty.SetUnavailable(false);
+  rig.faulty.SetUnavailable(false);
   for (int i = 0; i < 3; ++i) {
     calls[i].first->WaitForNotification();
     EXPECT_TRUE(calls[i].second->ok()) << calls[i].second->status();
   }
   EXPECT_EQ(ledger.GetBalance("t", "a")->posted.credits, 30);
-  writer.Stop();
+  rig.writer.Stop();
 }
 
 // A randomized run of thousands of operations against a simple model of the balances.
