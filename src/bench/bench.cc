@@ -50,6 +50,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
@@ -1375,6 +1376,9 @@ std::string ReadKey(const std::string& flag, const std::string& file) {
 }  // namespace tokenledger::bench
 
 int main(int argc, char** argv) {
+  // As in tokenledgerd (see there): the load generator and the floor server are measured without
+  // abseil's debug-build deadlock detector too.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "tokenledger-bench: load and reference figures of a running tokenledgerd.\n"
       "  tokenledger-bench --target 127.0.0.1:7443 --database_url URL "

@@ -374,8 +374,8 @@ absl::StatusOr<double> DeleteTenantRows(const std::string& url, const std::strin
     // audit_events refuses DELETE through a trigger, which the replica role skips: without the
     // privilege the tenant's rows stay (the delete of the tenant row fails on them).
     for (const char* table :
-         {"transfers", "holds", "periods", "idempotency_keys", "balances", "accounts", "teams",
-          "api_keys", "tenant_leases", "audit_events", "tenants"}) {
+         {"transfers", "holds", "hold_batches", "periods", "idempotency_keys", "balances",
+          "accounts", "teams", "api_keys", "tenant_leases", "audit_events", "tenants"}) {
       txn.exec_params(absl::StrCat("DELETE FROM ", table, " WHERE tenant_id = $1"), tenant_id);
     }
     txn.commit();

@@ -8,6 +8,7 @@
 #include <map>
 #include <pqxx/pqxx>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -120,6 +121,17 @@ constexpr char kUpsertHoldsSql[] =
     // creation, which must then not reopen it.
     "WHERE h.status = 1";
 
+constexpr char kInsertHoldBatches[] = "tl_insert_hold_batches";
+constexpr char kInsertHoldBatchesSql[] =
+    "INSERT INTO hold_batches (tenant_id, expires_max, holds) "
+    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])";
+
+// Bounded per run, like the batch ids: rows whose every hold expired before $1.
+constexpr char kPruneHoldBatches[] = "tl_prune_hold_batches";
+constexpr char kPruneHoldBatchesSql[] =
+    "DELETE FROM hold_batches WHERE (tenant_id, seq) IN (SELECT tenant_id, seq FROM hold_batches "
+    "WHERE expires_max < $1 LIMIT 10000)";
+
 constexpr char kInsertPeriods[] = "tl_insert_periods";
 constexpr char kInsertPeriodsSql[] =
     "INSERT INTO periods (tenant_id, account_id, period_start, carried, expired, granted, "
@@ -228,6 +240,8 @@ constexpr std::pair<const char*, const char*> kWriterStatements[] = {
     {kUpsertTeams, kUpsertTeamsSql},
     {kUpsertApiKeys, kUpsertApiKeysSql},
     {kUpsertHolds, kUpsertHoldsSql},
+    {kInsertHoldBatches, kInsertHoldBatchesSql},
+    {kPruneHoldBatches, kPruneHoldBatchesSql},
     {kInsertPeriods, kInsertPeriodsSql},
     {kInsertTransfers, kInsertTransfersSql},
     {kAddBalances, kAddBalancesSql},
@@ -287,6 +301,16 @@ constexpr char kLoadHoldsSql[] =
     "SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, "
     "idempotency_key, fingerprint, response FROM holds WHERE status = 1 OR closed_at >= $1 "
     "ORDER BY tenant_id COLLATE \"C\", hold_id COLLATE \"C\"";
+// The hold batch rows of a tenant ($1; '' = every tenant), and the rows of `holds` of given holds
+// (which win over their batch entries).
+constexpr char kLoadHoldBatchesSql[] =
+    "SELECT tenant_id, holds FROM hold_batches WHERE $1 = '' OR tenant_id = $1 "
+    "ORDER BY tenant_id, seq";
+constexpr char kHoldRowsOfSql[] =
+    "SELECT h.tenant_id, h.hold_id, h.status FROM holds h "
+    "JOIN unnest($1::text[], $2::text[]) AS u(tenant_id, hold_id) "
+    "ON h.tenant_id = u.tenant_id AND h.hold_id = u.hold_id";
+
 // Each account's latest reset.
 constexpr char kLoadLastPeriodsSql[] =
     "SELECT tenant_id, account_id, period_start, carried, expired, granted, created_at FROM ("
@@ -578,8 +602,15 @@ struct AuditColumns {
   }
 };
 
+// What a commit prunes now and then: batch ids older than `batch_ids_keep`, and hold batch rows
+// whose every hold expired before `hold_batches_expired_before_us`.
+struct Prune {
+  absl::Duration batch_ids_keep;
+  int64_t hold_batches_expired_before_us = 0;
+};
+
 absl::Status WriteBatch(BatchRunner& run, absl::Span<const Mutation* const> batch,
-                        uint64_t batch_id, std::optional<absl::Duration> prune_older_than,
+                        uint64_t batch_id, std::optional<Prune> prune,
                         std::vector<MutationOutcome>& outcomes) {
   outcomes.assign(batch.size(), MutationOutcome{});
 
@@ -792,10 +823,31 @@ absl::Status WriteBatch(BatchRunner& run, absl::Span<const Mutation* const> batc
               std::move(role).Finish(), std::move(hash).Finish(), std::move(created).Finish(),
               std::move(revoked).Finish());
   }
-  if (!holds.empty()) {
+  // Holds written open: one hold_batches row per tenant. Any later state: a row of `holds`.
+  std::map<std::string, std::vector<const HoldRecord*>> opened;
+  size_t open_count = 0;
+  for (const auto& [key, h] : holds) {
+    if (h.status != HoldStatus::kOpen) continue;
+    opened[h.tenant_id].push_back(&h);
+    ++open_count;
+  }
+  if (!opened.empty()) {
+    pg_internal::ArrayLiteral tenant, expires_max, encoded;
+    for (const auto& [tenant_id, list] : opened) {
+      int64_t latest = INT64_MIN;
+      for (const HoldRecord* h : list) latest = std::max(latest, h->expires_at_us);
+      tenant.AddText(tenant_id);
+      expires_max.AddInt(latest);
+      encoded.AddBytes(pg_internal::EncodeHolds(list));
+    }
+    run.Exec0(kInsertHoldBatches, std::move(tenant).Finish(), std::move(expires_max).Finish(),
+              std::move(encoded).Finish());
+  }
+  if (holds.size() > open_count) {
     pg_internal::ArrayLiteral tenant, id, account, amount, created, expires, status, idem,
         fingerprint, response;
     for (const auto& [key, h] : holds) {
+      if (h.status == HoldStatus::kOpen) continue;
       if (h.response.empty()) {
         fingerprint.AddNull();
         response.AddNull();
@@ -851,8 +903,9 @@ absl::Status WriteBatch(BatchRunner& run, absl::Span<const Mutation* const> batc
   // Last: an event references its tenant, which the batch may have just created.
   if (audit.tenant_id.size() > 0) std::move(audit).Insert(run);
   run.Exec0(kInsertBatch, ToInt64(batch_id));
-  if (prune_older_than.has_value()) {
-    run.Exec0(kPruneBatches, absl::ToDoubleSeconds(*prune_older_than));
+  if (prune.has_value()) {
+    run.Exec0(kPruneBatches, absl::ToDoubleSeconds(prune->batch_ids_keep));
+    run.Exec0(kPruneHoldBatches, prune->hold_batches_expired_before_us);
   }
   return absl::OkStatus();
 }
@@ -907,6 +960,75 @@ void ArrayLiteral::AddBytes(absl::string_view bytes) {
 std::string ArrayLiteral::Finish() && {
   out_ += '}';
   return std::move(out_);
+}
+
+namespace {
+
+constexpr char kHoldsFormat = 1;
+
+void PutFixed(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+bool GetFixed(absl::string_view& in, int bytes, uint64_t& v) {
+  if (in.size() < static_cast<size_t>(bytes)) return false;
+  v = 0;
+  for (int i = 0; i < bytes; ++i)
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  in.remove_prefix(bytes);
+  return true;
+}
+
+bool GetString(absl::string_view& in, std::string& s) {
+  uint64_t n = 0;
+  if (!GetFixed(in, 4, n) || in.size() < n) return false;
+  s.assign(in.data(), n);
+  in.remove_prefix(n);
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeHolds(absl::Span<const HoldRecord* const> holds) {
+  std::string out(1, kHoldsFormat);
+  for (const HoldRecord* h : holds) {
+    for (const std::string* text :
+         {&h->hold_id, &h->account_id, &h->idempotency_key, &h->response}) {
+      PutFixed(out, text->size(), 4);
+      out += *text;
+    }
+    for (int64_t v : {h->amount, h->created_at_us, h->expires_at_us}) {
+      PutFixed(out, static_cast<uint64_t>(v), 8);
+    }
+    PutFixed(out, h->fingerprint, 8);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<HoldRecord>> DecodeHolds(const std::string& tenant_id,
+                                                    absl::string_view bytes) {
+  if (bytes.empty() || bytes[0] != kHoldsFormat) {
+    return absl::DataLossError("hold_batches: unknown format of a holds value");
+  }
+  bytes.remove_prefix(1);
+  std::vector<HoldRecord> out;
+  while (!bytes.empty()) {
+    HoldRecord h;
+    h.tenant_id = tenant_id;
+    h.status = HoldStatus::kOpen;
+    uint64_t amount = 0, created = 0, expires = 0;
+    if (!GetString(bytes, h.hold_id) || !GetString(bytes, h.account_id) ||
+        !GetString(bytes, h.idempotency_key) || !GetString(bytes, h.response) ||
+        !GetFixed(bytes, 8, amount) || !GetFixed(bytes, 8, created) ||
+        !GetFixed(bytes, 8, expires) || !GetFixed(bytes, 8, h.fingerprint)) {
+      return absl::DataLossError("hold_batches: a holds value is truncated");
+    }
+    h.amount = static_cast<int64_t>(amount);
+    h.created_at_us = static_cast<int64_t>(created);
+    h.expires_at_us = static_cast<int64_t>(expires);
+    out.push_back(std::move(h));
+  }
+  return out;
 }
 
 std::string MetadataJson(const Metadata& metadata) {
@@ -1117,7 +1239,11 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
   const size_t slot = AcquireWriterSlot();
   absl::Cleanup release = [this, slot] { ReleaseWriterSlot(slot); };
   std::unique_ptr<PgConn>& writer_ = writers_[slot];
-  const bool prune = ++commits_ % options_.prune_every == 0;
+  std::optional<Prune> prune_now;
+  if (++commits_ % options_.prune_every == 0) {
+    prune_now = Prune{options_.batch_ids_keep,
+                      absl::ToUnixMicros(absl::Now() - options_.closed_holds_window)};
+  }
   bool fast = options_.one_round_trip;
   absl::Status last = absl::UnavailableError("database unavailable");
   // A second attempt only when the connection broke before COMMIT was sent: the server then
@@ -1145,9 +1271,7 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
           run.AppendLiteral(fence->owner_id);
           run.Append(");\n");
         }
-        absl::Status s =
-            WriteBatch(run, batch, batch_id,
-                       prune ? std::optional(options_.batch_ids_keep) : std::nullopt, outcomes);
+        absl::Status s = WriteBatch(run, batch, batch_id, prune_now, outcomes);
         if (!s.ok()) return s;
         std::optional<pqxx::nontransaction> txn;
         try {
@@ -1184,9 +1308,7 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
       BatchRunner run(txn);
       // First, so that the lease rows stay locked until COMMIT.
       if (absl::Status f = CheckFences(txn, *fence); !f.ok()) return f;
-      absl::Status s =
-          WriteBatch(run, batch, batch_id,
-                     prune ? std::optional(options_.batch_ids_keep) : std::nullopt, outcomes);
+      absl::Status s = WriteBatch(run, batch, batch_id, prune_now, outcomes);
       if (!s.ok()) return s;  // the transaction is rolled back as it goes out of scope
       std::vector<std::string> leased = LeaseCreatedTenants(txn, *fence);
       try {
@@ -1259,6 +1381,61 @@ absl::StatusOr<bool> PgStore::CommittedBatch(uint64_t batch_id) {
   return last;
 }
 
+namespace {
+
+// Adds to `holds` (rows of `holds` read already) the holds of the hold_batches rows of `tenant`
+// ("" = every tenant). An entry whose hold has a row in `holds` is that row's business (the
+// entry's answer fills the row's when the row carries none); the others are open holds. Rows are
+// pruned once every hold in them has been expired for the closed-hold window, by when a running
+// daemon has written each one's closing row.
+template <typename Txn>
+absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<HoldRecord>& holds) {
+  std::vector<HoldRecord> entries;
+  std::set<Key> seen;
+  for (const pqxx::row& r : txn.exec_params(kLoadHoldBatchesSql, tenant)) {
+    absl::StatusOr<std::vector<HoldRecord>> decoded =
+        pg_internal::DecodeHolds(r[0].as<std::string>(), pqxx::binarystring(r[1]).str());
+    if (!decoded.ok()) return decoded.status();
+    for (HoldRecord& h : *decoded) {
+      if (seen.insert(Key{h.tenant_id, h.hold_id}).second) entries.push_back(std::move(h));
+    }
+  }
+  if (entries.empty()) return absl::OkStatus();
+  pg_internal::ArrayLiteral tenants, ids;
+  for (const HoldRecord& h : entries) {
+    tenants.AddText(h.tenant_id);
+    ids.AddText(h.hold_id);
+  }
+  std::set<Key> with_row;
+  for (const pqxx::row& r :
+       txn.exec_params(kHoldRowsOfSql, std::move(tenants).Finish(), std::move(ids).Finish())) {
+    with_row.emplace(r[0].as<std::string>(), r[1].as<std::string>());
+  }
+  std::map<Key, HoldRecord*> loaded;
+  for (HoldRecord& h : holds) loaded.emplace(Key{h.tenant_id, h.hold_id}, &h);
+  std::vector<HoldRecord> open;
+  for (HoldRecord& e : entries) {
+    const Key key{e.tenant_id, e.hold_id};
+    if (!with_row.contains(key)) {
+      open.push_back(std::move(e));
+      continue;
+    }
+    auto it = loaded.find(key);
+    if (it != loaded.end() && it->second->response.empty()) {
+      it->second->fingerprint = e.fingerprint;
+      it->second->response = std::move(e.response);
+    }
+  }
+  holds.insert(holds.end(), std::make_move_iterator(open.begin()),
+               std::make_move_iterator(open.end()));
+  std::sort(holds.begin(), holds.end(), [](const HoldRecord& a, const HoldRecord& b) {
+    return std::tie(a.tenant_id, a.hold_id) < std::tie(b.tenant_id, b.hold_id);
+  });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<Snapshot> PgStore::Load() {
   const int64_t closed_since = absl::ToUnixMicros(absl::Now() - options_.closed_holds_window);
   const int64_t idempotency_max = options_.idempotency_load_max;
@@ -1318,6 +1495,7 @@ absl::StatusOr<Snapshot> PgStore::Load() {
       }
       s.holds.push_back(std::move(h));
     }
+    if (absl::Status b = MergeHoldBatches(txn, "", s.holds); !b.ok()) return b;
     for (const pqxx::row& r : txn.exec_params(kLoadIdempotencySql, idempotency_max)) {
       s.idempotency.push_back(IdempotencyFromRow(r));
     }
@@ -1413,6 +1591,22 @@ absl::StatusOr<ReconcileData> PgStore::Recompute(const std::string& tenant_id) {
       row.open_held = r[11].as<int64_t>();
       sum += static_cast<__int128>(row.recomputed.credits) - row.recomputed.debits;
       data.rows.push_back(std::move(row));
+    }
+    // Open holds recorded in hold batches (and without a row of `holds` since).
+    std::vector<HoldRecord> batched;
+    if (absl::Status b = MergeHoldBatches(txn, tenant_id, batched); !b.ok()) return b;
+    std::map<std::string, int64_t> batched_held;
+    for (const HoldRecord& h : batched) {
+      int64_t& held = batched_held[h.account_id];
+      if (!CheckedAdd(held, h.amount, held)) {
+        return absl::DataLossError("hold_batches: open holds overflow an account's sum");
+      }
+    }
+    for (ReconcileData::Row& row : data.rows) {
+      auto it = batched_held.find(row.account_id);
+      if (it != batched_held.end() && !CheckedAdd(row.open_held, it->second, row.open_held)) {
+        return absl::DataLossError("hold_batches: open holds overflow an account's sum");
+      }
     }
     data.transfers_checked = txn.exec_params1(kCountTransfersSql, tenant_id)[0].as<int64_t>();
     for (const pqxx::row& r : txn.exec_params(kRecomputePeriodsSql, tenant_id)) {
@@ -1577,13 +1771,15 @@ absl::StatusOr<std::vector<LeaseRecord>> PgStore::ClaimLeases(bool claim) {
   if (!owner.has_value()) return absl::FailedPreconditionError("fencing is not enabled");
   using Result = std::vector<LeaseRecord>;
   return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
-    pqxx::work txn(conn);
+    // One statement, which the server commits before it answers: a process paused meanwhile
+    // (SIGSTOP, a frozen VM) cannot keep the lease rows locked, which would make the claim of
+    // the process taking its tenants over wait for it.
+    pqxx::nontransaction txn(conn);
     Result out;
     for (const pqxx::row& r : txn.exec_params(kClaimLeasesSql, owner->owner_id, owner->address,
                                               absl::ToDoubleSeconds(owner->ttl), claim)) {
       out.push_back(LeaseFromRow(r));
     }
-    txn.commit();
     return out;
   });
 }

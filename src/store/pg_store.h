@@ -198,6 +198,14 @@ class ArrayLiteral {
 // Metadata as a JSON object (keys and values as JSON strings), for the jsonb column.
 std::string MetadataJson(const Metadata& metadata);
 
+// Holds of one tenant as one hold_batches.holds value: a version byte (1), then per hold its
+// hold_id, account_id, idempotency_key and response (each a 4-byte little-endian length and the
+// bytes), amount, created_at, expires_at and fingerprint (8 bytes little-endian each). The status
+// is not stored: every hold in a batch row was written open. DecodeHolds fails on anything else.
+std::string EncodeHolds(absl::Span<const HoldRecord* const> holds);
+absl::StatusOr<std::vector<HoldRecord>> DecodeHolds(const std::string& tenant_id,
+                                                    absl::string_view bytes);
+
 }  // namespace pg_internal
 }  // namespace tokenledger
 

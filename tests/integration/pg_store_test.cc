@@ -808,10 +808,14 @@ TEST_F(PgStoreTest, CommittedBatchTellsWhetherABatchCommitted) {
 }
 
 TEST_F(PgStoreTest, RecentlyClosedHoldsAreLoadedOldOnesAreNot) {
+  const int64_t expires = absl::ToUnixMicros(absl::Now() + absl::Minutes(10));
   Mutation place;
   for (const char* id : {"open", "recent", "old"}) {
-    place.holds.push_back(
-        HoldRecord{.tenant_id = tenant_, .hold_id = id, .account_id = "alice", .amount = 1});
+    place.holds.push_back(HoldRecord{.tenant_id = tenant_,
+                                     .hold_id = id,
+                                     .account_id = "alice",
+                                     .amount = 1,
+                                     .expires_at_us = expires});
   }
   ASSERT_TRUE(Commit({&place}).ok());
   Mutation close;
@@ -840,6 +844,135 @@ TEST_F(PgStoreTest, RecentlyClosedHoldsAreLoadedOldOnesAreNot) {
   }
   EXPECT_THAT(holds,
               ElementsAre(Pair("open", HoldStatus::kOpen), Pair("recent", HoldStatus::kReleased)));
+}
+
+// Holds written open go to hold_batches, one row per tenant and batch; their later states are rows
+// of `holds`, which win.
+TEST_F(PgStoreTest, OpenHoldsAreOneRowPerBatchAndTheirLaterRowsWin) {
+  const int64_t expires = absl::ToUnixMicros(absl::Now() + absl::Minutes(10));
+  auto hold = [&](const std::string& id, const std::string& account, int64_t amount) {
+    return HoldRecord{.tenant_id = tenant_,
+                      .hold_id = id,
+                      .account_id = account,
+                      .amount = amount,
+                      .created_at_us = expires - 600'000'000,
+                      .expires_at_us = expires,
+                      .idempotency_key = "k-" + id,
+                      .fingerprint = 0x8000000000000001u,
+                      .response = std::string("answer\0of ", 10) + id};
+  };
+  Mutation a, b, c;
+  a.holds = {hold("h1", "alice", 5), hold("h2", "alice", 7)};
+  b.holds = {hold("h3", "bob", 11)};
+  c.holds = {hold("h4", "bob", 13)};
+  ASSERT_TRUE(Commit({&a, &b}).ok());
+  ASSERT_TRUE(Commit({&c}).ok());
+  pqxx::connection conn(url_);
+  auto count = [&](const std::string& table) {
+    pqxx::nontransaction txn(conn);
+    return txn.exec_params1("SELECT count(*) FROM " + table + " WHERE tenant_id = $1", tenant_)[0]
+        .as<int>();
+  };
+  EXPECT_EQ(count("hold_batches"), 2);  // one per batch: 3 holds, then 1
+  EXPECT_EQ(count("holds"), 0);
+
+  // h1 captured (its row carries no answer), h4 released.
+  Mutation close;
+  HoldRecord h1 = hold("h1", "alice", 5);
+  h1.status = HoldStatus::kCaptured;
+  h1.fingerprint = 0;
+  h1.response.clear();
+  HoldRecord h4 = hold("h4", "bob", 13);
+  h4.status = HoldStatus::kReleased;
+  close.holds = {h1, h4};
+  ASSERT_TRUE(Commit({&close}).ok());
+  EXPECT_EQ(count("holds"), 2);
+
+  absl::StatusOr<Snapshot> s = store_->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::map<std::string, HoldRecord> loaded;
+  for (const HoldRecord& h : s->holds) {
+    if (h.tenant_id == tenant_) loaded[h.hold_id] = h;
+  }
+  ASSERT_EQ(loaded.size(), 4u);
+  EXPECT_EQ(loaded["h1"].status, HoldStatus::kCaptured);
+  // The row has no answer: the batch entry's fills it, for a retry of the Authorize.
+  EXPECT_EQ(loaded["h1"].response, hold("h1", "", 0).response);
+  EXPECT_EQ(loaded["h1"].fingerprint, 0x8000000000000001u);
+  EXPECT_EQ(loaded["h2"].status, HoldStatus::kOpen);
+  EXPECT_EQ(loaded["h2"].amount, 7);
+  EXPECT_EQ(loaded["h2"].idempotency_key, "k-h2");
+  EXPECT_EQ(loaded["h2"].response, hold("h2", "", 0).response);
+  EXPECT_EQ(loaded["h3"].status, HoldStatus::kOpen);
+  EXPECT_EQ(loaded["h4"].status, HoldStatus::kReleased);
+
+  // Reconcile's view of the store: the open holds of the batches count as held.
+  absl::StatusOr<ReconcileData> data = store_->Recompute(tenant_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  std::map<std::string, int64_t> held;
+  for (const ReconcileData::Row& row : data->rows) held[row.account_id] = row.open_held;
+  EXPECT_EQ(held["alice"], 7);
+  EXPECT_EQ(held["bob"], 11);
+}
+
+TEST_F(PgStoreTest, HoldBatchesLongExpiredArePruned) {
+  PgStoreOptions options;
+  options.prune_every = 1;  // every commit prunes
+  store_ = OpenStore(options);
+  ASSERT_NE(store_, nullptr);
+  const int64_t long_ago = absl::ToUnixMicros(absl::Now() - absl::Hours(2));
+  Mutation old;
+  old.holds.push_back(HoldRecord{.tenant_id = tenant_,
+                                 .hold_id = "stale",
+                                 .account_id = "alice",
+                                 .amount = 1,
+                                 .expires_at_us = long_ago});
+  ASSERT_TRUE(Commit({&old}).ok());  // its own commit may prune it at once
+  Mutation next = GrantMutation(tenant_, "alice", 1, "after");
+  ASSERT_TRUE(Commit({&next}).ok());
+  pqxx::connection conn(url_);
+  pqxx::nontransaction txn(conn);
+  EXPECT_EQ(txn.exec_params1("SELECT count(*) FROM hold_batches WHERE tenant_id = $1", tenant_)[0]
+                .as<int>(),
+            0);
+}
+
+TEST(HoldEncodingTest, RoundTripsAnyBytesAndRefusesDamage) {
+  std::vector<HoldRecord> holds;
+  for (const std::string& s : {std::string(""), std::string("a\0b", 3), std::string("\xff\xfe"),
+                               std::string(70000, 'x')}) {
+    holds.push_back(HoldRecord{.tenant_id = "t",
+                               .hold_id = "h" + std::to_string(holds.size()),
+                               .account_id = s,
+                               .amount = INT64_MAX,
+                               .created_at_us = INT64_MIN,
+                               .expires_at_us = -1,
+                               .idempotency_key = s,
+                               .fingerprint = UINT64_MAX,
+                               .response = s});
+  }
+  std::vector<const HoldRecord*> ptrs;
+  for (const HoldRecord& h : holds) ptrs.push_back(&h);
+  const std::string bytes = pg_internal::EncodeHolds(ptrs);
+  absl::StatusOr<std::vector<HoldRecord>> back = pg_internal::DecodeHolds("t", bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), holds.size());
+  for (size_t i = 0; i < holds.size(); ++i) {
+    EXPECT_EQ((*back)[i].hold_id, holds[i].hold_id);
+    EXPECT_EQ((*back)[i].account_id, holds[i].account_id);
+    EXPECT_EQ((*back)[i].idempotency_key, holds[i].idempotency_key);
+    EXPECT_EQ((*back)[i].response, holds[i].response);
+    EXPECT_EQ((*back)[i].amount, holds[i].amount);
+    EXPECT_EQ((*back)[i].created_at_us, holds[i].created_at_us);
+    EXPECT_EQ((*back)[i].expires_at_us, holds[i].expires_at_us);
+    EXPECT_EQ((*back)[i].fingerprint, holds[i].fingerprint);
+    EXPECT_EQ((*back)[i].status, HoldStatus::kOpen);
+    EXPECT_EQ((*back)[i].tenant_id, "t");
+  }
+  EXPECT_EQ(pg_internal::DecodeHolds("t", bytes.substr(0, bytes.size() - 1)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(pg_internal::DecodeHolds("t", "").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(pg_internal::DecodeHolds("t", "\x02").status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST_F(PgStoreTest, LargeBatchCommitsInOneTransaction) {
@@ -991,7 +1124,7 @@ TEST(PgMigrateTest, ApplyingTwiceIsANoOpAndConcurrentRunsAreSafe) {
     pqxx::nontransaction txn(admin);
     pqxx::row r = txn.exec_params1(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", schema);
-    EXPECT_EQ(r[0].as<int>(), 13);  // twelve tables of the migrations and schema_migrations
+    EXPECT_EQ(r[0].as<int>(), 14);  // thirteen tables of the migrations and schema_migrations
     pqxx::row versions =
         txn.exec1("SELECT count(*) FROM " + txn.quote_name(schema) + ".schema_migrations");
     EXPECT_EQ(versions[0].as<size_t>(), did.size());
