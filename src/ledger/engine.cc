@@ -298,7 +298,9 @@ absl::StatusOr<Ledger::TenantMap> Ledger::BuildTenants(const Snapshot& s) {
                  .created_at_us = h.created_at_us,
                  .expires_at_us = h.expires_at_us,
                  .idempotency_key = h.idempotency_key};
-    if (h.status == HoldStatus::kOpen) {
+    // An open hold past its expiry is expired: the sweep does not write expiries (they follow
+    // from expires_at), so the store may still have it open.
+    if (h.status == HoldStatus::kOpen && h.expires_at_us > now) {
       AddHeld(*t, acct->second, h.amount);
       ++t->open_holds;
       t->expiry.emplace(h.expires_at_us, h.hold_id);
@@ -1172,16 +1174,17 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
   const int64_t now = clock_->NowMicros();
   const int64_t forget_before = now - absl::ToInt64Microseconds(options_.closed_hold_retention);
   absl::MutexLock lock(&t->mu);
-  Mutation m;
+  int64_t expired = 0;
+  // An expiry is not written: it follows from expires_at, which the store has (a hold loaded
+  // open past its expiry is loaded expired). A capture or release of an expired hold writes it.
   while (!t->expiry.empty() && t->expiry.top().first <= now &&
-         m.holds.size() < options_.expire_batch_max) {
+         static_cast<size_t>(expired) < options_.expire_batch_max) {
     const std::string hold_id = t->expiry.top().second;
     t->expiry.pop();
     auto it = t->holds.find(hold_id);
     if (it == t->holds.end() || it->second.phase != HoldPhase::kOpen) continue;
-    HoldState& h = it->second;
-    CloseHold(*t, hold_id, h, HoldPhase::kExpired);
-    m.holds.push_back(HoldRow(*t, hold_id, h, HoldStatus::kExpired));
+    CloseHold(*t, hold_id, it->second, HoldPhase::kExpired);
+    ++expired;
   }
   // Closed holds are remembered for a while (a late capture gets FAILED_PRECONDITION), then
   // forgotten: a Debit naming a forgotten hold is a direct debit.
@@ -1189,12 +1192,6 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
     auto it = t->holds.find(t->closed.front().second);
     if (it != t->holds.end() && it->second.phase >= HoldPhase::kCaptured) t->holds.erase(it);
     t->closed.pop_front();
-  }
-  const auto expired = static_cast<int64_t>(m.holds.size());
-  if (expired > 0) {
-    // If this write is lost, the store still has the holds open; they expire again after a
-    // restart. Their reservation is released here either way.
-    (void)journal_->SubmitDeferred(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
   }
   return expired;
 }

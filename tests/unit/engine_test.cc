@@ -320,6 +320,35 @@ TEST_F(EngineTest, ExpiredHoldIsReleasedAndCaptureBecomesDirectDebit) {
   ExpectBooksBalance();
 }
 
+// An expiry follows from expires_at: the sweep writes nothing, and a hold loaded open past its
+// expiry is expired (no reservation comes back with a restart).
+TEST_F(EngineTest, ExpiriesAreNotWrittenAndAHoldLoadedPastItsExpiryIsExpired) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  auto h = Authorize("alice", 60, "a1", /*ttl=*/5);
+  ASSERT_TRUE(h.ok());
+  Restart();  // drains the writer: the hold is stored, open
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_EQ(ledger_->ExpireHolds(), 1);
+  EXPECT_EQ(Available("alice"), 100);
+  Restart();
+  auto snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->holds.size(), 1u);
+  EXPECT_EQ(snap->holds[0].status, HoldStatus::kOpen);  // nothing was written for the expiry
+  EXPECT_EQ(Available("alice"), 100);                   // yet it is expired after the restart
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);
+  auto replay = Authorize("alice", 60, "a1", /*ttl=*/5);  // still replayed from the store
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, h->id);
+  EXPECT_EQ(Available("alice"), 100);
+  auto d = Debit("alice", 20, "d1", h->id);  // names an expired hold: a direct debit
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Available("alice"), 80);
+  ExpectBooksBalance();
+}
+
 TEST_F(EngineTest, SuspendedAndClosedAccounts) {
   CreateTenant();
   ASSERT_TRUE(Upsert("bob").ok());
