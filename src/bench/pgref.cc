@@ -392,4 +392,18 @@ absl::StatusOr<double> DeleteTenantRows(const std::string& url, const std::strin
   return SecondsSince(t0);
 }
 
+absl::StatusOr<double> VacuumLedgerTables(const std::string& url) {
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    pqxx::connection conn(url);
+    pqxx::nontransaction ntx(conn);  // VACUUM cannot run in a transaction block
+    ntx.exec(
+        "VACUUM (ANALYZE) transfers, holds, hold_batches, periods, idempotency_keys, balances, "
+        "accounts");
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("vacuuming: ", e.what()));
+  }
+  return SecondsSince(t0);
+}
+
 }  // namespace tokenledger::bench

@@ -68,6 +68,11 @@ class PeriodCounter {
 // Deletes every row of `tenant_id`, in foreign-key order. Returns the seconds taken.
 absl::StatusOr<double> DeleteTenantRows(const std::string& url, const std::string& tenant_id);
 
+// VACUUM (ANALYZE) of the ledger's tables, after a phase deleted its bulk tenant: otherwise
+// autovacuum works through the dead rows (a million accounts) during the phases that follow and
+// takes their CPU. Returns the seconds it took.
+absl::StatusOr<double> VacuumLedgerTables(const std::string& url);
+
 }  // namespace tokenledger::bench
 
 #endif  // TOKENLEDGER_BENCH_PGREF_H_
