@@ -196,7 +196,8 @@ class Ledger {
                  const std::string& actor = "");
   // The tenant's audit trail, newest first.
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const AuditQuery& query) const;
-  // Releases every open hold past its expiry (durably, through the journal). Returns how many.
+  // Releases every open hold past its expiry, in memory: an expiry is not written (it follows
+  // from expires_at, and a hold loaded open past it is loaded expired). Returns how many.
   int64_t ExpireHolds();
   // Journals the open holds whose journaling delay (EngineOptions::hold_journal_delay) is over,
   // or with `all`, every hold not yet journaled (before a shutdown). Returns how many.

@@ -229,7 +229,7 @@ void Server::SweepLoop() {
                                   : config_.hold_sweep_interval;
   absl::Time next_sweep = absl::InfinitePast();
   do {
-    ledger_->JournalHolds();
+    if (config_.engine.hold_journal_delay > absl::ZeroDuration()) ledger_->JournalHolds();
     if (absl::Now() < next_sweep) continue;
     next_sweep = absl::Now() + config_.hold_sweep_interval - tick / 2;
     const int64_t expired = ledger_->ExpireHolds();

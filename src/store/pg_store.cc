@@ -9,6 +9,7 @@
 #include <pqxx/pqxx>
 #include <set>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -307,7 +308,7 @@ constexpr char kLoadHoldBatchesSql[] =
     "SELECT tenant_id, holds FROM hold_batches WHERE $1 = '' OR tenant_id = $1 "
     "ORDER BY tenant_id, seq";
 constexpr char kHoldRowsOfSql[] =
-    "SELECT h.tenant_id, h.hold_id, h.status FROM holds h "
+    "SELECT h.tenant_id, h.hold_id FROM holds h "
     "JOIN unnest($1::text[], $2::text[]) AS u(tenant_id, hold_id) "
     "ON h.tenant_id = u.tenant_id AND h.hold_id = u.hold_id";
 
@@ -555,7 +556,7 @@ class BatchRunner {
     }
     absl::StrAppend(&sql_, "EXECUTE ", name, "(");
     const char* sep = "";
-    ((sql_ += sep, AppendLiteral(pqxx::to_string(args)), sep = ","), ...);
+    ((sql_ += sep, AppendArg(args), sep = ","), ...);
     sql_ += ");\n";
   }
 
@@ -568,6 +569,15 @@ class BatchRunner {
       sql_ += c;
     }
     sql_ += '\'';
+  }
+
+  template <typename T>
+  void AppendArg(const T& arg) {
+    if constexpr (std::is_convertible_v<const T&, absl::string_view>) {
+      AppendLiteral(arg);  // the array literals, without a copy
+    } else {
+      AppendLiteral(pqxx::to_string(arg));
+    }
   }
 
   // Only in a transaction: a statement whose rows the caller reads.
@@ -1244,7 +1254,9 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
     prune_now = Prune{options_.batch_ids_keep,
                       absl::ToUnixMicros(absl::Now() - options_.closed_holds_window)};
   }
-  bool fast = options_.one_round_trip;
+  // One round trip unless the batch needs the database's answers before its commit (a stored
+  // idempotency key, found by the first attempt; a new tenant's lease).
+  bool fast = true;
   absl::Status last = absl::UnavailableError("database unavailable");
   // A second attempt only when the connection broke before COMMIT was sent: the server then
   // rolled the transaction back, so nothing of the batch is durable and repeating it is safe.
@@ -1401,29 +1413,32 @@ absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<H
     }
   }
   if (entries.empty()) return absl::OkStatus();
+  std::map<Key, HoldRecord*> loaded;
+  for (HoldRecord& h : holds) loaded.emplace(Key{h.tenant_id, h.hold_id}, &h);
+  // Only the entries whose row (if any) was not read already: closed before the window.
   pg_internal::ArrayLiteral tenants, ids;
   for (const HoldRecord& h : entries) {
+    if (loaded.contains(Key{h.tenant_id, h.hold_id})) continue;
     tenants.AddText(h.tenant_id);
     ids.AddText(h.hold_id);
   }
-  std::set<Key> with_row;
-  for (const pqxx::row& r :
-       txn.exec_params(kHoldRowsOfSql, std::move(tenants).Finish(), std::move(ids).Finish())) {
-    with_row.emplace(r[0].as<std::string>(), r[1].as<std::string>());
+  std::set<Key> closed_long_ago;
+  if (ids.size() > 0) {
+    for (const pqxx::row& r :
+         txn.exec_params(kHoldRowsOfSql, std::move(tenants).Finish(), std::move(ids).Finish())) {
+      closed_long_ago.emplace(r[0].as<std::string>(), r[1].as<std::string>());
+    }
   }
-  std::map<Key, HoldRecord*> loaded;
-  for (HoldRecord& h : holds) loaded.emplace(Key{h.tenant_id, h.hold_id}, &h);
   std::vector<HoldRecord> open;
   for (HoldRecord& e : entries) {
     const Key key{e.tenant_id, e.hold_id};
-    if (!with_row.contains(key)) {
+    if (auto it = loaded.find(key); it != loaded.end()) {
+      if (it->second->response.empty()) {
+        it->second->fingerprint = e.fingerprint;
+        it->second->response = std::move(e.response);
+      }
+    } else if (!closed_long_ago.contains(key)) {
       open.push_back(std::move(e));
-      continue;
-    }
-    auto it = loaded.find(key);
-    if (it != loaded.end() && it->second->response.empty()) {
-      it->second->fingerprint = e.fingerprint;
-      it->second->response = std::move(e.response);
     }
   }
   holds.insert(holds.end(), std::make_move_iterator(open.begin()),

@@ -62,11 +62,6 @@ struct PgStoreOptions {
   // Connections for Commit and CommittedBatch: one per group-commit writer thread, so that one
   // batch can be written while another commits.
   int writer_connections = 2;
-  // Send each batch in one round trip (its statements in one query string, run as one implicit
-  // transaction); a batch that needs the database's answers before its commit (a stored
-  // idempotency key, a new tenant's lease) takes one round trip per statement. False: always
-  // one round trip per statement (for tests of that path).
-  bool one_round_trip = true;
 };
 
 // One libpqxx connection; defined in pg_store.cc.

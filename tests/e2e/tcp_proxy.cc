@@ -94,16 +94,4 @@ void TcpProxy::Pump(int from, int to) {
   shutdown(to, SHUT_RDWR);
 }
 
-std::pair<std::string, int> ThroughPort(const std::string& url, int port) {
-  const size_t scheme = url.find("://");
-  const size_t slash = url.find('/', scheme + 3);
-  const size_t colon = url.rfind(':', slash);
-  int original = 5432;
-  if (colon != std::string::npos && colon > scheme + 3) {
-    if (!absl::SimpleAtoi(url.substr(colon + 1, slash - colon - 1), &original)) original = 5432;
-    return {absl::StrCat(url.substr(0, colon + 1), port, url.substr(slash)), original};
-  }
-  return {absl::StrCat(url.substr(0, slash), ":", port, url.substr(slash)), original};
-}
-
 }  // namespace tokenledger::testing

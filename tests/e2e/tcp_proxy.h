@@ -36,9 +36,6 @@ class TcpProxy {
   std::thread acceptor_;
 };
 
-// `url` (postgresql://host:port/db...) with its port replaced by `port`, and its original port.
-std::pair<std::string, int> ThroughPort(const std::string& url, int port);
-
 }  // namespace tokenledger::testing
 
 #endif  // TOKENLEDGER_TESTS_E2E_TCP_PROXY_H_

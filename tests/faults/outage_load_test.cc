@@ -43,10 +43,10 @@ struct Tally {
 };
 
 TEST(OutageLoadTest, ThirtySecondsWithoutTheDatabaseUnderLoad) {
-  const int pg_port = ThroughPort(TestDatabaseUrl(), 0).second;
+  const int pg_port = UrlThroughPort(TestDatabaseUrl(), 0).second;
   TcpProxy proxy(pg_port);
   Daemon d;
-  d.database_url = ThroughPort(TestDatabaseUrl(), proxy.port()).first;
+  d.database_url = UrlThroughPort(TestDatabaseUrl(), proxy.port()).first;
   d.extra_args = {"--write-queue-max", "2000"};
   d.Start();
   TenantKeys keys = MakeTenant(d);
