@@ -916,9 +916,9 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
   if (!hold_id.empty()) {
     // The hold row carries the answer (one row per Authorize), and the call does not wait for
     // its commit. With a journaling delay the row is written by JournalHolds once the delay is
-    // over, or in its closed state by a capture, release or expiry before then; without one, it
+    // over, or in its closed state by a capture or release before then; without one, it
     // is queued now and durable within one commit interval. If that commit fails, the hold stays
-    // a valid reservation here and is written with its capture, release or expiry.
+    // a valid reservation here and is written with its capture or release.
     const bool delayed = options_.hold_journal_delay > absl::ZeroDuration();
     if (!delayed) {
       Mutation m;

@@ -50,10 +50,10 @@ struct EngineOptions {
   absl::Duration closed_hold_retention = absl::Hours(1);
   size_t expire_batch_max = 10000;  // holds expired (or journaled) per sweep and tenant
   // How long an allowed Authorize's hold lives in memory only before JournalHolds writes it.
-  // A hold captured, released or expired before then is written once, closed, with its
-  // Authorize's answer; a crash loses the holds of the last `hold_journal_delay` (a hold is a
-  // reservation; a Debit naming a lost hold is a direct debit). Zero: every hold is queued to
-  // the journal at once (written with the next group commit).
+  // A hold captured or released before then is written once, closed, with its Authorize's
+  // answer (one that expires before then is never written); a crash loses the holds of the last
+  // `hold_journal_delay` (a hold is a reservation; a Debit naming a lost hold is a direct debit).
+  // Zero: every hold is queued to the journal at once (written with the next group commit).
   absl::Duration hold_journal_delay = absl::ZeroDuration();
 };
 

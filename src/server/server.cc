@@ -224,12 +224,12 @@ ServerStats Server::Stats() const {
 void Server::SweepLoop() {
   // Holds are journaled on a short tick (their delay is short); expiries and resets once per
   // sweep interval.
-  const absl::Duration tick = config_.engine.hold_journal_delay > absl::ZeroDuration()
-                                  ? std::min(config_.hold_sweep_interval, kHoldJournalTick)
-                                  : config_.hold_sweep_interval;
+  const bool delayed = config_.engine.hold_journal_delay > absl::ZeroDuration();
+  const absl::Duration tick = delayed ? std::min(config_.hold_sweep_interval, kHoldJournalTick)
+                                      : config_.hold_sweep_interval;
   absl::Time next_sweep = absl::InfinitePast();
   do {
-    if (config_.engine.hold_journal_delay > absl::ZeroDuration()) ledger_->JournalHolds();
+    if (delayed) ledger_->JournalHolds();
     if (absl::Now() < next_sweep) continue;
     next_sweep = absl::Now() + config_.hold_sweep_interval - tick / 2;
     const int64_t expired = ledger_->ExpireHolds();

@@ -36,9 +36,9 @@ absl::Status GroupCommitWriter::Enqueue(Mutation m, Done done, bool deferred) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the server is shutting down");
-  // A mutation carrying many holds (the journaling of delayed holds, an expiry sweep) counts one
-  // per hold, so that the bound is on rows, however they are grouped. It is taken while the
-  // queue is below its bound (which it may then pass by that one mutation).
+  // A mutation carrying many holds (the journaling of delayed holds) counts one per hold, so that
+  // the bound is on rows, however they are grouped. It is taken while the queue is below its bound
+  // (which it may then pass by that one mutation).
   const size_t weight = std::max<size_t>(1, m.holds.size());
   if (queued_mutations_ >= options_.queue_mutations_max) {
     return absl::ResourceExhaustedError("write queue full; retry with the same idempotency key");
