@@ -61,6 +61,13 @@ TEST(KeysTest, KeysAreRandomAndOnlyTheirHashIsKept) {
   EXPECT_EQ(HashApiKey(k1).find(k1.substr(4, 16)), std::string::npos);
 }
 
+TEST(KeysTest, TheHashIsSha256InHex) {
+  // FIPS 180-2's test vectors: stored hashes stay valid whatever computes them.
+  EXPECT_EQ(HashApiKey("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(HashApiKey(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(HashApiKey("abc"), HashApiKey("abc"));  // the second call reuses what the first set up
+}
+
 TEST(CallMetricsTest, CallsByCodeLatencyAndDecisions) {
   obs::Registry r;
   CallMetrics m(r);
