@@ -119,6 +119,11 @@ class LedgerStore {
   virtual absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotency(
       const std::string& tenant_id, const std::string& key) = 0;
 
+  // The stored row of a hold: how it was closed, or open. A hold recorded only in a batch of
+  // open holds (PgStore's hold_batches) and never closed by a call is not found.
+  virtual absl::StatusOr<std::optional<HoldRecord>> GetHold(const std::string& tenant_id,
+                                                            const std::string& hold_id) = 0;
+
   virtual absl::StatusOr<ReconcileData> Recompute(const std::string& tenant_id) = 0;
 
   // Sums of USAGE debits per account of the tenant created at or after `period_start_us`, and

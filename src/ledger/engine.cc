@@ -976,7 +976,53 @@ void Ledger::Debit(const std::string& tenant, DebitArgs args, const IdemArgs& id
   if (v.ok()) v = ValidateText("model", args.model);
   if (v.ok()) v = ValidateMetadata("metadata", args.metadata);
   if (!v.ok()) return std::move(done)(v);
+  if (!args.hold_id.empty() && AnswerForForgottenHold(tenant, args, idem, done)) return;
   Spend(tenant, args, TransferKind::kUsage, kUsageAccount, "", idem, std::move(done));
+}
+
+bool Ledger::AnswerForForgottenHold(const std::string& tenant, const DebitArgs& args,
+                                    const IdemArgs& idem, ResultCallback& done) {
+  {
+    std::shared_ptr<TenantState> t = GetTenant(tenant);
+    if (!t) return false;  // Spend answers
+    absl::MutexLock lock(&t->mu);
+    // Known holds and keys are Spend's business (a replay comes before the hold).
+    if (t->holds.contains(args.hold_id) || t->idempotency.Find(idem.key) != nullptr) return false;
+  }
+  // Off the lock: the store is asked only for a hold id memory does not know.
+  absl::StatusOr<std::optional<HoldRecord>> stored = reader_->GetHold(tenant, args.hold_id);
+  if (!stored.ok()) {
+    std::move(done)(stored.status());
+    return true;
+  }
+  const std::optional<HoldRecord>& h = *stored;
+  // Unknown, open in the store but forgotten here (it expired), or expired: a direct debit.
+  if (!h || (h->status != HoldStatus::kCaptured && h->status != HoldStatus::kReleased)) {
+    return false;
+  }
+  if (h->account_id != args.account_id) {
+    std::move(done)(absl::InvalidArgumentError("hold_id: the hold belongs to another account"));
+    return true;
+  }
+  // This very call may have been the capture: its key, evicted from memory, is in the store.
+  absl::StatusOr<std::optional<IdempotencyRecord>> mine = reader_->GetIdempotency(tenant, idem.key);
+  if (!mine.ok()) {
+    std::move(done)(mine.status());
+    return true;
+  }
+  if (mine->has_value()) {
+    if ((*mine)->fingerprint != idem.fingerprint) {
+      std::move(done)(
+          absl::AlreadyExistsError("idempotency_key: already used with a different request"));
+    } else {
+      std::move(done)(DecodeResult((*mine)->response));
+    }
+    return true;
+  }
+  std::move(done)(absl::FailedPreconditionError(h->status == HoldStatus::kCaptured
+                                                    ? "hold_id: already captured"
+                                                    : "hold_id: already released"));
+  return true;
 }
 
 // Debits `args.amount` from the account to `sink` (USAGE, or ADJUSTMENT downwards). Usage that
@@ -1186,9 +1232,10 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
     CloseHold(*t, hold_id, it->second, HoldPhase::kExpired);
     ++expired;
   }
-  // Closed holds are remembered for a while (a late capture gets FAILED_PRECONDITION), then
-  // forgotten: a Debit naming a forgotten hold is a direct debit.
-  while (!t->closed.empty() && t->closed.front().first < forget_before) {
+  // Closed holds are remembered for a while, and up to a number, then forgotten (a Debit naming
+  // a hold not in memory asks the store about it).
+  while (!t->closed.empty() && (t->closed.front().first < forget_before ||
+                                t->closed.size() > options_.closed_holds_max)) {
     auto it = t->holds.find(t->closed.front().second);
     if (it != t->holds.end() && it->second.phase >= HoldPhase::kCaptured) t->holds.erase(it);
     t->closed.pop_front();

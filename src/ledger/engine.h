@@ -47,7 +47,12 @@ class DeferredAnswers;  // engine.cc
 struct EngineOptions {
   size_t idempotency_keys_max = 200000;  // per tenant, in memory; older keys are found in the store
   size_t open_holds_max = 1000000;       // per tenant; past it Authorize sheds load
+  // Closed holds are remembered for `closed_hold_retention`, and at most `closed_holds_max` of
+  // them per tenant (the oldest forgotten first, at each sweep), so that memory does not grow
+  // with an hour of traffic. A Debit naming a hold no longer in memory asks the store how it
+  // closed: a capture or release of a closed hold is refused whether remembered or not.
   absl::Duration closed_hold_retention = absl::Hours(1);
+  size_t closed_holds_max = 200000;
   size_t expire_batch_max = 10000;  // holds expired (or journaled) per sweep and tenant
   // How long an allowed Authorize's hold lives in memory only before JournalHolds writes it.
   // A hold captured or released before then is written once, closed, with its Authorize's
@@ -246,6 +251,12 @@ class Ledger {
   void Spend(const std::string& tenant, const DebitArgs& args, TransferKind kind,
              absl::string_view sink, const std::string& memo, const IdemArgs& idem,
              ResultCallback done);
+  // For a Debit naming a hold that memory does not know (forgotten once closed, or closed before
+  // this process loaded): answers `done` and returns true when the store says the hold was
+  // captured or released (a refusal, or the replay of this call stored under its key), or when
+  // the store cannot be asked. Returns false (`done` untouched) when the Debit goes on.
+  bool AnswerForForgottenHold(const std::string& tenant, const DebitArgs& args,
+                              const IdemArgs& idem, ResultCallback& done);
   absl::Status LoadUsage(TenantState& t, int64_t now_us);
   struct ResetTally;
   // Queues the resets due for one account; false when the journal is full.

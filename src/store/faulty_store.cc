@@ -83,6 +83,12 @@ absl::StatusOr<std::optional<IdempotencyRecord>> FaultyStore::GetIdempotency(
   return inner_->GetIdempotency(tenant_id, key);
 }
 
+absl::StatusOr<std::optional<HoldRecord>> FaultyStore::GetHold(const std::string& tenant_id,
+                                                               const std::string& hold_id) {
+  if (absl::Status s = Reachable(); !s.ok()) return s;
+  return inner_->GetHold(tenant_id, hold_id);
+}
+
 absl::StatusOr<ReconcileData> FaultyStore::Recompute(const std::string& tenant_id) {
   if (absl::Status s = Reachable(); !s.ok()) return s;
   return inner_->Recompute(tenant_id);

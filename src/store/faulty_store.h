@@ -50,6 +50,8 @@ class FaultyStore final : public LedgerStore {
   absl::StatusOr<std::vector<TransferRecord>> ListTransfers(const TransferQuery& q) override;
   absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotency(const std::string& tenant_id,
                                                                   const std::string& key) override;
+  absl::StatusOr<std::optional<HoldRecord>> GetHold(const std::string& tenant_id,
+                                                    const std::string& hold_id) override;
   absl::StatusOr<ReconcileData> Recompute(const std::string& tenant_id) override;
   absl::StatusOr<std::vector<UsageSums>> SumUsage(const std::string& tenant_id,
                                                   int64_t period_start_us,

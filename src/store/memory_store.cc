@@ -482,6 +482,14 @@ absl::StatusOr<std::optional<IdempotencyRecord>> MemoryStore::GetIdempotency(
   return it->second;
 }
 
+absl::StatusOr<std::optional<HoldRecord>> MemoryStore::GetHold(const std::string& tenant_id,
+                                                               const std::string& hold_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = holds_.find({tenant_id, hold_id});
+  if (it == holds_.end()) return std::nullopt;
+  return it->second;
+}
+
 absl::StatusOr<ReconcileData> MemoryStore::Recompute(const std::string& tenant_id) {
   absl::MutexLock lock(&mu_);
   std::map<std::string, ReconcileData::Row> rows;

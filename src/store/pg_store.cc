@@ -281,6 +281,10 @@ constexpr char kGetIdempotencySql[] =
     "SELECT tenant_id, key, fingerprint, response FROM idempotency_keys "
     "WHERE tenant_id = $1 AND key = $2";
 
+constexpr char kGetHoldSql[] =
+    "SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, "
+    "idempotency_key, fingerprint, response FROM holds WHERE tenant_id = $1 AND hold_id = $2";
+
 constexpr char kLoadTenantsSql[] =
     "SELECT tenant_id, display_name, unit, timezone, created_at FROM tenants "
     "ORDER BY tenant_id COLLATE \"C\"";
@@ -298,9 +302,14 @@ constexpr char kLoadAccountsSql[] =
     "FROM accounts a LEFT JOIN balances b "
     "ON b.tenant_id = a.tenant_id AND b.account_id = a.account_id "
     "ORDER BY a.tenant_id COLLATE \"C\", a.account_id COLLATE \"C\"";
+// The open holds, and of the holds closed since $1 the $2 most recently closed.
 constexpr char kLoadHoldsSql[] =
+    "SELECT * FROM ("
     "SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, "
-    "idempotency_key, fingerprint, response FROM holds WHERE status = 1 OR closed_at >= $1 "
+    "idempotency_key, fingerprint, response FROM holds WHERE status = 1 "
+    "UNION ALL (SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, "
+    "idempotency_key, fingerprint, response FROM holds WHERE closed_at >= $1 "
+    "ORDER BY closed_at DESC LIMIT $2)) h "
     "ORDER BY tenant_id COLLATE \"C\", hold_id COLLATE \"C\"";
 // The hold batch rows of a tenant ($1; '' = every tenant), and the rows of `holds` of given holds
 // (which win over their batch entries).
@@ -494,6 +503,24 @@ IdempotencyRecord IdempotencyFromRow(const pqxx::row& r) {
   rec.fingerprint = ToUint64(r[2].as<int64_t>());
   rec.response = Bytes(r[3]);
   return rec;
+}
+
+// A row of kLoadHoldsSql or kGetHoldSql.
+HoldRecord HoldFromRow(const pqxx::row& r) {
+  HoldRecord h;
+  h.tenant_id = r[0].as<std::string>();
+  h.hold_id = r[1].as<std::string>();
+  h.account_id = r[2].as<std::string>();
+  h.amount = r[3].as<int64_t>();
+  h.created_at_us = r[4].as<int64_t>();
+  h.expires_at_us = r[5].as<int64_t>();
+  h.status = static_cast<HoldStatus>(r[6].as<int>());
+  h.idempotency_key = r[7].as<std::string>();
+  if (!r[8].is_null() && !r[9].is_null()) {
+    h.fingerprint = ToUint64(r[8].as<int64_t>());
+    h.response = Bytes(r[9]);
+  }
+  return h;
 }
 
 // Column arrays of one multi-row statement.
@@ -1453,6 +1480,7 @@ absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<H
 
 absl::StatusOr<Snapshot> PgStore::Load() {
   const int64_t closed_since = absl::ToUnixMicros(absl::Now() - options_.closed_holds_window);
+  const int64_t closed_max = options_.closed_holds_load_max;
   const int64_t idempotency_max = options_.idempotency_load_max;
   return WithReader<Snapshot>([&](pqxx::connection& conn) -> absl::StatusOr<Snapshot> {
     // One snapshot for all tables: balances consistent with the holds and keys beside them.
@@ -1494,21 +1522,8 @@ absl::StatusOr<Snapshot> PgStore::Load() {
       ab.posted.expired = r[15].as<int64_t>();
       s.accounts.push_back(std::move(ab));
     }
-    for (const pqxx::row& r : txn.exec_params(kLoadHoldsSql, closed_since)) {
-      HoldRecord h;
-      h.tenant_id = r[0].as<std::string>();
-      h.hold_id = r[1].as<std::string>();
-      h.account_id = r[2].as<std::string>();
-      h.amount = r[3].as<int64_t>();
-      h.created_at_us = r[4].as<int64_t>();
-      h.expires_at_us = r[5].as<int64_t>();
-      h.status = static_cast<HoldStatus>(r[6].as<int>());
-      h.idempotency_key = r[7].as<std::string>();
-      if (!r[8].is_null() && !r[9].is_null()) {
-        h.fingerprint = ToUint64(r[8].as<int64_t>());
-        h.response = pqxx::binarystring(r[9]).str();
-      }
-      s.holds.push_back(std::move(h));
+    for (const pqxx::row& r : txn.exec_params(kLoadHoldsSql, closed_since, closed_max)) {
+      s.holds.push_back(HoldFromRow(r));
     }
     if (absl::Status b = MergeHoldBatches(txn, "", s.holds); !b.ok()) return b;
     for (const pqxx::row& r : txn.exec_params(kLoadIdempotencySql, idempotency_max)) {
@@ -1569,6 +1584,20 @@ absl::StatusOr<std::vector<TransferRecord>> PgStore::ListTransfers(const Transfe
       out.push_back(std::move(t));
     }
     return out;
+  });
+}
+
+absl::StatusOr<std::optional<HoldRecord>> PgStore::GetHold(const std::string& tenant_id,
+                                                           const std::string& hold_id) {
+  using Result = std::optional<HoldRecord>;
+  for (absl::string_view s : {absl::string_view(tenant_id), absl::string_view(hold_id)}) {
+    if (s.find('\0') != absl::string_view::npos) return Result(std::nullopt);  // no such id
+  }
+  return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
+    pqxx::nontransaction txn(conn);
+    pqxx::result r = txn.exec_params(kGetHoldSql, tenant_id, hold_id);
+    if (r.empty()) return Result(std::nullopt);
+    return Result(HoldFromRow(r[0]));
   });
 }
 

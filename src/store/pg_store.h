@@ -47,8 +47,10 @@ struct PgStoreOptions {
   absl::Duration pool_wait = absl::Seconds(10);
   // Load returns at most this many idempotency keys, the most recent.
   int64_t idempotency_load_max = 100000;
-  // Holds closed this recently are loaded with the open ones.
+  // Holds closed this recently are loaded with the open ones, at most `closed_holds_load_max` of
+  // them (the most recently closed), so that start-up does not grow with an hour of traffic.
   absl::Duration closed_holds_window = absl::Hours(1);
+  int64_t closed_holds_load_max = 200000;
   // Server-side statement_timeout of every connection; zero keeps the server's setting.
   absl::Duration statement_timeout = absl::ZeroDuration();
   // When set, the schema the tables live in (search_path of every connection).
@@ -89,6 +91,8 @@ class PgStore final : public LedgerStore, public LeaseStore {
   absl::StatusOr<bool> CommittedBatch(uint64_t batch_id) override;
   absl::StatusOr<Snapshot> Load() override;
   absl::StatusOr<std::vector<TransferRecord>> ListTransfers(const TransferQuery& q) override;
+  absl::StatusOr<std::optional<HoldRecord>> GetHold(const std::string& tenant_id,
+                                                    const std::string& hold_id) override;
   absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotency(const std::string& tenant_id,
                                                                   const std::string& key) override;
   // Besides the balances, checks every period row of the tenant against its reset's transfers

@@ -156,6 +156,47 @@ class PgStoreTest : public ::testing::Test {
     return it == accounts.end() ? PostedTotals{} : it->second.posted;
   }
 
+  // Commits the holds `ids` open (alice's, expiring in 10 minutes), then closes `closed` of them
+  // as `how`.
+  void PlaceAndClose(std::vector<std::string> ids, std::vector<std::string> closed,
+                     HoldStatus how) {
+    const int64_t expires = absl::ToUnixMicros(absl::Now() + absl::Minutes(10));
+    Mutation place, close;
+    for (const std::string& id : ids) {
+      place.holds.push_back(HoldRecord{.tenant_id = tenant_,
+                                       .hold_id = id,
+                                       .account_id = "alice",
+                                       .amount = 1,
+                                       .expires_at_us = expires});
+    }
+    for (const std::string& id : closed) {
+      close.holds.push_back(HoldRecord{
+          .tenant_id = tenant_, .hold_id = id, .account_id = "alice", .amount = 1, .status = how});
+    }
+    ASSERT_TRUE(Commit({&place}).ok());
+    ASSERT_TRUE(Commit({&close}).ok());
+  }
+
+  // Runs one statement with this test's tenant as $1, outside the store.
+  void Sql(const std::string& statement) {
+    pqxx::connection conn(url_);
+    pqxx::work txn(conn);
+    txn.exec_params0(statement, tenant_);
+    txn.commit();
+  }
+
+  // The holds of this test's tenant that Load returns, by id.
+  std::map<std::string, HoldStatus> LoadedHolds() {
+    absl::StatusOr<Snapshot> s = store_->Load();
+    EXPECT_TRUE(s.ok()) << s.status();
+    std::map<std::string, HoldStatus> holds;
+    if (!s.ok()) return holds;
+    for (const HoldRecord& h : s->holds) {
+      if (h.tenant_id == tenant_) holds[h.hold_id] = h.status;
+    }
+    return holds;
+  }
+
   std::vector<std::string> TransferIds(const std::string& account, int32_t limit = 1000) {
     auto page = store_->ListTransfers(
         TransferQuery{.tenant_id = tenant_, .account_id = account, .limit = limit});
@@ -808,42 +849,37 @@ TEST_F(PgStoreTest, CommittedBatchTellsWhetherABatchCommitted) {
 }
 
 TEST_F(PgStoreTest, RecentlyClosedHoldsAreLoadedOldOnesAreNot) {
-  const int64_t expires = absl::ToUnixMicros(absl::Now() + absl::Minutes(10));
-  Mutation place;
-  for (const char* id : {"open", "recent", "old"}) {
-    place.holds.push_back(HoldRecord{.tenant_id = tenant_,
-                                     .hold_id = id,
-                                     .account_id = "alice",
-                                     .amount = 1,
-                                     .expires_at_us = expires});
-  }
-  ASSERT_TRUE(Commit({&place}).ok());
-  Mutation close;
-  for (const char* id : {"recent", "old"}) {
-    close.holds.push_back(HoldRecord{.tenant_id = tenant_,
-                                     .hold_id = id,
-                                     .account_id = "alice",
-                                     .amount = 1,
-                                     .status = HoldStatus::kReleased});
-  }
-  ASSERT_TRUE(Commit({&close}).ok());
-  {
-    pqxx::connection conn(url_);
-    pqxx::work txn(conn);
-    txn.exec_params0(
-        "UPDATE holds SET closed_at = closed_at - 7200000000 "
-        "WHERE tenant_id = $1 AND hold_id = 'old'",
-        tenant_);
-    txn.commit();
-  }
-  absl::StatusOr<Snapshot> s = store_->Load();
-  ASSERT_TRUE(s.ok());
-  std::map<std::string, HoldStatus> holds;
-  for (const HoldRecord& h : s->holds) {
-    if (h.tenant_id == tenant_) holds[h.hold_id] = h.status;
-  }
-  EXPECT_THAT(holds,
+  PlaceAndClose({"open", "recent", "old"}, {"recent", "old"}, HoldStatus::kReleased);
+  Sql("UPDATE holds SET closed_at = closed_at - 7200000000 "
+      "WHERE tenant_id = $1 AND hold_id = 'old'");
+  EXPECT_THAT(LoadedHolds(),
               ElementsAre(Pair("open", HoldStatus::kOpen), Pair("recent", HoldStatus::kReleased)));
+}
+
+// Start-up reads every open hold but only the most recently closed ones (closed_holds_load_max):
+// it does not grow with an hour of traffic. GetHold answers for a hold Load left out.
+TEST_F(PgStoreTest, LoadReadsOnlyTheMostRecentlyClosedHoldsAndGetHoldFindsTheOthers) {
+  store_ = OpenStore(PgStoreOptions{.closed_holds_load_max = 2});
+  ASSERT_NE(store_, nullptr);
+  PlaceAndClose({"open", "c1", "c2", "c3"}, {"c1", "c2", "c3"}, HoldStatus::kCaptured);
+  // Closed in the order c1, c2, c3, later than any other test's holds in this database.
+  Sql("UPDATE holds SET closed_at = closed_at + 60000000 * substr(hold_id, 2)::int "
+      "WHERE tenant_id = $1 AND hold_id LIKE 'c_'");
+  EXPECT_THAT(LoadedHolds(),
+              ElementsAre(Pair("c2", HoldStatus::kCaptured), Pair("c3", HoldStatus::kCaptured),
+                          Pair("open", HoldStatus::kOpen)));
+
+  absl::StatusOr<std::optional<HoldRecord>> c1 = store_->GetHold(tenant_, "c1");
+  ASSERT_TRUE(c1.ok()) << c1.status();
+  ASSERT_TRUE(c1->has_value());
+  EXPECT_EQ((*c1)->status, HoldStatus::kCaptured);
+  EXPECT_EQ((*c1)->account_id, "alice");
+  // Unknown, and open only in a hold batch: not found.
+  for (const std::string& id : {std::string("nope"), std::string("open"), std::string("c1\0", 3)}) {
+    absl::StatusOr<std::optional<HoldRecord>> h = store_->GetHold(tenant_, id);
+    ASSERT_TRUE(h.ok()) << h.status();
+    EXPECT_FALSE(h->has_value()) << id;
+  }
 }
 
 // Holds written open go to hold_batches, one row per tenant and batch; their later states are rows

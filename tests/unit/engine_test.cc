@@ -320,6 +320,58 @@ TEST_F(EngineTest, ExpiredHoldIsReleasedAndCaptureBecomesDirectDebit) {
   ExpectBooksBalance();
 }
 
+// Memory remembers at most closed_holds_max closed holds per tenant; past that a Debit naming one
+// asks the store, so a hold is still captured at most once and a retried capture still replays.
+TEST_F(EngineTest, ForgottenClosedHoldsAreAskedOfTheStore) {
+  Restart(EngineOptions{.idempotency_keys_max = 3, .closed_holds_max = 1});
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Upsert("bob").ok());
+  ASSERT_TRUE(Grant("alice", 1000, "g").ok());
+  ASSERT_TRUE(Grant("bob", 1000, "gb").ok());
+  auto h1 = Authorize("alice", 10, "a1");
+  auto h2 = Authorize("alice", 20, "a2");
+  auto h3 = Authorize("alice", 30, "a3");
+  ASSERT_TRUE(h1.ok() && h2.ok() && h3.ok());
+  auto d1 = Debit("alice", 10, "d1", h1->id);
+  ASSERT_TRUE(d1.ok()) << d1.status();
+  ASSERT_TRUE(Release(h2->id, "r2").ok());
+  ASSERT_TRUE(Debit("alice", 30, "d3", h3->id).ok());
+  ledger_->ExpireHolds();  // keeps only the last closed hold (h3) in memory
+  for (const char* key : {"x1", "x2", "x3"}) ASSERT_TRUE(Grant("bob", 1, key).ok());  // evicts d1
+  const int64_t before = Available("alice");
+
+  // Forgotten here, but the store has them closed.
+  faulty_.SetUnavailable(true);
+  auto offline = Debit("alice", 10, "again", h1->id);
+  EXPECT_EQ(offline.status().code(), absl::StatusCode::kUnavailable) << offline.status();
+  faulty_.SetUnavailable(false);
+  auto again = Debit("alice", 10, "again", h1->id);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition) << again.status();
+  EXPECT_THAT(again.status().message(), HasSubstr("already captured"));
+  auto released = Debit("alice", 20, "late", h2->id);
+  EXPECT_EQ(released.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(released.status().message(), HasSubstr("already released"));
+  auto other = Debit("bob", 10, "other", h1->id);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(other.status().message(), HasSubstr("hold_id"));
+  // The capture itself, retried: its answer, from the store.
+  auto replay = Debit("alice", 10, "d1", h1->id);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, d1->id);
+  auto conflict = Debit("alice", 11, "d1", h1->id, /*fp=*/2);
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kAlreadyExists);
+  // Still remembered in memory: refused without the store.
+  faulty_.SetUnavailable(true);
+  auto remembered = Debit("alice", 30, "again3", h3->id);
+  EXPECT_EQ(remembered.status().code(), absl::StatusCode::kFailedPrecondition);
+  faulty_.SetUnavailable(false);
+  // An id the store does not know either is a direct debit, as before.
+  ASSERT_TRUE(Debit("alice", 5, "direct", "h_000000000000").ok());
+  EXPECT_EQ(Available("alice"), before - 5);
+  ExpectBooksBalance();
+}
+
 // An expiry follows from expires_at: the sweep writes nothing, and a hold loaded open past its
 // expiry is expired (no reservation comes back with a restart).
 TEST_F(EngineTest, ExpiriesAreNotWrittenAndAHoldLoadedPastItsExpiryIsExpired) {
