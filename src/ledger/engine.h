@@ -50,7 +50,8 @@ struct EngineOptions {
   // Closed holds are remembered for `closed_hold_retention`, and at most `closed_holds_max` of
   // them per tenant (the oldest forgotten first, at each sweep), so that memory does not grow
   // with an hour of traffic. A Debit naming a hold no longer in memory asks the store how it
-  // closed: a capture or release of a closed hold is refused whether remembered or not.
+  // closed: a second capture is refused whether the hold is remembered or not. A Release of a
+  // forgotten hold is NOT_FOUND (a remembered one answers 0 released).
   absl::Duration closed_hold_retention = absl::Hours(1);
   size_t closed_holds_max = 200000;
   size_t expire_batch_max = 10000;  // holds expired (or journaled) per sweep and tenant
