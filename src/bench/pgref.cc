@@ -251,6 +251,38 @@ absl::StatusOr<double> InsertBigTenant(const std::string& url, const std::string
   return SecondsSince(t0);
 }
 
+absl::StatusOr<double> InsertClosedHolds(const std::string& url, const std::string& tenant_id,
+                                         int64_t holds) {
+  if (holds <= 0) return absl::InvalidArgumentError("closed holds: count must be positive");
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    pqxx::connection conn(url);
+    {
+      pqxx::work txn(conn);
+      const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+      // Each as a captured hold's row: its Authorize's answer and fingerprint, closed between
+      // 30 minutes ago and now.
+      txn.exec_params(
+          "INSERT INTO holds (tenant_id, hold_id, account_id, amount, created_at, expires_at, "
+          "status, idempotency_key, closed_at, fingerprint, response) "
+          "SELECT $1, 'h_bench' || g, 'user-1', 1, c - 1000000, c + 599000000, 2, "
+          "'bench-closed-' || g, c, g, convert_to('r1|h_bench' || g || '|1|999|' || "
+          "(c + 599000000) || '|1|0|0|0', 'UTF8') "
+          "FROM generate_series(1, $3::bigint) g, "
+          "LATERAL (SELECT $2::bigint - (1800000000 * ($3 - g)) / $3 AS c) t",
+          tenant_id, now_us, holds);
+      txn.commit();
+    }
+    pqxx::nontransaction ntx(conn);
+    ntx.exec("ANALYZE holds");
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("inserting closed holds: ", e.what()));
+  }
+  return SecondsSince(t0);
+}
+
 absl::StatusOr<double> InsertResetTenant(const std::string& url, const std::string& tenant_id,
                                          int64_t accounts, int64_t previous_period_us,
                                          int64_t allocation, int64_t rollover_max,

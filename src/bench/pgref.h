@@ -35,6 +35,11 @@ absl::Status NaiveDrop(const std::string& url);
 // The tenant is leased to node `lease_node` (see LeaseTenantsTo).
 absl::StatusOr<double> InsertBigTenant(const std::string& url, const std::string& tenant_id,
                                        int64_t accounts, const std::string& lease_node);
+// Inserts `holds` captured holds of account 'user-1' of tenant `tenant_id` (InsertBigTenant's),
+// closed over the last 30 minutes, as an hour of gateway traffic leaves them; then ANALYZEs the
+// table. Returns the seconds taken.
+absl::StatusOr<double> InsertClosedHolds(const std::string& url, const std::string& tenant_id,
+                                         int64_t holds);
 // Inserts tenant `tenant_id` (timezone UTC) with its system accounts and `accounts` caller
 // accounts 'user-1'.. that have a policy (`allocation` a month, `rollover_max`), as if the
 // reset of the period starting at `previous_period_us` had been performed for each: a periods
