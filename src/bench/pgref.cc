@@ -177,6 +177,12 @@ RunResult NaiveRun(const std::string& url, int accounts, int threads, absl::Dura
 
 namespace {
 
+int64_t UnixMicrosNow() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // Leases `tenants` to an earlier incarnation of node `node`, so that the daemon started with
 // --node-id `node` takes them over at once (a new incarnation of a node takes its leases) and no
 // other daemon claims them meanwhile.
@@ -214,9 +220,7 @@ absl::StatusOr<double> InsertBigTenant(const std::string& url, const std::string
     pqxx::connection conn(url);
     {
       pqxx::work txn(conn);
-      const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+      const int64_t now_us = UnixMicrosNow();
       txn.exec_params(
           "INSERT INTO tenants (tenant_id, display_name, unit, timezone, created_at) "
           "VALUES ($1, 'tokenledger-bench big tenant', 'usd_micros', 'UTC', $2)",
@@ -259,9 +263,7 @@ absl::StatusOr<double> InsertClosedHolds(const std::string& url, const std::stri
     pqxx::connection conn(url);
     {
       pqxx::work txn(conn);
-      const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+      const int64_t now_us = UnixMicrosNow();
       // Each as a captured hold's row: its Authorize's answer and fingerprint, closed between
       // 30 minutes ago and now.
       txn.exec_params(
@@ -292,9 +294,7 @@ absl::StatusOr<double> InsertResetTenant(const std::string& url, const std::stri
     return absl::InvalidArgumentError("resets tenant: accounts x allocation out of range");
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+  const int64_t now_us = UnixMicrosNow();
   // As DeleteTenantRows: a superuser skips the foreign-key checks (five per account here), which
   // is sound because every row they would check is inserted in this transaction, consistent.
   auto run = [&](bool skip_triggers) {
