@@ -1,6 +1,8 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 #include "store/group_commit.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <optional>
 #include <utility>
@@ -80,6 +82,11 @@ WriterStats GroupCommitWriter::stats() const {
 }
 
 void GroupCommitWriter::Run() {
+  if (options_.batch_scheduling) {
+    // Linux applies the policy to the calling thread only. Failure changes nothing but this.
+    sched_param param{};
+    (void)sched_setscheduler(0, SCHED_BATCH, &param);
+  }
   for (;;) {
     std::vector<Pending> batch;
     std::optional<ExclusiveFn> exclusive;

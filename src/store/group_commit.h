@@ -48,6 +48,11 @@ struct WriterOptions {
   // (bursts of large commits compete with the calls for CPU); with cores to spare it cuts the
   // database's work per hold.
   absl::Duration deferred_flush_interval = absl::ZeroDuration();
+  // The committing threads run as SCHED_BATCH (Linux): a writer woken by a submit then does not
+  // preempt the thread that submitted, which is about to send its call's answer (an Authorize
+  // answers before its hold commits); it runs as soon as that thread waits, with its fair share
+  // of the CPU as before.
+  bool batch_scheduling = true;
   absl::Duration commit_retry_for = absl::Seconds(5);  // then the batch fails kUnavailable
   absl::Duration retry_backoff = absl::Milliseconds(50);
   // Called on the committing thread after each batch, committed or failed, outside the writer's

@@ -3,6 +3,8 @@
 // The group-commit writer on the in-memory store: batching, deferred writes, failures.
 #include "store/group_commit.h"
 
+#include <sched.h>
+
 #include <atomic>
 #include <memory>
 #include <vector>
@@ -147,6 +149,28 @@ TEST(GroupCommitTest, TheCommitHookSeesEveryBatch) {
 
 // Two committers over one store: every call is answered once, and an exclusive item sees
 // everything queued before it committed.
+// A committing thread woken by a submit must not preempt the submitter (SCHED_BATCH); the option
+// turns it off.
+TEST(GroupCommitTest, CommittingThreadsRunAsBatchThreads) {
+  for (bool batch : {true, false}) {
+    MemoryStore mem;
+    WriterOptions wo;
+    wo.batch_scheduling = batch;
+    GroupCommitWriter writer(&mem, SystemClock::Default(), wo);
+    absl::Notification ran;
+    int policy = -1;
+    ASSERT_TRUE(writer
+                    .RunExclusive([&](LedgerStore&) {
+                      policy = sched_getscheduler(0);
+                      ran.Notify();
+                    })
+                    .ok());
+    ran.WaitForNotification();
+    EXPECT_EQ(policy, batch ? SCHED_BATCH : SCHED_OTHER) << "batch_scheduling " << batch;
+    writer.Stop();
+  }
+}
+
 TEST(GroupCommitTest, TwoCommittersAnswerEveryCallAndExclusiveItemsRunAlone) {
   MemoryStore mem;
   WriterOptions wo;
