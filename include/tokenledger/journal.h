@@ -27,7 +27,7 @@ class Journal {
 
   // Like Submit, for a write nobody waits for (a hold, an expiry): it may wait up to the
   // journal's flush interval to share a transaction with later work, and goes with the next
-  // Submit at the latest.
+  // Submit at the latest. `done` may be empty: nobody is told.
   virtual absl::Status SubmitDeferred(Mutation m, Done done) = 0;
 
   // Runs `fn` on the writer's thread once everything queued before it has committed and been

@@ -925,8 +925,7 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
       m.holds.push_back(HoldRecord{tenant, hold_id, args.account_id, args.amount, now,
                                    result.expires_at_us, HoldStatus::kOpen, idem.key,
                                    idem.fingerprint, response});
-      absl::Status s =
-          journal_->SubmitDeferred(std::move(m), [](absl::StatusOr<MutationOutcome>) {});
+      absl::Status s = journal_->SubmitDeferred(std::move(m), nullptr);
       if (!s.ok()) return s;
     } else {
       t->unjournaled.emplace_back(now + absl::ToInt64Microseconds(options_.hold_journal_delay),
@@ -1280,8 +1279,7 @@ int64_t Ledger::JournalTenantHolds(const std::shared_ptr<TenantState>& t, bool a
     std::vector<std::string> ids;
     ids.reserve(m.holds.size());
     for (const HoldRecord& h : m.holds) ids.push_back(h.hold_id);
-    t->journal_full =
-        !journal_->SubmitDeferred(std::move(m), [](absl::StatusOr<MutationOutcome>) {}).ok();
+    t->journal_full = !journal_->SubmitDeferred(std::move(m), nullptr).ok();
     if (t->journal_full) {
       // The queue is full (or closing): the holds wait for the next sweep, and Authorize sheds
       // load meanwhile.

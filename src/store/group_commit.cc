@@ -157,6 +157,7 @@ void GroupCommitWriter::Complete() {
       committed_.pop_front();
     }
     for (size_t i = 0; i < c.batch.size(); ++i) {
+      if (!c.batch[i].done) continue;  // a deferred write nobody waits for
       if (c.outcomes.ok()) {
         std::move(c.batch[i].done)(std::move((*c.outcomes)[i]));
       } else {
@@ -188,6 +189,11 @@ void GroupCommitWriter::CommitBatch(std::vector<Pending> batch) {
     outcomes = absl::InternalError("store returned a wrong number of outcomes");
   }
   if (options_.on_commit) options_.on_commit(batch.size(), took, outcomes.ok());
+  // Nobody to tell (deferred writes without a callback: an Authorize's holds): the completer is
+  // not woken for it, which would cost a thread switch per batch.
+  if (std::none_of(batch.begin(), batch.end(), [](const Pending& p) { return bool(p.done); })) {
+    return;
+  }
   absl::MutexLock lock(&done_mu_);
   // Bounded: when answering falls behind, committing waits for it.
   done_mu_.Await(absl::Condition(this, &GroupCommitWriter::CanHandOver));

@@ -7,9 +7,11 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "store/faulty_store.h"
 #include "store/memory_store.h"
@@ -149,6 +151,30 @@ TEST(GroupCommitTest, TheCommitHookSeesEveryBatch) {
 
 // Two committers over one store: every call is answered once, and an exclusive item sees
 // everything queued before it committed.
+// A deferred write may have nobody to tell (an Authorize's holds): it is committed all the same,
+// alone or beside writes whose callers are answered.
+TEST(GroupCommitTest, DeferredWritesWithNobodyToTellAreCommitted) {
+  MemoryStore mem;
+  GroupCommitWriter writer(&mem, SystemClock::Default(), WriterOptions{});
+  ASSERT_TRUE(writer.SubmitDeferred(NewTenant("alone"), nullptr).ok());
+  absl::Notification answered;
+  ASSERT_TRUE(writer.SubmitDeferred(NewTenant("beside"), nullptr).ok());
+  ASSERT_TRUE(writer
+                  .Submit(NewTenant("told"),
+                          [&](absl::StatusOr<MutationOutcome> r) {
+                            EXPECT_TRUE(r.ok()) << r.status();
+                            answered.Notify();
+                          })
+                  .ok());
+  answered.WaitForNotification();
+  writer.Stop();
+  auto snap = mem.Load();
+  ASSERT_TRUE(snap.ok());
+  std::vector<std::string> tenants;
+  for (const TenantRecord& t : snap->tenants) tenants.push_back(t.tenant_id);
+  EXPECT_THAT(tenants, ::testing::UnorderedElementsAre("alone", "beside", "told"));
+}
+
 // A committing thread woken by a submit must not preempt the submitter (SCHED_BATCH); the option
 // turns it off.
 TEST(GroupCommitTest, CommittingThreadsRunAsBatchThreads) {
