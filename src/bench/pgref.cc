@@ -5,12 +5,14 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <pqxx/pqxx>
 #include <thread>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -183,6 +185,28 @@ int64_t UnixMicrosNow() {
       .count();
 }
 
+// Runs `insert` in one transaction on a connection of its own, then ANALYZEs `tables`: fresh
+// statistics, as a long-running database would have (the daemon's load queries are planned with
+// them). Returns the seconds taken; an error names `what`.
+absl::StatusOr<double> BulkInsert(const std::string& url, absl::string_view what,
+                                  absl::FunctionRef<void(pqxx::work&, int64_t now_us)> insert,
+                                  std::initializer_list<const char*> tables) {
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    pqxx::connection conn(url);
+    {
+      pqxx::work txn(conn);
+      insert(txn, UnixMicrosNow());
+      txn.commit();
+    }
+    pqxx::nontransaction ntx(conn);
+    for (const char* table : tables) ntx.exec(absl::StrCat("ANALYZE ", table));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("inserting ", what, ": ", e.what()));
+  }
+  return SecondsSince(t0);
+}
+
 // Leases `tenants` to an earlier incarnation of node `node`, so that the daemon started with
 // --node-id `node` takes them over at once (a new incarnation of a node takes its leases) and no
 // other daemon claims them meanwhile.
@@ -196,6 +220,26 @@ void LeaseTo(pqxx::work& txn, const std::vector<std::string>& tenants, const std
         "expires_at = excluded.expires_at",
         t, node);
   }
+}
+
+// Inserts tenant `tenant_id` (timezone UTC, leased to node `lease_node`) and its system
+// accounts. Returns the system accounts' ids as an SQL array literal.
+std::string InsertTenantRows(pqxx::work& txn, const std::string& tenant_id,
+                             const std::string& display_name, int64_t now_us,
+                             const std::string& lease_node) {
+  txn.exec_params(
+      "INSERT INTO tenants (tenant_id, display_name, unit, timezone, created_at) "
+      "VALUES ($1, $2, 'usd_micros', 'UTC', $3)",
+      tenant_id, display_name, now_us);
+  LeaseTo(txn, {tenant_id}, lease_node);
+  std::vector<std::string> system;
+  for (absl::string_view s : kSystemAccounts) system.push_back(txn.quote(std::string(s)));
+  const std::string system_array = absl::StrCat("ARRAY[", absl::StrJoin(system, ","), "]::text[]");
+  txn.exec_params(absl::StrCat("INSERT INTO accounts (tenant_id, account_id, display_name, "
+                               "created_at) SELECT $1, s, s, $2 FROM unnest(",
+                               system_array, ") s"),
+                  tenant_id, now_us);
+  return system_array;
 }
 
 }  // namespace
@@ -215,74 +259,43 @@ absl::Status LeaseTenantsTo(const std::string& url, const std::vector<std::strin
 
 absl::StatusOr<double> InsertBigTenant(const std::string& url, const std::string& tenant_id,
                                        int64_t accounts, const std::string& lease_node) {
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    pqxx::connection conn(url);
-    {
-      pqxx::work txn(conn);
-      const int64_t now_us = UnixMicrosNow();
-      txn.exec_params(
-          "INSERT INTO tenants (tenant_id, display_name, unit, timezone, created_at) "
-          "VALUES ($1, 'tokenledger-bench big tenant', 'usd_micros', 'UTC', $2)",
-          tenant_id, now_us);
-      LeaseTo(txn, {tenant_id}, lease_node);
-      std::vector<std::string> system;
-      for (absl::string_view s : kSystemAccounts) system.push_back(txn.quote(std::string(s)));
-      txn.exec_params(absl::StrCat("INSERT INTO accounts (tenant_id, account_id, display_name, "
-                                   "created_at) SELECT $1, s, s, $2 FROM unnest(ARRAY[",
-                                   absl::StrJoin(system, ","), "]::text[]) s"),
-                      tenant_id, now_us);
-      // The fastest bulk path: rows generated inside the server, no client round trips.
-      txn.exec_params(
-          "INSERT INTO accounts (tenant_id, account_id, created_at) "
-          "SELECT $1, 'user-' || g, $2 FROM generate_series(1, $3::bigint) g",
-          tenant_id, now_us, accounts);
-      txn.exec_params(
-          "INSERT INTO balances (tenant_id, account_id) "
-          "SELECT tenant_id, account_id FROM accounts WHERE tenant_id = $1",
-          tenant_id);
-      txn.commit();
-    }
-    // Fresh statistics, as a long-running database would have: the daemon's load query is
-    // planned with them.
-    pqxx::nontransaction ntx(conn);
-    ntx.exec("ANALYZE tenants");
-    ntx.exec("ANALYZE accounts");
-    ntx.exec("ANALYZE balances");
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("inserting the big tenant: ", e.what()));
-  }
-  return SecondsSince(t0);
+  return BulkInsert(url, "the big tenant",
+                    [&](pqxx::work& txn, int64_t now_us) {
+                      InsertTenantRows(txn, tenant_id, "tokenledger-bench big tenant", now_us,
+                                       lease_node);
+                      // The fastest bulk path: rows generated inside the server, no client round
+                      // trips.
+                      txn.exec_params(
+                          "INSERT INTO accounts (tenant_id, account_id, created_at) "
+                          "SELECT $1, 'user-' || g, $2 FROM generate_series(1, $3::bigint) g",
+                          tenant_id, now_us, accounts);
+                      txn.exec_params(
+                          "INSERT INTO balances (tenant_id, account_id) "
+                          "SELECT tenant_id, account_id FROM accounts WHERE tenant_id = $1",
+                          tenant_id);
+                    },
+                    {"tenants", "accounts", "balances"});
 }
 
 absl::StatusOr<double> InsertClosedHolds(const std::string& url, const std::string& tenant_id,
                                          int64_t holds) {
   if (holds <= 0) return absl::InvalidArgumentError("closed holds: count must be positive");
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    pqxx::connection conn(url);
-    {
-      pqxx::work txn(conn);
-      const int64_t now_us = UnixMicrosNow();
-      // Each as a captured hold's row: its Authorize's answer and fingerprint, closed between
-      // 30 minutes ago and now.
-      txn.exec_params(
-          "INSERT INTO holds (tenant_id, hold_id, account_id, amount, created_at, expires_at, "
-          "status, idempotency_key, closed_at, fingerprint, response) "
-          "SELECT $1, 'h_bench' || g, 'user-1', 1, c - 1000000, c + 599000000, 2, "
-          "'bench-closed-' || g, c, g, convert_to('r1|h_bench' || g || '|1|999|' || "
-          "(c + 599000000) || '|1|0|0|0', 'UTF8') "
-          "FROM generate_series(1, $3::bigint) g, "
-          "LATERAL (SELECT $2::bigint - (1800000000 * ($3 - g)) / $3 AS c) t",
-          tenant_id, now_us, holds);
-      txn.commit();
-    }
-    pqxx::nontransaction ntx(conn);
-    ntx.exec("ANALYZE holds");
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("inserting closed holds: ", e.what()));
-  }
-  return SecondsSince(t0);
+  return BulkInsert(
+      url, "closed holds",
+      [&](pqxx::work& txn, int64_t now_us) {
+        // Each as a captured hold's row: its Authorize's answer and fingerprint, closed between
+        // 30 minutes ago and now.
+        txn.exec_params(
+            "INSERT INTO holds (tenant_id, hold_id, account_id, amount, created_at, expires_at, "
+            "status, idempotency_key, closed_at, fingerprint, response) "
+            "SELECT $1, 'h_bench' || g, 'user-1', 1, c - 1000000, c + 599000000, 2, "
+            "'bench-closed-' || g, c, g, convert_to('r1|h_bench' || g || '|1|999|' || "
+            "(c + 599000000) || '|1|0|0|0', 'UTF8') "
+            "FROM generate_series(1, $3::bigint) g, "
+            "LATERAL (SELECT $2::bigint - (1800000000 * ($3 - g)) / $3 AS c) t",
+            tenant_id, now_us, holds);
+      },
+      {"holds"});
 }
 
 absl::StatusOr<double> InsertResetTenant(const std::string& url, const std::string& tenant_id,
@@ -302,19 +315,8 @@ absl::StatusOr<double> InsertResetTenant(const std::string& url, const std::stri
     {
       pqxx::work txn(conn);
       if (skip_triggers) txn.exec("SET LOCAL session_replication_role = replica");
-      txn.exec_params(
-          "INSERT INTO tenants (tenant_id, display_name, unit, timezone, created_at) "
-          "VALUES ($1, 'tokenledger-bench resets tenant', 'usd_micros', 'UTC', $2)",
-          tenant_id, now_us);
-      LeaseTo(txn, {tenant_id}, lease_node);
-      std::vector<std::string> system;
-      for (absl::string_view s : kSystemAccounts) system.push_back(txn.quote(std::string(s)));
       const std::string system_array =
-          absl::StrCat("ARRAY[", absl::StrJoin(system, ","), "]::text[]");
-      txn.exec_params(absl::StrCat("INSERT INTO accounts (tenant_id, account_id, display_name, "
-                                   "created_at) SELECT $1, s, s, $2 FROM unnest(",
-                                   system_array, ") s"),
-                      tenant_id, now_us);
+          InsertTenantRows(txn, tenant_id, "tokenledger-bench resets tenant", now_us, lease_node);
       txn.exec_params(
           "INSERT INTO accounts (tenant_id, account_id, has_policy, monthly_allocation, "
           "rollover_max, created_at) "

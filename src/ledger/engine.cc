@@ -352,20 +352,29 @@ absl::Status Ledger::LoadUsage(TenantState& t, int64_t now_us) {
 
 // ---- idempotency and submission ---------------------------------------------------------------
 
+namespace {
+
+// The answer to a request with `fingerprint` under a key that holds `stored_response` for
+// `stored_fingerprint`: the stored answer, or ALREADY_EXISTS for another request.
+absl::StatusOr<OpResult> Replay(uint64_t stored_fingerprint, absl::string_view stored_response,
+                                uint64_t fingerprint) {
+  if (stored_fingerprint != fingerprint) {
+    return absl::AlreadyExistsError("idempotency_key: already used with a different request");
+  }
+  return DecodeResult(stored_response);
+}
+
+}  // namespace
+
 bool Ledger::AnswerFromIdempotency(TenantState& t, const IdemArgs& idem, ResultCallback& done,
                                    DeferredAnswers& later) {
   IdempotencyEntry* e = t.idempotency.Find(idem.key);
   if (e == nullptr) return false;
-  if (e->fingerprint != idem.fingerprint) {
-    later.Answer(std::move(done), absl::AlreadyExistsError(
-                                      "idempotency_key: already used with a different request"));
-    return true;
-  }
-  if (e->pending) {
+  if (e->pending && e->fingerprint == idem.fingerprint) {
     e->waiters.push_back(std::move(done));
     return true;
   }
-  later.Answer(std::move(done), DecodeResult(e->response));
+  later.Answer(std::move(done), Replay(e->fingerprint, e->response, idem.fingerprint));
   return true;
 }
 
@@ -463,10 +472,7 @@ void Ledger::Complete(std::shared_ptr<TenantState> t, std::string key, OpResult 
       // The key was already in the store (older than the memory window): replay what it holds.
       if (undo) undo(*t);
       const IdempotencyRecord& stored = outcome->existing;
-      answer = stored.fingerprint == e->fingerprint
-                   ? DecodeResult(stored.response)
-                   : absl::StatusOr<OpResult>(absl::AlreadyExistsError(
-                         "idempotency_key: already used with a different request"));
+      answer = Replay(stored.fingerprint, stored.response, e->fingerprint);
       *e = IdempotencyEntry{stored.fingerprint, false, stored.response, {}};
     } else {
       if (undo) undo(*t);
@@ -803,7 +809,8 @@ void Ledger::Adjust(const std::string& tenant, const std::string& account_id, in
                   memo, idem, std::move(done));
   }
   DebitArgs args{.account_id = account_id, .amount = -amount_delta};
-  Spend(tenant, args, TransferKind::kAdjustment, kAdjustmentsAccount, memo, idem, std::move(done));
+  Spend(tenant, args, TransferKind::kAdjustment, kAdjustmentsAccount, memo, idem, done,
+        /*unknown_hold_is_direct=*/true);
 }
 
 absl::StatusOr<BalanceView> Ledger::GetBalance(const std::string& tenant,
@@ -876,13 +883,10 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
   if (!t) return absl::NotFoundError("tenant not found");
   absl::MutexLock lock(&t->mu);
   if (IdempotencyEntry* e = t->idempotency.Find(idem.key)) {
-    if (e->fingerprint != idem.fingerprint) {
-      return absl::AlreadyExistsError("idempotency_key: already used with a different request");
-    }
-    if (e->pending) {
+    if (e->pending && e->fingerprint == idem.fingerprint) {
       return absl::AbortedError("idempotency_key: the original request is still in flight; retry");
     }
-    return DecodeResult(e->response);
+    return Replay(e->fingerprint, e->response, idem.fingerprint);
   }
   auto acct = t->accounts.find(args.account_id);
   if (acct == t->accounts.end()) return AccountNotFound(args.account_id);
@@ -975,20 +979,19 @@ void Ledger::Debit(const std::string& tenant, DebitArgs args, const IdemArgs& id
   if (v.ok()) v = ValidateText("model", args.model);
   if (v.ok()) v = ValidateMetadata("metadata", args.metadata);
   if (!v.ok()) return std::move(done)(v);
-  if (!args.hold_id.empty() && AnswerForForgottenHold(tenant, args, idem, done)) return;
-  Spend(tenant, args, TransferKind::kUsage, kUsageAccount, "", idem, std::move(done));
+  if (Spend(tenant, args, TransferKind::kUsage, kUsageAccount, "", idem, done,
+            /*unknown_hold_is_direct=*/false)) {
+    return;
+  }
+  // Memory does not know the hold (forgotten once closed, or closed before this process
+  // loaded): the store says how it closed, off the tenant's lock.
+  if (AnswerForForgottenHold(tenant, args, idem, done)) return;
+  Spend(tenant, args, TransferKind::kUsage, kUsageAccount, "", idem, done,
+        /*unknown_hold_is_direct=*/true);
 }
 
 bool Ledger::AnswerForForgottenHold(const std::string& tenant, const DebitArgs& args,
                                     const IdemArgs& idem, ResultCallback& done) {
-  {
-    std::shared_ptr<TenantState> t = GetTenant(tenant);
-    if (!t) return false;  // Spend answers
-    absl::MutexLock lock(&t->mu);
-    // Known holds and keys are Spend's business (a replay comes before the hold).
-    if (t->holds.contains(args.hold_id) || t->idempotency.Find(idem.key) != nullptr) return false;
-  }
-  // Off the lock: the store is asked only for a hold id memory does not know.
   absl::StatusOr<std::optional<HoldRecord>> stored = reader_->GetHold(tenant, args.hold_id);
   if (!stored.ok()) {
     std::move(done)(stored.status());
@@ -1010,12 +1013,7 @@ bool Ledger::AnswerForForgottenHold(const std::string& tenant, const DebitArgs& 
     return true;
   }
   if (mine->has_value()) {
-    if ((*mine)->fingerprint != idem.fingerprint) {
-      std::move(done)(
-          absl::AlreadyExistsError("idempotency_key: already used with a different request"));
-    } else {
-      std::move(done)(DecodeResult((*mine)->response));
-    }
+    std::move(done)(Replay((*mine)->fingerprint, (*mine)->response, idem.fingerprint));
     return true;
   }
   std::move(done)(absl::FailedPreconditionError(h->status == HoldStatus::kCaptured
@@ -1026,40 +1024,47 @@ bool Ledger::AnswerForForgottenHold(const std::string& tenant, const DebitArgs& 
 
 // Debits `args.amount` from the account to `sink` (USAGE, or ADJUSTMENT downwards). Usage that
 // happened is never refused for budget. With a hold, captures it.
-void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKind kind,
+bool Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKind kind,
                    absl::string_view sink, const std::string& memo, const IdemArgs& idem,
-                   ResultCallback done) {
+                   ResultCallback& done, bool unknown_hold_is_direct) {
   std::shared_ptr<TenantState> t = GetTenant(tenant);
-  if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
+  if (!t) {
+    std::move(done)(absl::NotFoundError("tenant not found"));
+    return true;
+  }
   DeferredAnswers later;  // given after the lock is released
   absl::MutexLock lock(&t->mu);
-  if (AnswerFromIdempotency(*t, idem, done, later)) return;
+  if (AnswerFromIdempotency(*t, idem, done, later)) return true;
   auto acct = t->accounts.find(args.account_id);
-  if (acct == t->accounts.end())
-    return later.Answer(std::move(done), AccountNotFound(args.account_id));
+  if (acct == t->accounts.end()) {
+    later.Answer(std::move(done), AccountNotFound(args.account_id));
+    return true;
+  }
   AccountState& a = acct->second;
   if (a.status == AccountStatus::kClosed) {
-    return later.Answer(std::move(done),
-                        absl::FailedPreconditionError("account_id: the account is closed"));
+    later.Answer(std::move(done),
+                 absl::FailedPreconditionError("account_id: the account is closed"));
+    return true;
   }
   const int64_t now = clock_->NowMicros();
   Mutation m;
   int64_t captured = 0;  // the hold's amount, when this debit captures one
   if (!args.hold_id.empty()) {
     auto h = t->holds.find(args.hold_id);
+    if (h == t->holds.end() && !unknown_hold_is_direct) return false;  // the caller asks the store
     if (h != t->holds.end()) {
       HoldState& hold = h->second;
+      absl::Status refused;
       if (hold.account_id != args.account_id) {
-        return later.Answer(std::move(done), absl::InvalidArgumentError(
-                                                 "hold_id: the hold belongs to another account"));
+        refused = absl::InvalidArgumentError("hold_id: the hold belongs to another account");
+      } else if (hold.phase == HoldPhase::kCapturing || hold.phase == HoldPhase::kCaptured) {
+        refused = absl::FailedPreconditionError("hold_id: already captured");
+      } else if (hold.phase == HoldPhase::kReleasing || hold.phase == HoldPhase::kReleased) {
+        refused = absl::FailedPreconditionError("hold_id: already released");
       }
-      if (hold.phase == HoldPhase::kCapturing || hold.phase == HoldPhase::kCaptured) {
-        return later.Answer(std::move(done),
-                            absl::FailedPreconditionError("hold_id: already captured"));
-      }
-      if (hold.phase == HoldPhase::kReleasing || hold.phase == HoldPhase::kReleased) {
-        return later.Answer(std::move(done),
-                            absl::FailedPreconditionError("hold_id: already released"));
+      if (!refused.ok()) {
+        later.Answer(std::move(done), refused);
+        return true;
       }
       if (hold.phase == HoldPhase::kOpen && hold.expires_at_us <= now) {
         CloseHold(*t, args.hold_id, hold, HoldPhase::kExpired);  // then a direct debit
@@ -1074,7 +1079,8 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
   if (!FitsAdd(a.posted.debits, a.pending_debit, args.amount) ||
       !FitsAdd(a.posted.spent, a.pending_debit, args.amount) ||
       !FitsAdd(out.posted.credits, out.pending_credit, args.amount)) {
-    return later.Answer(std::move(done), Overflow("amount"));
+    later.Answer(std::move(done), Overflow("amount"));
+    return true;
   }
   TransferRecord tr{.tenant_id = tenant,
                     .transfer_id = NewId("t_"),
@@ -1119,6 +1125,7 @@ void Ledger::Spend(const std::string& tenant, const DebitArgs& args, TransferKin
                    std::move(done), later)) {
     reserve(*t, +1);
   }
+  return true;
 }
 
 void Ledger::Release(const std::string& tenant, const std::string& hold_id, const IdemArgs& idem,

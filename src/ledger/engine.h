@@ -249,13 +249,17 @@ class Ledger {
   void Credit(const std::string& tenant, const std::string& account_id, int64_t amount,
               TransferKind kind, absl::string_view source, const std::string& memo,
               const IdemArgs& idem, ResultCallback done);
-  void Spend(const std::string& tenant, const DebitArgs& args, TransferKind kind,
+  // Answers `done` and returns true, except for a hold id memory does not know when
+  // !unknown_hold_is_direct: then returns false, `done` untouched, nothing changed (the caller
+  // asks the store, then calls again with true: such a hold is then a direct debit).
+  bool Spend(const std::string& tenant, const DebitArgs& args, TransferKind kind,
              absl::string_view sink, const std::string& memo, const IdemArgs& idem,
-             ResultCallback done);
+             ResultCallback& done, bool unknown_hold_is_direct);
   // For a Debit naming a hold that memory does not know (forgotten once closed, or closed before
-  // this process loaded): answers `done` and returns true when the store says the hold was
-  // captured or released (a refusal, or the replay of this call stored under its key), or when
-  // the store cannot be asked. Returns false (`done` untouched) when the Debit goes on.
+  // this process loaded; Spend found no key of this call in memory): answers `done` and returns
+  // true when the store says the hold was captured or released (a refusal, or the replay of this
+  // call stored under its key), or when the store cannot be asked. Returns false (`done`
+  // untouched) when the Debit goes on.
   bool AnswerForForgottenHold(const std::string& tenant, const DebitArgs& args,
                               const IdemArgs& idem, ResultCallback& done);
   absl::Status LoadUsage(TenantState& t, int64_t now_us);
