@@ -31,6 +31,10 @@ struct Mutation {
   std::optional<ApiKeyRecord> api_key;   // inserted, or updated (revoked) when the key_id exists
   std::vector<PeriodRecord> periods;     // inserted; an existing (account, period) fails the batch
   std::vector<AuditRecord> audit;        // appended (seq assigned by the store)
+  // Segments whose open-hold records are deleted: every hold in them has closed (its closing
+  // record committed) or expired, and nothing is journaled into them any more. A record of a
+  // hold's later state (captured, released, expired) is kept.
+  std::vector<HoldSegment> dropped_hold_segments;
 };
 
 // The tenant a mutation writes to ("" for the platform's own records: operator idempotency).
@@ -55,6 +59,9 @@ struct Snapshot {
   std::vector<HoldRecord> holds;               // open holds, and holds closed recently
   std::vector<IdempotencyRecord> idempotency;  // the most recent keys, up to a bound
   std::vector<PeriodRecord> last_periods;      // per account, its latest performed reset
+  // Every segment that still has open-hold records, open or not (HoldRecord::segment): the
+  // engine deletes those whose holds are all closed.
+  std::vector<HoldSegment> hold_segments;
 };
 
 // Reconciliation input for one tenant, read in one consistent snapshot.

@@ -131,6 +131,17 @@ struct HoldRecord {
   // update never overwrites them).
   uint64_t fingerprint = 0;
   std::string response;
+  // Where an open hold's record is journaled: its tenant's hold segment (see
+  // EngineOptions::hold_segment_span); 0 = none (a row of its own, or written before segments).
+  // Only read with status kOpen.
+  int64_t segment = 0;
+};
+
+// One segment of a tenant's journaled open holds (HoldRecord::segment).
+struct HoldSegment {
+  std::string tenant_id;
+  int64_t segment = 0;
+  friend bool operator==(const HoldSegment&, const HoldSegment&) = default;
 };
 
 // Posted totals of one account: the double-entry truth, recomputable from the transfers.

@@ -318,6 +318,7 @@ class Bench {
   std::map<std::string, RunResult> results_;
   std::vector<std::pair<std::string, std::string>> order_;  // (key, label) as run
   std::vector<WriterDelta> writer_;
+  HoldBatchesSize gateway_batches_at_end_, gateway_batches_after_;
   // hot account
   std::optional<bool> hot_pass_;
   int64_t hot_spent_delta_ = 0;
@@ -587,6 +588,23 @@ void Bench::GatewayPhase() {
   Settle();
   auto after = Stats("");
   if (before && after) writer_.push_back(Delta("gateway@64", *before, *after, r.seconds));
+  if (c_.database_url.empty()) return;
+  // Every hold of the run was captured: once their segments are sealed and dropped (a sweep a
+  // second), the store keeps no record of them but their closing rows.
+  auto kept = [&](const char* when) {
+    absl::StatusOr<HoldBatchesSize> size = HoldBatchesOf(c_.database_url, tenant_id_);
+    if (!size.ok()) {
+      notes_.push_back(absl::StrCat("gateway: ", size.status().message()));
+      return HoldBatchesSize{-1, -1};
+    }
+    std::printf("%-26s %s: %lld rows, %lld bytes (the run captured %lld holds)\n",
+                "  open-hold records", when, static_cast<long long>(size->rows),
+                static_cast<long long>(size->bytes), static_cast<long long>(r.total_ok));
+    return *size;
+  };
+  gateway_batches_at_end_ = kept("at the end of the run");
+  absl::SleepFor(absl::Seconds(3));
+  gateway_batches_after_ = kept("3 s later");
 }
 
 void Bench::HotPhase() {
@@ -1325,6 +1343,11 @@ void Bench::WriteJson() const {
                     ", \"spent_delta\": ", hot_spent_delta_,
                     ", \"pass\": ", *hot_pass_ ? "true" : "false", "},\n");
   }
+  absl::StrAppend(&j,
+                  "  \"gateway_hold_batches\": {\"rows_at_end\": ", gateway_batches_at_end_.rows,
+                  ", \"bytes_at_end\": ", gateway_batches_at_end_.bytes,
+                  ", \"rows_3s_later\": ", gateway_batches_after_.rows,
+                  ", \"bytes_3s_later\": ", gateway_batches_after_.bytes, "},\n");
   absl::StrAppend(&j, "  \"big\": {\"accounts\": ", big_.accounts,
                   ", \"insert_seconds\": ", JsonNumber(big_.insert_seconds),
                   ", \"baseline_start_seconds\": ", JsonNumber(big_.base_start_seconds),

@@ -440,4 +440,19 @@ absl::StatusOr<double> VacuumLedgerTables(const std::string& url) {
   return SecondsSince(t0);
 }
 
+absl::StatusOr<HoldBatchesSize> HoldBatchesOf(const std::string& url,
+                                              const std::string& tenant_id) {
+  try {
+    pqxx::connection conn(url);
+    pqxx::nontransaction ntx(conn);
+    pqxx::row r = ntx.exec_params1(
+        "SELECT count(*), coalesce(sum(octet_length(holds)), 0) FROM hold_batches "
+        "WHERE tenant_id = $1",
+        tenant_id);
+    return HoldBatchesSize{r[0].as<int64_t>(), r[1].as<int64_t>()};
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("reading hold_batches: ", e.what()));
+  }
+}
+
 }  // namespace tokenledger::bench

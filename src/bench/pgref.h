@@ -78,6 +78,13 @@ absl::StatusOr<double> DeleteTenantRows(const std::string& url, const std::strin
 // takes their CPU. Returns the seconds it took.
 absl::StatusOr<double> VacuumLedgerTables(const std::string& url);
 
+// What the store keeps of a tenant's open holds: its hold_batches rows and their bytes.
+struct HoldBatchesSize {
+  int64_t rows = 0;
+  int64_t bytes = 0;
+};
+absl::StatusOr<HoldBatchesSize> HoldBatchesOf(const std::string& url, const std::string& tenant_id);
+
 }  // namespace tokenledger::bench
 
 #endif  // TOKENLEDGER_BENCH_PGREF_H_

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
@@ -125,6 +126,16 @@ struct HoldState {
   // closing row then carries the Authorize's answer (see Ledger::JournalHolds).
   bool journaled = true;
   std::string idempotency_key;
+  // The segment its open record was journaled into while it is counted there (0: none).
+  int64_t segment = 0;
+};
+
+// A segment of a tenant's journaled open holds (EngineOptions::hold_segment_span).
+struct HoldSegmentState {
+  int64_t open = 0;  // holds journaled into it and still open
+  // Holds of it that expired in memory (an expiry is not written by itself): their closed rows
+  // are written when the segment is dropped, so that their Authorize answers outlive it.
+  std::vector<std::string> expired;
 };
 
 // The answer of an operation, as stored under its idempotency key and replayed.
@@ -206,6 +217,10 @@ struct TenantState {
   std::deque<std::pair<int64_t, std::string>> closed ABSL_GUARDED_BY(mu);
   // Holds not yet journaled, by the time their journaling is due (creation order is due order).
   std::deque<std::pair<int64_t, std::string>> unjournaled ABSL_GUARDED_BY(mu);
+  // Hold segments with records in the store (EngineOptions::hold_segment_span), by segment.
+  // Bounded by the segments of the holds' lifetimes.
+  absl::btree_map<int64_t, HoldSegmentState> hold_segments ABSL_GUARDED_BY(mu);
+  int64_t hold_segment_current ABSL_GUARDED_BY(mu) = 0;
   // The journal refused the last journaling of holds (its queue is full): Authorize sheds load
   // until a journaling succeeds.
   bool journal_full ABSL_GUARDED_BY(mu) = false;

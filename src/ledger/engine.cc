@@ -304,7 +304,15 @@ absl::StatusOr<Ledger::TenantMap> Ledger::BuildTenants(const Snapshot& s) {
       AddHeld(*t, acct->second, h.amount);
       ++t->open_holds;
       t->expiry.emplace(h.expires_at_us, h.hold_id);
+      if (h.segment != 0) {
+        hs.segment = h.segment;
+        ++t->hold_segments[h.segment].open;
+      }
     } else {
+      // Open in the store but past its expiry: written expired when its segment is dropped.
+      if (h.status == HoldStatus::kOpen && h.segment != 0) {
+        t->hold_segments[h.segment].expired.push_back(h.hold_id);
+      }
       hs.phase = h.status == HoldStatus::kCaptured   ? HoldPhase::kCaptured
                  : h.status == HoldStatus::kReleased ? HoldPhase::kReleased
                                                      : HoldPhase::kExpired;
@@ -316,6 +324,14 @@ absl::StatusOr<Ledger::TenantMap> Ledger::BuildTenants(const Snapshot& s) {
       t->idempotency.Insert(h.idempotency_key,
                             IdempotencyEntry{h.fingerprint, false, h.response, {}});
     }
+  }
+  // Segments with records in the store: those without an open hold are dropped by the next sweep.
+  for (const HoldSegment& seg : s.hold_segments) {
+    TenantState* t = tenant_of(seg.tenant_id);
+    if (t == nullptr || seg.segment == 0) continue;
+    absl::MutexLock lock(&t->mu);
+    t->hold_segment_current = std::max(t->hold_segment_current, seg.segment);
+    t->hold_segments.try_emplace(seg.segment);
   }
   for (const auto& rec : s.idempotency) {
     TenantState* t = rec.tenant_id.empty() ? platform_.get() : tenant_of(rec.tenant_id);
@@ -924,11 +940,13 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
     // is queued now and durable within one commit interval. If that commit fails, the hold stays
     // a valid reservation here and is written with its capture or release.
     const bool delayed = options_.hold_journal_delay > absl::ZeroDuration();
+    int64_t segment = 0;
     if (!delayed) {
+      segment = CurrentHoldSegment(*t, now);
       Mutation m;
       m.holds.push_back(HoldRecord{tenant, hold_id, args.account_id, args.amount, now,
                                    result.expires_at_us, HoldStatus::kOpen, idem.key,
-                                   idem.fingerprint, response});
+                                   idem.fingerprint, response, segment});
       absl::Status s = journal_->SubmitDeferred(std::move(m), nullptr);
       if (!s.ok()) return s;
     } else {
@@ -944,7 +962,9 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
                                   .expires_at_us = result.expires_at_us,
                                   .phase = HoldPhase::kOpen,
                                   .journaled = !delayed,
-                                  .idempotency_key = idem.key};
+                                  .idempotency_key = idem.key,
+                                  .segment = segment};
+    if (segment != 0) ++t->hold_segments[segment].open;
   }
   // A denial changes nothing and is not journaled: its key is remembered in memory only, and a
   // retry after a restart is decided afresh.
@@ -1188,6 +1208,7 @@ void Ledger::CloseHold(TenantState& t, const std::string& hold_id, HoldState& h,
   TL_INVARIANT(t.accounts.at(h.account_id).held >= 0);
   TL_INVARIANT(t.open_holds > 0);
   --t.open_holds;
+  LeaveSegment(t, h);
   h.phase = phase;
   h.closed_at_us = clock_->NowMicros();
   t.closed.emplace_back(h.closed_at_us, hold_id);
@@ -1197,13 +1218,13 @@ HoldRecord Ledger::HoldRow(TenantState& t, const std::string& hold_id, const Hol
                            HoldStatus status) {
   HoldRecord row{t.record.tenant_id, hold_id,         h.account_id, h.amount,
                  h.created_at_us,    h.expires_at_us, status,       h.idempotency_key};
-  if (!h.journaled) {
-    // Evicted from the cache only past its capacity: then the row goes without the answer, and
-    // a retry of that Authorize after a restart is decided afresh.
-    if (const IdempotencyEntry* e = t.idempotency.Find(h.idempotency_key)) {
-      row.fingerprint = e->fingerprint;
-      row.response = e->response;
-    }
+  // Every row carries the Authorize's answer: the open record, in a segment, is deleted once the
+  // hold has closed. Evicted from the cache only past its capacity: then the row goes without
+  // it, and a retry of that Authorize after a restart is decided afresh.
+  if (const IdempotencyEntry* e = t.idempotency.Find(h.idempotency_key);
+      e != nullptr && !e->pending) {
+    row.fingerprint = e->fingerprint;
+    row.response = e->response;
   }
   return row;
 }
@@ -1235,6 +1256,7 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
     t->expiry.pop();
     auto it = t->holds.find(hold_id);
     if (it == t->holds.end() || it->second.phase != HoldPhase::kOpen) continue;
+    if (it->second.segment != 0) t->hold_segments[it->second.segment].expired.push_back(hold_id);
     CloseHold(*t, hold_id, it->second, HoldPhase::kExpired);
     ++expired;
   }
@@ -1246,7 +1268,56 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
     if (it != t->holds.end() && it->second.phase >= HoldPhase::kCaptured) t->holds.erase(it);
     t->closed.pop_front();
   }
+  DropEmptySegments(*t, now);
   return expired;
+}
+
+int64_t Ledger::CurrentHoldSegment(TenantState& t, int64_t now_us) {
+  const int64_t span = std::max<int64_t>(1, absl::ToInt64Microseconds(options_.hold_segment_span));
+  t.hold_segment_current = std::max(t.hold_segment_current, now_us / span + 1);
+  return t.hold_segment_current;
+}
+
+int64_t Ledger::JournalIntoSegment(TenantState& t, HoldState& h, int64_t now_us) {
+  h.segment = CurrentHoldSegment(t, now_us);
+  ++t.hold_segments[h.segment].open;
+  return h.segment;
+}
+
+void Ledger::LeaveSegment(TenantState& t, HoldState& h) {
+  if (h.segment == 0) return;
+  auto it = t.hold_segments.find(h.segment);
+  h.segment = 0;
+  if (it == t.hold_segments.end()) return;
+  TL_INVARIANT(it->second.open > 0);
+  --it->second.open;
+}
+
+void Ledger::DropEmptySegments(TenantState& t, int64_t now_us) {
+  // Segments below the current one are sealed: nothing is journaled into them any more. The
+  // scan is over the segments with open holds, a few per second of the longest hold lifetime.
+  const int64_t current = CurrentHoldSegment(t, now_us);
+  Mutation m;
+  for (auto it = t.hold_segments.begin();
+       it != t.hold_segments.end() && it->first < current &&
+       m.dropped_hold_segments.size() < options_.expire_batch_max;
+       ++it) {
+    if (it->second.open > 0) continue;
+    m.dropped_hold_segments.push_back({t.record.tenant_id, it->first});
+    // With the segment's records go those of its expired holds: their closed rows are written in
+    // the same commit, with their Authorize answers (a hold forgotten since is left out).
+    for (const std::string& id : it->second.expired) {
+      auto h = t.holds.find(id);
+      if (h != t.holds.end()) m.holds.push_back(HoldRow(t, id, h->second, HoldStatus::kExpired));
+    }
+  }
+  if (m.dropped_hold_segments.empty()) return;
+  std::vector<HoldSegment> dropped = m.dropped_hold_segments;
+  // Refused (the queue is full): tried again at the next sweep. A drop that fails to commit
+  // leaves rows whose holds have all closed: harmless (a closing row wins over an open record),
+  // and pruned once expired.
+  if (!journal_->SubmitDeferred(std::move(m), nullptr).ok()) return;
+  for (const HoldSegment& d : dropped) t.hold_segments.erase(d.segment);
 }
 
 int64_t Ledger::JournalHolds(bool all) {
@@ -1279,6 +1350,7 @@ int64_t Ledger::JournalTenantHolds(const std::shared_ptr<TenantState>& t, bool a
         continue;
       }
       m.holds.push_back(HoldRow(*t, it->first, it->second, HoldStatus::kOpen));
+      m.holds.back().segment = JournalIntoSegment(*t, it->second, now);
       it->second.journaled = true;
     }
     if (m.holds.empty()) continue;
@@ -1290,7 +1362,11 @@ int64_t Ledger::JournalTenantHolds(const std::shared_ptr<TenantState>& t, bool a
     if (t->journal_full) {
       // The queue is full (or closing): the holds wait for the next sweep, and Authorize sheds
       // load meanwhile.
-      for (const std::string& id : ids) t->holds.at(id).journaled = false;
+      for (const std::string& id : ids) {
+        HoldState& h = t->holds.at(id);
+        h.journaled = false;
+        LeaveSegment(*t, h);
+      }
       t->unjournaled.insert(t->unjournaled.begin(), std::make_move_iterator(taken.begin()),
                             std::make_move_iterator(taken.end()));
       break;

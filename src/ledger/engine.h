@@ -61,6 +61,12 @@ struct EngineOptions {
   // `hold_journal_delay` (a hold is a reservation; a Debit naming a lost hold is a direct debit).
   // Zero: every hold is queued to the journal at once (written with the next group commit).
   absl::Duration hold_journal_delay = absl::ZeroDuration();
+  // Open holds are journaled into segments, a new one per `hold_segment_span` of the clock. Once
+  // a segment is no longer written to and every hold in it has closed (its closing row
+  // committed) or expired, ExpireHolds deletes its records (Mutation::dropped_hold_segments), so
+  // that the store keeps the records of open holds, not of every hold of the last hour, and a
+  // start-up reads those.
+  absl::Duration hold_segment_span = absl::Seconds(1);
 };
 
 // The idempotency key of a call and the fingerprint of its request (method and fields, key
@@ -271,6 +277,16 @@ class Ledger {
   void CloseHold(TenantState& t, const std::string& hold_id, HoldState& h, HoldPhase phase)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   int64_t ExpireTenantHolds(const std::shared_ptr<TenantState>& t);
+  // The segment an open hold journaled at `now_us` goes to (EngineOptions::hold_segment_span);
+  // never lower than one used before, so that segments below it are sealed.
+  int64_t CurrentHoldSegment(TenantState& t, int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  // Records that hold `h` (open) is journaled now, into the current segment; returns it.
+  int64_t JournalIntoSegment(TenantState& t, HoldState& h, int64_t now_us)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  // Takes hold `h` out of the count of its segment (it closed, or its journaling was refused).
+  void LeaveSegment(TenantState& t, HoldState& h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  // Queues the deletion of the sealed segments whose holds have all closed or expired.
+  void DropEmptySegments(TenantState& t, int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   int64_t JournalTenantHolds(const std::shared_ptr<TenantState>& t, bool all);
   // The store's row of hold `hold_id` in `status`. A hold not journaled yet also carries its
   // Authorize's fingerprint and answer (from the idempotency cache), so that the one row written

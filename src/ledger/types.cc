@@ -102,6 +102,7 @@ const std::string& MutationTenant(const Mutation& m) {
   if (!m.holds.empty()) return m.holds.front().tenant_id;
   if (!m.periods.empty()) return m.periods.front().tenant_id;
   if (m.idempotency) return m.idempotency->tenant_id;
+  if (!m.dropped_hold_segments.empty()) return m.dropped_hold_segments.front().tenant_id;
   return kNone;
 }
 

@@ -88,6 +88,8 @@ absl::Status CheckStorableText(const Mutation& m) {
     check("hold.account_id", h.account_id);
     check("hold.idempotency_key", h.idempotency_key);
   }
+  for (const HoldSegment& d : m.dropped_hold_segments)
+    check("dropped segment.tenant_id", d.tenant_id);
   for (const PeriodRecord& p : m.periods) {
     check("period.tenant_id", p.tenant_id);
     check("period.account_id", p.account_id);
@@ -394,7 +396,28 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
   for (auto& [key, t] : team_writes) teams_[key] = std::move(t);
   for (auto& [id, k] : key_writes) api_keys_[id] = std::move(k);
   key_hashes_.insert(new_hashes.begin(), new_hashes.end());
-  for (auto& [key, h] : hold_writes) holds_[key] = std::move(h);
+  // Dropping a segment deletes its records of holds still open there (PgStore: the segment's
+  // hold_batches rows); a hold's later state is a record of its own and stays.
+  for (const Mutation* m : live) {
+    for (const HoldSegment& d : m->dropped_hold_segments) {
+      if (d.segment == 0) continue;
+      hold_segments_.erase({d.tenant_id, d.segment});
+      for (auto it = holds_.lower_bound({d.tenant_id, ""});
+           it != holds_.end() && it->first.first == d.tenant_id;) {
+        if (it->second.status == HoldStatus::kOpen && it->second.segment == d.segment) {
+          it = holds_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  for (auto& [key, h] : hold_writes) {
+    if (h.status == HoldStatus::kOpen && h.segment != 0) {
+      hold_segments_.emplace(h.tenant_id, h.segment);
+    }
+    holds_[key] = std::move(h);
+  }
   for (auto& [key, p] : new_periods) periods_[key] = std::move(p);
   for (TransferRecord& t : new_transfers) {
     const size_t pos = transfers_.size();
@@ -431,6 +454,9 @@ absl::StatusOr<Snapshot> MemoryStore::Load() {
     s.accounts.push_back(std::move(ab));
   }
   for (const auto& [key, h] : holds_) s.holds.push_back(h);
+  for (const auto& [tenant_id, segment] : hold_segments_) {
+    s.hold_segments.push_back(HoldSegment{tenant_id, segment});
+  }
   for (const auto& [key, rec] : idempotency_) s.idempotency.push_back(rec);
   // periods_ is ordered by (tenant, account, period_start): the last row of each account is its
   // latest reset.

@@ -112,6 +112,8 @@ class MemoryStore final : public LedgerStore {
   std::map<Key, TeamRecord> teams_ ABSL_GUARDED_BY(mu_);
   std::map<Key, PostedTotals> balances_ ABSL_GUARDED_BY(mu_);
   std::map<Key, HoldRecord> holds_ ABSL_GUARDED_BY(mu_);
+  // The segments holding records of open holds (PgStore: hold_batches rows), until dropped.
+  std::set<std::pair<std::string, int64_t>> hold_segments_ ABSL_GUARDED_BY(mu_);
   std::vector<TransferRecord> transfers_ ABSL_GUARDED_BY(mu_);  // in seq order
   std::set<Key> transfer_ids_ ABSL_GUARDED_BY(mu_);             // (tenant_id, transfer_id)
   // Positions in transfers_ of each account's transfers (either side), ascending: the two

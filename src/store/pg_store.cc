@@ -124,8 +124,14 @@ constexpr char kUpsertHoldsSql[] =
 
 constexpr char kInsertHoldBatches[] = "tl_insert_hold_batches";
 constexpr char kInsertHoldBatchesSql[] =
-    "INSERT INTO hold_batches (tenant_id, expires_max, holds) "
-    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])";
+    "INSERT INTO hold_batches (tenant_id, segment, expires_max, holds) "
+    "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[])";
+
+// The rows of segments whose holds have all closed or expired (Mutation::dropped_hold_segments).
+constexpr char kDropHoldSegments[] = "tl_drop_hold_segments";
+constexpr char kDropHoldSegmentsSql[] =
+    "DELETE FROM hold_batches b USING unnest($1::text[], $2::bigint[]) AS d(tenant_id, segment) "
+    "WHERE b.tenant_id = d.tenant_id AND b.segment = d.segment AND d.segment <> 0";
 
 // Bounded per run, like the batch ids: rows whose every hold expired before $1.
 constexpr char kPruneHoldBatches[] = "tl_prune_hold_batches";
@@ -243,6 +249,7 @@ constexpr std::pair<const char*, const char*> kWriterStatements[] = {
     {kUpsertHolds, kUpsertHoldsSql},
     {kInsertHoldBatches, kInsertHoldBatchesSql},
     {kPruneHoldBatches, kPruneHoldBatchesSql},
+    {kDropHoldSegments, kDropHoldSegmentsSql},
     {kInsertPeriods, kInsertPeriodsSql},
     {kInsertTransfers, kInsertTransfersSql},
     {kAddBalances, kAddBalancesSql},
@@ -314,7 +321,7 @@ constexpr char kLoadHoldsSql[] =
 // The hold batch rows of a tenant ($1; '' = every tenant), and the rows of `holds` of given holds
 // (which win over their batch entries).
 constexpr char kLoadHoldBatchesSql[] =
-    "SELECT tenant_id, holds FROM hold_batches WHERE $1 = '' OR tenant_id = $1 "
+    "SELECT tenant_id, holds, segment FROM hold_batches WHERE $1 = '' OR tenant_id = $1 "
     "ORDER BY tenant_id, seq";
 constexpr char kHoldRowsOfSql[] =
     "SELECT h.tenant_id, h.hold_id FROM holds h "
@@ -723,6 +730,7 @@ absl::Status WriteBatch(BatchRunner& run, absl::Span<const Mutation* const> batc
   std::map<Key, TeamRecord> teams;
   std::map<std::string, ApiKeyRecord> api_keys;
   std::map<Key, HoldRecord> holds;
+  std::set<std::pair<std::string, int64_t>> dropped_segments;
   std::map<Key, PostedTotals> deltas;
   pg_internal::ArrayLiteral p_tenant, p_account, p_start, p_carried, p_expired, p_granted,
       p_created;
@@ -767,6 +775,9 @@ absl::Status WriteBatch(BatchRunner& run, absl::Span<const Mutation* const> batc
     for (const HoldRecord& h : m.holds) {
       auto [it, inserted] = holds.try_emplace({h.tenant_id, h.hold_id}, h);
       if (!inserted) it->second.status = h.status;
+    }
+    for (const HoldSegment& d : m.dropped_hold_segments) {
+      dropped_segments.emplace(d.tenant_id, d.segment);
     }
     for (const PeriodRecord& p : m.periods) {
       // Not merged: a second row for one (account, period) must fail the batch.
@@ -860,25 +871,35 @@ absl::Status WriteBatch(BatchRunner& run, absl::Span<const Mutation* const> batc
               std::move(role).Finish(), std::move(hash).Finish(), std::move(created).Finish(),
               std::move(revoked).Finish());
   }
-  // Holds written open: one hold_batches row per tenant. Any later state: a row of `holds`.
-  std::map<std::string, std::vector<const HoldRecord*>> opened;
+  if (!dropped_segments.empty()) {
+    pg_internal::ArrayLiteral tenant, segment;
+    for (const auto& [tenant_id, seg] : dropped_segments) {
+      tenant.AddText(tenant_id);
+      segment.AddInt(seg);
+    }
+    run.Exec0(kDropHoldSegments, std::move(tenant).Finish(), std::move(segment).Finish());
+  }
+  // Holds written open: one hold_batches row per tenant and segment. Any later state: a row of
+  // `holds`.
+  std::map<std::pair<std::string, int64_t>, std::vector<const HoldRecord*>> opened;
   size_t open_count = 0;
   for (const auto& [key, h] : holds) {
     if (h.status != HoldStatus::kOpen) continue;
-    opened[h.tenant_id].push_back(&h);
+    opened[{h.tenant_id, h.segment}].push_back(&h);
     ++open_count;
   }
   if (!opened.empty()) {
-    pg_internal::ArrayLiteral tenant, expires_max, encoded;
-    for (const auto& [tenant_id, list] : opened) {
+    pg_internal::ArrayLiteral tenant, segment, expires_max, encoded;
+    for (const auto& [where, list] : opened) {
       int64_t latest = INT64_MIN;
       for (const HoldRecord* h : list) latest = std::max(latest, h->expires_at_us);
-      tenant.AddText(tenant_id);
+      tenant.AddText(where.first);
+      segment.AddInt(where.second);
       expires_max.AddInt(latest);
       encoded.AddBytes(pg_internal::EncodeHolds(list));
     }
-    run.Exec0(kInsertHoldBatches, std::move(tenant).Finish(), std::move(expires_max).Finish(),
-              std::move(encoded).Finish());
+    run.Exec0(kInsertHoldBatches, std::move(tenant).Finish(), std::move(segment).Finish(),
+              std::move(expires_max).Finish(), std::move(encoded).Finish());
   }
   if (holds.size() > open_count) {
     pg_internal::ArrayLiteral tenant, id, account, amount, created, expires, status, idem,
@@ -1423,19 +1444,29 @@ absl::StatusOr<bool> PgStore::CommittedBatch(uint64_t batch_id) {
 namespace {
 
 // Adds to `holds` (rows of `holds` read already) the holds of the hold_batches rows of `tenant`
-// ("" = every tenant). An entry whose hold has a row in `holds` is that row's business (the
-// entry's answer fills the row's when the row carries none); the others are open holds. Rows are
-// pruned once every hold in them has been expired for the closed-hold window, by when a running
-// daemon has written each one's closing row.
+// ("" = every tenant), and to `segments` (when given) the segments of those rows. An entry whose
+// hold has a row in `holds` is that row's business (the entry's answer fills the row's when the
+// row carries none); the others are open holds. The engine deletes a segment's rows once its
+// holds have all closed or expired (Mutation::dropped_hold_segments); rows are also pruned once
+// every hold in them has been expired for the closed-hold window (rows of segment 0, written
+// before segments, and rows a failed drop left).
 template <typename Txn>
-absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<HoldRecord>& holds) {
+absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<HoldRecord>& holds,
+                              std::vector<HoldSegment>* segments = nullptr) {
   std::vector<HoldRecord> entries;
   std::set<Key> seen;
+  std::set<std::pair<std::string, int64_t>> segments_seen;
   for (const pqxx::row& r : txn.exec_params(kLoadHoldBatchesSql, tenant)) {
     absl::StatusOr<std::vector<HoldRecord>> decoded =
         pg_internal::DecodeHolds(r[0].as<std::string>(), pqxx::binarystring(r[1]).str());
     if (!decoded.ok()) return decoded.status();
+    const int64_t segment = r[2].as<int64_t>();
+    if (segments != nullptr && segment != 0 &&
+        segments_seen.emplace(r[0].as<std::string>(), segment).second) {
+      segments->push_back(HoldSegment{r[0].as<std::string>(), segment});
+    }
     for (HoldRecord& h : *decoded) {
+      h.segment = segment;
       if (seen.insert(Key{h.tenant_id, h.hold_id}).second) entries.push_back(std::move(h));
     }
   }
@@ -1525,7 +1556,7 @@ absl::StatusOr<Snapshot> PgStore::Load() {
     for (const pqxx::row& r : txn.exec_params(kLoadHoldsSql, closed_since, closed_max)) {
       s.holds.push_back(HoldFromRow(r));
     }
-    if (absl::Status b = MergeHoldBatches(txn, "", s.holds); !b.ok()) return b;
+    if (absl::Status b = MergeHoldBatches(txn, "", s.holds, &s.hold_segments); !b.ok()) return b;
     for (const pqxx::row& r : txn.exec_params(kLoadIdempotencySql, idempotency_max)) {
       s.idempotency.push_back(IdempotencyFromRow(r));
     }

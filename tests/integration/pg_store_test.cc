@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <pqxx/pqxx>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -949,6 +950,91 @@ TEST_F(PgStoreTest, OpenHoldsAreOneRowPerBatchAndTheirLaterRowsWin) {
   for (const ReconcileData::Row& row : data->rows) held[row.account_id] = row.open_held;
   EXPECT_EQ(held["alice"], 7);
   EXPECT_EQ(held["bob"], 11);
+}
+
+// Open holds go to rows of their segment (one per tenant, segment and batch); dropping a segment
+// deletes its rows, and only those: the closing rows stay, and so does every other segment.
+TEST_F(PgStoreTest, DroppingASegmentDeletesItsOpenRecordsOnly) {
+  const int64_t expires = absl::ToUnixMicros(absl::Now() + absl::Minutes(10));
+  auto hold = [&](const std::string& id, int64_t segment) {
+    return HoldRecord{.tenant_id = tenant_,
+                      .hold_id = id,
+                      .account_id = "alice",
+                      .amount = 5,
+                      .created_at_us = expires - 600'000'000,
+                      .expires_at_us = expires,
+                      .idempotency_key = "k-" + id,
+                      .fingerprint = 7,
+                      .response = "answer " + id,
+                      .segment = segment};
+  };
+  Mutation a, b;
+  a.holds = {hold("h1", 41), hold("h2", 41), hold("h3", 42)};  // two segments in one batch
+  b.holds = {hold("h4", 41)};
+  ASSERT_TRUE(Commit({&a}).ok());
+  ASSERT_TRUE(Commit({&b}).ok());
+  pqxx::connection conn(url_);
+  auto rows = [&](int64_t segment) {
+    pqxx::nontransaction txn(conn);
+    return txn
+        .exec_params1("SELECT count(*) FROM hold_batches WHERE tenant_id = $1 AND segment = $2",
+                      tenant_, segment)[0]
+        .as<int>();
+  };
+  EXPECT_EQ(rows(41), 2);
+  EXPECT_EQ(rows(42), 1);
+  absl::StatusOr<Snapshot> s = store_->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::map<std::string, HoldRecord> loaded;
+  for (const HoldRecord& h : s->holds) {
+    if (h.tenant_id == tenant_) loaded[h.hold_id] = h;
+  }
+  EXPECT_EQ(loaded["h1"].segment, 41);
+  EXPECT_EQ(loaded["h3"].segment, 42);
+  std::set<int64_t> segments;
+  for (const HoldSegment& seg : s->hold_segments) {
+    if (seg.tenant_id == tenant_) segments.insert(seg.segment);
+  }
+  EXPECT_EQ(segments, (std::set<int64_t>{41, 42}));
+
+  // Segment 41's holds close (h2 expired in memory: its row comes with the drop); it is dropped.
+  HoldRecord h1 = hold("h1", 0), h2 = hold("h2", 0), h4 = hold("h4", 0);
+  h1.status = HoldStatus::kCaptured;
+  h4.status = HoldStatus::kReleased;
+  Mutation close, drop;
+  close.holds = {h1, h4};
+  h2.status = HoldStatus::kExpired;
+  drop.holds = {h2};
+  drop.dropped_hold_segments = {HoldSegment{tenant_, 41}};
+  ASSERT_TRUE(Commit({&close}).ok());
+  ASSERT_TRUE(Commit({&drop}).ok());
+  EXPECT_EQ(rows(41), 0);
+  EXPECT_EQ(rows(42), 1);
+  s = store_->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  loaded.clear();
+  segments.clear();
+  for (const HoldRecord& h : s->holds) {
+    if (h.tenant_id == tenant_) loaded[h.hold_id] = h;
+  }
+  for (const HoldSegment& seg : s->hold_segments) {
+    if (seg.tenant_id == tenant_) segments.insert(seg.segment);
+  }
+  EXPECT_EQ(segments, (std::set<int64_t>{42}));
+  ASSERT_EQ(loaded.size(), 4u);
+  EXPECT_EQ(loaded["h1"].status, HoldStatus::kCaptured);
+  EXPECT_EQ(loaded["h1"].response, "answer h1");  // carried by the closing row now
+  EXPECT_EQ(loaded["h2"].status, HoldStatus::kExpired);
+  EXPECT_EQ(loaded["h2"].response, "answer h2");
+  EXPECT_EQ(loaded["h3"].status, HoldStatus::kOpen);
+  EXPECT_EQ(loaded["h4"].status, HoldStatus::kReleased);
+  // Segment 0 (rows written before segments) is never dropped by segment.
+  Mutation zero, drop_zero;
+  zero.holds = {hold("h5", 0)};
+  drop_zero.dropped_hold_segments = {HoldSegment{tenant_, 0}};
+  ASSERT_TRUE(Commit({&zero}).ok());
+  ASSERT_TRUE(Commit({&drop_zero}).ok());
+  EXPECT_EQ(rows(0), 1);
 }
 
 TEST_F(PgStoreTest, HoldBatchesLongExpiredArePruned) {

@@ -374,23 +374,30 @@ TEST_F(EngineTest, ForgottenClosedHoldsAreAskedOfTheStore) {
 
 // An expiry follows from expires_at: the sweep writes nothing, and a hold loaded open past its
 // expiry is expired (no reservation comes back with a restart).
-TEST_F(EngineTest, ExpiriesAreNotWrittenAndAHoldLoadedPastItsExpiryIsExpired) {
+TEST_F(EngineTest, AnExpiryIsWrittenWithItsSegmentsDropAndAHoldLoadedPastItsExpiryIsExpired) {
   CreateTenant();
   ASSERT_TRUE(Upsert("alice").ok());
   ASSERT_TRUE(Grant("alice", 100, "g").ok());
   auto h = Authorize("alice", 60, "a1", /*ttl=*/5);
   ASSERT_TRUE(h.ok());
-  Restart();  // drains the writer: the hold is stored, open
+  Restart();  // drains the writer: the hold is stored, open, in its segment
   clock_.Advance(absl::Seconds(6));
-  EXPECT_EQ(ledger_->ExpireHolds(), 1);
-  EXPECT_EQ(Available("alice"), 100);
-  Restart();
+  Restart();  // no sweep ran: the store still has it open
   auto snap = mem_.Load();
   ASSERT_TRUE(snap.ok());
   ASSERT_EQ(snap->holds.size(), 1u);
-  EXPECT_EQ(snap->holds[0].status, HoldStatus::kOpen);  // nothing was written for the expiry
-  EXPECT_EQ(Available("alice"), 100);                   // yet it is expired after the restart
+  EXPECT_EQ(snap->holds[0].status, HoldStatus::kOpen);
+  EXPECT_EQ(snap->hold_segments.size(), 1u);
+  EXPECT_EQ(Available("alice"), 100);  // yet it is expired after the restart
+  // The sweep finds nothing open to expire, and drops the segment, whose only hold expired: its
+  // record goes, and the expiry is written in its place, with the Authorize's answer.
   EXPECT_EQ(ledger_->ExpireHolds(), 0);
+  Restart();
+  snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->holds.size(), 1u);
+  EXPECT_EQ(snap->holds[0].status, HoldStatus::kExpired);
+  EXPECT_TRUE(snap->hold_segments.empty());
   auto replay = Authorize("alice", 60, "a1", /*ttl=*/5);  // still replayed from the store
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_EQ(replay->id, h->id);
@@ -398,6 +405,99 @@ TEST_F(EngineTest, ExpiriesAreNotWrittenAndAHoldLoadedPastItsExpiryIsExpired) {
   auto d = Debit("alice", 20, "d1", h->id);  // names an expired hold: a direct debit
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(Available("alice"), 80);
+  ExpectBooksBalance();
+}
+
+TEST_F(EngineTest, AHoldExpiredBySweepIsWrittenWhenItsSegmentIsDropped) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  auto h = Authorize("alice", 60, "a1", /*ttl=*/5);
+  ASSERT_TRUE(h.ok());
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_EQ(ledger_->ExpireHolds(), 1);  // expired in memory; its segment is sealed and dropped
+  Restart();
+  auto snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->holds.size(), 1u);
+  EXPECT_EQ(snap->holds[0].status, HoldStatus::kExpired);
+  EXPECT_TRUE(snap->hold_segments.empty());
+  auto replay = Authorize("alice", 60, "a1", /*ttl=*/5);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, h->id);
+  EXPECT_EQ(Available("alice"), 100);
+}
+
+// The gateway cycle: holds captured or released within moments. Their open records are deleted
+// once their segment is sealed and all its holds have closed, so the store keeps the records of
+// open holds, not of every hold of the last hour; what a restart needs is all still there.
+TEST_F(EngineTest, SegmentsWhoseHoldsAllClosedAreDroppedAndOpenHoldsSurvive) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Upsert("bob").ok());
+  ASSERT_TRUE(Grant("alice", 1000, "ga").ok());
+  ASSERT_TRUE(Grant("bob", 1000, "gb").ok());
+  auto h1 = Authorize("alice", 10, "a1");
+  auto h2 = Authorize("bob", 10, "a2");  // the same segment; stays open
+  ASSERT_TRUE(h1.ok() && h2.ok());
+  ASSERT_TRUE(Debit("alice", 5, "d1", h1->id).ok());
+  clock_.Advance(absl::Seconds(2));
+  auto h3 = Authorize("alice", 10, "a3");  // a later segment, all captured
+  ASSERT_TRUE(h3.ok());
+  ASSERT_TRUE(Debit("alice", 5, "d3", h3->id).ok());
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);
+  Restart();
+  auto snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->hold_segments.size(), 1u);  // h3's went; h1's stays for h2
+  std::map<std::string, HoldStatus> status;
+  for (const HoldRecord& h : snap->holds) status[h.hold_id] = h.status;
+  EXPECT_EQ(status[h1->id], HoldStatus::kCaptured);
+  EXPECT_EQ(status[h2->id], HoldStatus::kOpen);
+  EXPECT_EQ(status[h3->id], HoldStatus::kCaptured);
+  EXPECT_EQ(Available("bob"), 990);  // h2 still holds after the restart
+  ASSERT_TRUE(Release(h2->id, "r2").ok());
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);
+  Restart();
+  snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_TRUE(snap->hold_segments.empty());
+  for (const HoldRecord& h : snap->holds) EXPECT_NE(h.status, HoldStatus::kOpen) << h.hold_id;
+  // What the dropped records carried is still answered: the Authorize replays (its answer is on
+  // the closing row), and a second capture is refused.
+  auto replay = Authorize("alice", 10, "a1");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, h1->id);
+  EXPECT_EQ(Debit("alice", 5, "d1-again", h1->id).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Available("alice"), 990);
+  EXPECT_EQ(Available("bob"), 1000);
+  ExpectBooksBalance();
+}
+
+// A segment is dropped only once the closings of its holds are durable: a capture that failed
+// to commit leaves the hold open, and its record stays.
+TEST_F(EngineTest, ASegmentIsNotDroppedWhileACaptureOfItsHoldFailed) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  auto h = Authorize("alice", 60, "a1");
+  ASSERT_TRUE(h.ok());
+  Restart();  // the hold's record is stored
+  faulty_.FailNextCommits(100, absl::UnavailableError("down"));
+  EXPECT_EQ(Debit("alice", 50, "d1", h->id).status().code(), absl::StatusCode::kUnavailable);
+  faulty_.FailNextCommits(0, absl::OkStatus());
+  clock_.Advance(absl::Seconds(3));
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);
+  Restart();
+  auto snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->hold_segments.size(), 1u);
+  EXPECT_EQ(Available("alice"), 40);  // the hold is still open after the restart
+  auto d = Debit("alice", 50, "d1", h->id);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(Available("alice"), 50);
   ExpectBooksBalance();
 }
 
