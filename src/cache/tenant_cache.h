@@ -10,13 +10,13 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <queue>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
@@ -209,10 +209,10 @@ struct TenantState {
   absl::flat_hash_map<std::string, TeamState> teams ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, HoldState> holds ABSL_GUARDED_BY(mu);
   size_t open_holds ABSL_GUARDED_BY(mu) = 0;
-  // Open holds by expiry, soonest first; entries of holds closed since are skipped when popped.
-  std::priority_queue<std::pair<int64_t, std::string>, std::vector<std::pair<int64_t, std::string>>,
-                      std::greater<>>
-      expiry ABSL_GUARDED_BY(mu);
+  // Open holds by expiry, soonest first. A hold leaves it when it closes, so it holds the open
+  // holds only (a heap with lazy deletion kept a captured hold's entry until its expiry time:
+  // every hold of the last `hold_ttl_seconds` at the gateway's rate).
+  absl::btree_set<std::pair<int64_t, std::string>> expiry ABSL_GUARDED_BY(mu);
   // Closed holds in the order they closed, forgotten after the retention period.
   std::deque<std::pair<int64_t, std::string>> closed ABSL_GUARDED_BY(mu);
   // Holds not yet journaled, by the time their journaling is due (creation order is due order).

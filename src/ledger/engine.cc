@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -1208,6 +1209,7 @@ void Ledger::CloseHold(TenantState& t, const std::string& hold_id, HoldState& h,
   TL_INVARIANT(t.accounts.at(h.account_id).held >= 0);
   TL_INVARIANT(t.open_holds > 0);
   --t.open_holds;
+  t.expiry.erase({h.expires_at_us, hold_id});
   LeaveSegment(t, h);
   h.phase = phase;
   h.closed_at_us = clock_->NowMicros();
@@ -1250,14 +1252,25 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
   int64_t expired = 0;
   // An expiry is not written: it follows from expires_at, which the store has (a hold loaded
   // open past its expiry is loaded expired). A capture or release of an expired hold writes it.
-  while (!t->expiry.empty() && t->expiry.top().first <= now &&
-         static_cast<size_t>(expired) < options_.expire_batch_max) {
-    const std::string hold_id = t->expiry.top().second;
-    t->expiry.pop();
-    auto it = t->holds.find(hold_id);
-    if (it == t->holds.end() || it->second.phase != HoldPhase::kOpen) continue;
+  // A hold whose capture or release is being committed stays in the index: if that commit fails
+  // it is open again, and expires at a later sweep.
+  // (Erasing from a btree invalidates its iterators: each step looks its entry up again.)
+  std::optional<std::pair<int64_t, std::string>> in_flight;  // the last entry skipped
+  while (static_cast<size_t>(expired) < options_.expire_batch_max) {
+    auto entry = in_flight ? t->expiry.upper_bound(*in_flight) : t->expiry.begin();
+    if (entry == t->expiry.end() || entry->first > now) break;
+    auto it = t->holds.find(entry->second);
+    if (it == t->holds.end() || it->second.phase >= HoldPhase::kCaptured) {
+      t->expiry.erase(entry);  // not expected: a closed hold leaves the index
+      continue;
+    }
+    if (it->second.phase != HoldPhase::kOpen) {
+      in_flight = *entry;
+      continue;
+    }
+    const std::string hold_id = entry->second;
     if (it->second.segment != 0) t->hold_segments[it->second.segment].expired.push_back(hold_id);
-    CloseHold(*t, hold_id, it->second, HoldPhase::kExpired);
+    CloseHold(*t, hold_id, it->second, HoldPhase::kExpired);  // erases the entry
     ++expired;
   }
   // Closed holds are remembered for a while, and up to a number, then forgotten (a Debit naming
@@ -1493,6 +1506,8 @@ EngineStats Ledger::stats() const {
     absl::MutexLock lock(&t->mu);
     s.accounts += t->accounts.size();
     s.open_holds += t->open_holds;
+    s.expiry_entries += t->expiry.size();
+    s.hold_segments += t->hold_segments.size();
   }
   s.resets_performed = resets_performed_.load(std::memory_order_relaxed);
   return s;

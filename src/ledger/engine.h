@@ -143,6 +143,10 @@ struct EngineStats {
   size_t tenants = 0;
   size_t accounts = 0;
   size_t open_holds = 0;
+  // What memory keeps to expire the open holds, and the hold segments with records in the store
+  // (EngineOptions::hold_segment_span): both follow the open holds, not the holds placed.
+  size_t expiry_entries = 0;
+  size_t hold_segments = 0;
   uint64_t resets_performed = 0;  // (account, period) resets committed by this process
 };
 

@@ -476,6 +476,44 @@ TEST_F(EngineTest, SegmentsWhoseHoldsAllClosedAreDroppedAndOpenHoldsSurvive) {
   ExpectBooksBalance();
 }
 
+// The gateway cycle at a steady rate: what memory and the store keep for holds follows the holds
+// open, not every hold placed within their time to live.
+TEST_F(EngineTest, MemoryForHoldsFollowsTheOpenHoldsNotTheHoldsPlaced) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 1'000'000, "g").ok());
+  auto open = Authorize("alice", 1, "left-open", /*ttl=*/600);
+  ASSERT_TRUE(open.ok());
+  for (int i = 0; i < 300; ++i) {
+    auto h = Authorize("alice", 10, "a" + std::to_string(i), /*ttl=*/600);
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_TRUE(Debit("alice", 7, "d" + std::to_string(i), h->id).ok());
+    if (i % 100 == 99) {
+      clock_.Advance(absl::Seconds(1));
+      ledger_->ExpireHolds();
+    }
+  }
+  clock_.Advance(absl::Seconds(2));
+  ledger_->ExpireHolds();
+  EngineStats st = ledger_->stats();
+  EXPECT_EQ(st.open_holds, 1u);
+  EXPECT_EQ(st.expiry_entries, 1u);  // 301 with a heap that kept captured holds until expiry
+  EXPECT_EQ(st.hold_segments, 1u);   // the segment of the hold left open
+  Restart();
+  auto snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  int open_records = 0;
+  for (const HoldRecord& h : snap->holds) open_records += h.status == HoldStatus::kOpen;
+  EXPECT_EQ(open_records, 1);
+  EXPECT_EQ(snap->hold_segments.size(), 1u);
+  EXPECT_EQ(Available("alice"), 1'000'000 - 300 * 7 - 1);
+  // The one left open still expires, after the restart as before it.
+  clock_.Advance(absl::Seconds(600));
+  EXPECT_EQ(ledger_->ExpireHolds(), 1);
+  EXPECT_EQ(ledger_->stats().expiry_entries, 0u);
+  EXPECT_EQ(Available("alice"), 1'000'000 - 300 * 7);
+}
+
 // A segment is dropped only once the closings of its holds are durable: a capture that failed
 // to commit leaves the hold open, and its record stays.
 TEST_F(EngineTest, ASegmentIsNotDroppedWhileACaptureOfItsHoldFailed) {
