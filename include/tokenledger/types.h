@@ -141,6 +141,7 @@ struct HoldRecord {
 struct HoldSegment {
   std::string tenant_id;
   int64_t segment = 0;
+  int64_t records = 0;  // in a Snapshot: how many hold records the segment holds
   friend bool operator==(const HoldSegment&, const HoldSegment&) = default;
 };
 

@@ -16,7 +16,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
-#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
@@ -132,7 +131,8 @@ struct HoldState {
 
 // A segment of a tenant's journaled open holds (EngineOptions::hold_segment_span).
 struct HoldSegmentState {
-  int64_t open = 0;  // holds journaled into it and still open
+  int64_t open = 0;       // holds journaled into it and still open
+  int64_t journaled = 0;  // records it holds (those of holds closed since included)
   // Holds of it that expired in memory (an expiry is not written by itself): their closed rows
   // are written when the segment is dropped, so that their Authorize answers outlive it.
   std::vector<std::string> expired;
@@ -209,10 +209,11 @@ struct TenantState {
   absl::flat_hash_map<std::string, TeamState> teams ABSL_GUARDED_BY(mu);
   absl::flat_hash_map<std::string, HoldState> holds ABSL_GUARDED_BY(mu);
   size_t open_holds ABSL_GUARDED_BY(mu) = 0;
-  // Open holds by expiry, soonest first. A hold leaves it when it closes, so it holds the open
-  // holds only (a heap with lazy deletion kept a captured hold's entry until its expiry time:
-  // every hold of the last `hold_ttl_seconds` at the gateway's rate).
-  absl::btree_set<std::pair<int64_t, std::string>> expiry ABSL_GUARDED_BY(mu);
+  // Open holds by (expiry, hold id), soonest first, each with the segment its record is in (0:
+  // none). A hold leaves it when it closes, so it holds the open holds only (a heap with lazy
+  // deletion kept a captured hold's entry until its expiry time: every hold of the last
+  // `hold_ttl_seconds` at the gateway's rate).
+  absl::btree_map<std::pair<int64_t, std::string>, int64_t> expiry ABSL_GUARDED_BY(mu);
   // Closed holds in the order they closed, forgotten after the retention period.
   std::deque<std::pair<int64_t, std::string>> closed ABSL_GUARDED_BY(mu);
   // Holds not yet journaled, by the time their journaling is due (creation order is due order).

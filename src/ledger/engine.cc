@@ -304,10 +304,12 @@ absl::StatusOr<Ledger::TenantMap> Ledger::BuildTenants(const Snapshot& s) {
     if (h.status == HoldStatus::kOpen && h.expires_at_us > now) {
       AddHeld(*t, acct->second, h.amount);
       ++t->open_holds;
-      t->expiry.emplace(h.expires_at_us, h.hold_id);
+      t->expiry.emplace(std::make_pair(h.expires_at_us, h.hold_id), h.segment);
       if (h.segment != 0) {
         hs.segment = h.segment;
-        ++t->hold_segments[h.segment].open;
+        HoldSegmentState& seg = t->hold_segments[h.segment];
+        ++seg.open;
+        ++seg.journaled;
       }
     } else {
       // Open in the store but past its expiry: written expired when its segment is dropped.
@@ -332,7 +334,8 @@ absl::StatusOr<Ledger::TenantMap> Ledger::BuildTenants(const Snapshot& s) {
     if (t == nullptr || seg.segment == 0) continue;
     absl::MutexLock lock(&t->mu);
     t->hold_segment_current = std::max(t->hold_segment_current, seg.segment);
-    t->hold_segments.try_emplace(seg.segment);
+    HoldSegmentState& state = t->hold_segments[seg.segment];
+    state.journaled = std::max(state.journaled, seg.records);
   }
   for (const auto& rec : s.idempotency) {
     TenantState* t = rec.tenant_id.empty() ? platform_.get() : tenant_of(rec.tenant_id);
@@ -956,7 +959,7 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
     }
     AddHeld(*t, a, args.amount);
     ++t->open_holds;
-    t->expiry.emplace(result.expires_at_us, hold_id);
+    t->expiry.emplace(std::make_pair(result.expires_at_us, hold_id), segment);
     t->holds[hold_id] = HoldState{.account_id = args.account_id,
                                   .amount = args.amount,
                                   .created_at_us = now,
@@ -965,7 +968,11 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
                                   .journaled = !delayed,
                                   .idempotency_key = idem.key,
                                   .segment = segment};
-    if (segment != 0) ++t->hold_segments[segment].open;
+    if (segment != 0) {
+      HoldSegmentState& seg = t->hold_segments[segment];
+      ++seg.open;
+      ++seg.journaled;
+    }
   }
   // A denial changes nothing and is not journaled: its key is remembered in memory only, and a
   // retry after a restart is decided afresh.
@@ -1210,7 +1217,7 @@ void Ledger::CloseHold(TenantState& t, const std::string& hold_id, HoldState& h,
   TL_INVARIANT(t.open_holds > 0);
   --t.open_holds;
   t.expiry.erase({h.expires_at_us, hold_id});
-  LeaveSegment(t, h);
+  LeaveSegment(t, hold_id, h);
   h.phase = phase;
   h.closed_at_us = clock_->NowMicros();
   t.closed.emplace_back(h.closed_at_us, hold_id);
@@ -1258,17 +1265,17 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
   std::optional<std::pair<int64_t, std::string>> in_flight;  // the last entry skipped
   while (static_cast<size_t>(expired) < options_.expire_batch_max) {
     auto entry = in_flight ? t->expiry.upper_bound(*in_flight) : t->expiry.begin();
-    if (entry == t->expiry.end() || entry->first > now) break;
-    auto it = t->holds.find(entry->second);
+    if (entry == t->expiry.end() || entry->first.first > now) break;
+    auto it = t->holds.find(entry->first.second);
     if (it == t->holds.end() || it->second.phase >= HoldPhase::kCaptured) {
       t->expiry.erase(entry);  // not expected: a closed hold leaves the index
       continue;
     }
     if (it->second.phase != HoldPhase::kOpen) {
-      in_flight = *entry;
+      in_flight = entry->first;
       continue;
     }
-    const std::string hold_id = entry->second;
+    const std::string hold_id = entry->first.second;
     if (it->second.segment != 0) t->hold_segments[it->second.segment].expired.push_back(hold_id);
     CloseHold(*t, hold_id, it->second, HoldPhase::kExpired);  // erases the entry
     ++expired;
@@ -1281,7 +1288,7 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
     if (it != t->holds.end() && it->second.phase >= HoldPhase::kCaptured) t->holds.erase(it);
     t->closed.pop_front();
   }
-  DropEmptySegments(*t, now);
+  SweepSegments(*t, now);
   return expired;
 }
 
@@ -1291,46 +1298,96 @@ int64_t Ledger::CurrentHoldSegment(TenantState& t, int64_t now_us) {
   return t.hold_segment_current;
 }
 
-int64_t Ledger::JournalIntoSegment(TenantState& t, HoldState& h, int64_t now_us) {
+int64_t Ledger::JournalIntoSegment(TenantState& t, const std::string& id, HoldState& h,
+                                   int64_t now_us) {
   h.segment = CurrentHoldSegment(t, now_us);
-  ++t.hold_segments[h.segment].open;
+  HoldSegmentState& seg = t.hold_segments[h.segment];
+  ++seg.open;
+  ++seg.journaled;
+  if (auto e = t.expiry.find({h.expires_at_us, id}); e != t.expiry.end()) e->second = h.segment;
   return h.segment;
 }
 
-void Ledger::LeaveSegment(TenantState& t, HoldState& h) {
+void Ledger::LeaveSegment(TenantState& t, const std::string& id, HoldState& h) {
   if (h.segment == 0) return;
   auto it = t.hold_segments.find(h.segment);
   h.segment = 0;
+  if (auto e = t.expiry.find({h.expires_at_us, id}); e != t.expiry.end()) e->second = 0;
   if (it == t.hold_segments.end()) return;
   TL_INVARIANT(it->second.open > 0);
   --it->second.open;
 }
 
-void Ledger::DropEmptySegments(TenantState& t, int64_t now_us) {
+void Ledger::SweepSegments(TenantState& t, int64_t now_us) {
   // Segments below the current one are sealed: nothing is journaled into them any more. The
   // scan is over the segments with open holds, a few per second of the longest hold lifetime.
   const int64_t current = CurrentHoldSegment(t, now_us);
-  Mutation m;
-  for (auto it = t.hold_segments.begin();
-       it != t.hold_segments.end() && it->first < current &&
-       m.dropped_hold_segments.size() < options_.expire_batch_max;
+  const int64_t span = std::max<int64_t>(1, absl::ToInt64Microseconds(options_.hold_segment_span));
+  const int64_t compact_below =
+      current - absl::ToInt64Microseconds(options_.hold_segment_compact_after) / span;
+  std::vector<int64_t> drop;
+  absl::flat_hash_map<int64_t, bool> compact;  // segment -> none of its holds is in flight
+  size_t moving = 0;                           // open holds to write again
+  for (auto it = t.hold_segments.begin(); it != t.hold_segments.end() && it->first < current &&
+                                          drop.size() < options_.expire_batch_max;
        ++it) {
-    if (it->second.open > 0) continue;
-    m.dropped_hold_segments.push_back({t.record.tenant_id, it->first});
+    const HoldSegmentState& seg = it->second;
+    if (seg.open == 0) {
+      drop.push_back(it->first);
+    } else if (it->first < compact_below && seg.open * 8 <= seg.journaled &&
+               moving + seg.open <= options_.expire_batch_max) {
+      // Mostly closed, and old enough that its calls have had their time: compacted.
+      compact[it->first] = true;
+      moving += seg.open;
+    }
+  }
+  // The open holds of the segments to compact, found through the expiry index (which holds the
+  // open holds only). A segment with a capture or release in flight waits for the next sweep:
+  // its hold's closing row must not be followed by a rewrite of its open record.
+  struct Moved {
+    const std::string* id;
+    HoldState* hold;
+    int64_t from;
+  };
+  std::vector<Moved> moved;
+  if (!compact.empty()) {
+    for (auto& [key, segment] : t.expiry) {
+      auto c = compact.find(segment);
+      if (c == compact.end()) continue;
+      HoldState& h = t.holds.at(key.second);
+      if (h.phase != HoldPhase::kOpen) c->second = false;
+      moved.push_back(Moved{&key.second, &h, segment});
+    }
+    std::erase_if(moved, [&](const Moved& m) { return !compact.at(m.from); });
+    for (const auto& [segment, ok] : compact) {
+      if (ok) drop.push_back(segment);
+    }
+  }
+  if (drop.empty()) return;
+  Mutation m;
+  for (int64_t segment : drop) {
+    m.dropped_hold_segments.push_back({t.record.tenant_id, segment});
     // With the segment's records go those of its expired holds: their closed rows are written in
     // the same commit, with their Authorize answers (a hold forgotten since is left out).
-    for (const std::string& id : it->second.expired) {
+    for (const std::string& id : t.hold_segments.at(segment).expired) {
       auto h = t.holds.find(id);
       if (h != t.holds.end()) m.holds.push_back(HoldRow(t, id, h->second, HoldStatus::kExpired));
     }
   }
-  if (m.dropped_hold_segments.empty()) return;
-  std::vector<HoldSegment> dropped = m.dropped_hold_segments;
+  for (const Moved& mv : moved) {
+    m.holds.push_back(HoldRow(t, *mv.id, *mv.hold, HoldStatus::kOpen));
+    m.holds.back().segment = current;
+  }
   // Refused (the queue is full): tried again at the next sweep. A drop that fails to commit
   // leaves rows whose holds have all closed: harmless (a closing row wins over an open record),
-  // and pruned once expired.
+  // and pruned once expired; a failed compaction leaves the segment's rows, which still record
+  // the holds it would have moved.
   if (!journal_->SubmitDeferred(std::move(m), nullptr).ok()) return;
-  for (const HoldSegment& d : dropped) t.hold_segments.erase(d.segment);
+  for (int64_t segment : drop) t.hold_segments.erase(segment);
+  for (const Moved& mv : moved) {
+    mv.hold->segment = 0;  // its old segment is gone
+    JournalIntoSegment(t, *mv.id, *mv.hold, now_us);
+  }
 }
 
 int64_t Ledger::JournalHolds(bool all) {
@@ -1363,7 +1420,7 @@ int64_t Ledger::JournalTenantHolds(const std::shared_ptr<TenantState>& t, bool a
         continue;
       }
       m.holds.push_back(HoldRow(*t, it->first, it->second, HoldStatus::kOpen));
-      m.holds.back().segment = JournalIntoSegment(*t, it->second, now);
+      m.holds.back().segment = JournalIntoSegment(*t, it->first, it->second, now);
       it->second.journaled = true;
     }
     if (m.holds.empty()) continue;
@@ -1378,7 +1435,7 @@ int64_t Ledger::JournalTenantHolds(const std::shared_ptr<TenantState>& t, bool a
       for (const std::string& id : ids) {
         HoldState& h = t->holds.at(id);
         h.journaled = false;
-        LeaveSegment(*t, h);
+        LeaveSegment(*t, id, h);
       }
       t->unjournaled.insert(t->unjournaled.begin(), std::make_move_iterator(taken.begin()),
                             std::make_move_iterator(taken.end()));

@@ -67,6 +67,11 @@ struct EngineOptions {
   // that the store keeps the records of open holds, not of every hold of the last hour, and a
   // start-up reads those.
   absl::Duration hold_segment_span = absl::Seconds(1);
+  // A sealed segment this old whose records are mostly of closed holds (an eighth or less still
+  // open: the stragglers of the gateway's cycle) has its open holds written again into the
+  // current segment, in the commit that drops it, so that a few long-lived holds do not keep
+  // every record beside them until they close.
+  absl::Duration hold_segment_compact_after = absl::Seconds(30);
 };
 
 // The idempotency key of a call and the fingerprint of its request (method and fields, key
@@ -284,13 +289,16 @@ class Ledger {
   // The segment an open hold journaled at `now_us` goes to (EngineOptions::hold_segment_span);
   // never lower than one used before, so that segments below it are sealed.
   int64_t CurrentHoldSegment(TenantState& t, int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
-  // Records that hold `h` (open) is journaled now, into the current segment; returns it.
-  int64_t JournalIntoSegment(TenantState& t, HoldState& h, int64_t now_us)
+  // Records that hold `id` (open) is journaled now, into the current segment; returns it.
+  int64_t JournalIntoSegment(TenantState& t, const std::string& id, HoldState& h, int64_t now_us)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   // Takes hold `h` out of the count of its segment (it closed, or its journaling was refused).
-  void LeaveSegment(TenantState& t, HoldState& h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
-  // Queues the deletion of the sealed segments whose holds have all closed or expired.
-  void DropEmptySegments(TenantState& t, int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  void LeaveSegment(TenantState& t, const std::string& id, HoldState& h)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  // Queues the deletion of the sealed segments whose holds have all closed or expired, and of
+  // those compacted (EngineOptions::hold_segment_compact_after) with the rewrite of their open
+  // holds.
+  void SweepSegments(TenantState& t, int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   int64_t JournalTenantHolds(const std::shared_ptr<TenantState>& t, bool all);
   // The store's row of hold `hold_id` in `status`. A hold not journaled yet also carries its
   // Authorize's fingerprint and answer (from the idempotency cache), so that the one row written

@@ -304,7 +304,11 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
         HoldRecord rec = it->second;
         // A hold only ever closes (like PgStore's WHERE status = 1): a late creation record
         // does not reopen a hold whose capture committed first.
-        if (rec.status == HoldStatus::kOpen) rec.status = h.status;
+        if (rec.status == HoldStatus::kOpen) {
+          rec.status = h.status;
+          // An open hold's record written again (its segment compacted) moves to the new one.
+          if (h.status == HoldStatus::kOpen) rec.segment = h.segment;
+        }
         hold_writes[key] = std::move(rec);
         continue;
       }
@@ -455,7 +459,12 @@ absl::StatusOr<Snapshot> MemoryStore::Load() {
   }
   for (const auto& [key, h] : holds_) s.holds.push_back(h);
   for (const auto& [tenant_id, segment] : hold_segments_) {
-    s.hold_segments.push_back(HoldSegment{tenant_id, segment});
+    int64_t records = 0;
+    for (auto it = holds_.lower_bound({tenant_id, ""});
+         it != holds_.end() && it->first.first == tenant_id; ++it) {
+      records += it->second.segment == segment;
+    }
+    s.hold_segments.push_back(HoldSegment{tenant_id, segment, records});
   }
   for (const auto& [key, rec] : idempotency_) s.idempotency.push_back(rec);
   // periods_ is ordered by (tenant, account, period_start): the last row of each account is its

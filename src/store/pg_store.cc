@@ -1455,19 +1455,23 @@ absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<H
                               std::vector<HoldSegment>* segments = nullptr) {
   std::vector<HoldRecord> entries;
   std::set<Key> seen;
-  std::set<std::pair<std::string, int64_t>> segments_seen;
+  std::map<std::pair<std::string, int64_t>, int64_t> records;  // per segment
   for (const pqxx::row& r : txn.exec_params(kLoadHoldBatchesSql, tenant)) {
     absl::StatusOr<std::vector<HoldRecord>> decoded =
         pg_internal::DecodeHolds(r[0].as<std::string>(), pqxx::binarystring(r[1]).str());
     if (!decoded.ok()) return decoded.status();
     const int64_t segment = r[2].as<int64_t>();
-    if (segments != nullptr && segment != 0 &&
-        segments_seen.emplace(r[0].as<std::string>(), segment).second) {
-      segments->push_back(HoldSegment{r[0].as<std::string>(), segment});
+    if (segment != 0) {
+      records[{r[0].as<std::string>(), segment}] += static_cast<int64_t>(decoded->size());
     }
     for (HoldRecord& h : *decoded) {
       h.segment = segment;
       if (seen.insert(Key{h.tenant_id, h.hold_id}).second) entries.push_back(std::move(h));
+    }
+  }
+  if (segments != nullptr) {
+    for (const auto& [where, n] : records) {
+      segments->push_back(HoldSegment{where.first, where.second, n});
     }
   }
   if (entries.empty()) return absl::OkStatus();

@@ -1037,6 +1037,46 @@ TEST_F(PgStoreTest, DroppingASegmentDeletesItsOpenRecordsOnly) {
   EXPECT_EQ(rows(0), 1);
 }
 
+// A compaction: an open hold's record written again into another segment, in the commit that
+// drops its old one. The hold is then found in its new segment only.
+TEST_F(PgStoreTest, AnOpenHoldWrittenAgainMovesToItsNewSegment) {
+  const int64_t expires = absl::ToUnixMicros(absl::Now() + absl::Minutes(10));
+  HoldRecord h{.tenant_id = tenant_,
+               .hold_id = "h1",
+               .account_id = "alice",
+               .amount = 5,
+               .created_at_us = expires - 600'000'000,
+               .expires_at_us = expires,
+               .idempotency_key = "k-h1",
+               .fingerprint = 7,
+               .response = "answer",
+               .segment = 50};
+  Mutation first;
+  first.holds = {h};
+  ASSERT_TRUE(Commit({&first}).ok());
+  Mutation compact;
+  h.segment = 60;
+  compact.holds = {h};
+  compact.dropped_hold_segments = {HoldSegment{tenant_, 50}};
+  ASSERT_TRUE(Commit({&compact}).ok());
+  absl::StatusOr<Snapshot> s = store_->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  int found = 0;
+  for (const HoldRecord& r : s->holds) {
+    if (r.tenant_id != tenant_) continue;
+    ++found;
+    EXPECT_EQ(r.status, HoldStatus::kOpen);
+    EXPECT_EQ(r.segment, 60);
+    EXPECT_EQ(r.response, "answer");
+  }
+  EXPECT_EQ(found, 1);
+  std::vector<HoldSegment> mine;
+  for (const HoldSegment& seg : s->hold_segments) {
+    if (seg.tenant_id == tenant_) mine.push_back(seg);
+  }
+  EXPECT_EQ(mine, (std::vector<HoldSegment>{{tenant_, 60, 1}}));
+}
+
 TEST_F(PgStoreTest, HoldBatchesLongExpiredArePruned) {
   PgStoreOptions options;
   options.prune_every = 1;  // every commit prunes

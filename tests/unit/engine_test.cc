@@ -514,6 +514,54 @@ TEST_F(EngineTest, MemoryForHoldsFollowsTheOpenHoldsNotTheHoldsPlaced) {
   EXPECT_EQ(Available("alice"), 1'000'000 - 300 * 7);
 }
 
+// A few holds left open keep their segment alive; once it is old enough and mostly closed, they
+// are written again into the current segment and the old one goes, in one commit.
+TEST_F(EngineTest, StragglersOfAMostlyClosedSegmentMoveAndItIsDropped) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 1'000'000, "g").ok());
+  auto straggler = Authorize("alice", 100, "straggler", /*ttl=*/3600);
+  auto second = Authorize("alice", 100, "second", /*ttl=*/3600);
+  ASSERT_TRUE(straggler.ok() && second.ok());
+  for (int i = 0; i < 20; ++i) {
+    auto h = Authorize("alice", 10, "a" + std::to_string(i));
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_TRUE(Debit("alice", 7, "d" + std::to_string(i), h->id).ok());
+  }
+  clock_.Advance(absl::Seconds(10));
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);
+  EXPECT_EQ(ledger_->stats().hold_segments, 1u);  // 2 of 22 open: kept while young
+  clock_.Advance(absl::Seconds(25));
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);
+  EngineStats st = ledger_->stats();
+  EXPECT_EQ(st.hold_segments, 1u);  // compacted: the two now in the current segment
+  EXPECT_EQ(st.open_holds, 2u);
+  Restart();
+  auto snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->hold_segments.size(), 1u);
+  EXPECT_EQ(snap->hold_segments[0].records, 2);
+  int open_records = 0;
+  for (const HoldRecord& h : snap->holds) {
+    if (h.status != HoldStatus::kOpen) continue;
+    ++open_records;
+    EXPECT_EQ(h.segment, snap->hold_segments[0].segment) << h.hold_id;
+  }
+  EXPECT_EQ(open_records, 2);
+  // Still held after the restart, replayed, and captured once.
+  EXPECT_EQ(Available("alice"), 1'000'000 - 20 * 7 - 200);
+  auto replay = Authorize("alice", 100, "straggler", /*ttl=*/3600);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, straggler->id);
+  ASSERT_TRUE(Debit("alice", 60, "ds", straggler->id).ok());
+  ASSERT_TRUE(Release(second->id, "r2").ok());
+  EXPECT_EQ(Available("alice"), 1'000'000 - 20 * 7 - 60);
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);
+  EXPECT_EQ(ledger_->stats().hold_segments, 0u);
+  ExpectBooksBalance();
+}
+
 // A segment is dropped only once the closings of its holds are durable: a capture that failed
 // to commit leaves the hold open, and its record stays.
 TEST_F(EngineTest, ASegmentIsNotDroppedWhileACaptureOfItsHoldFailed) {
