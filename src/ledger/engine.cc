@@ -1161,20 +1161,47 @@ void Ledger::Release(const std::string& tenant, const std::string& hold_id, cons
   absl::Status v = ValidateServerId("hold_id", hold_id);
   if (v.ok()) v = ValidateIdempotencyKey(idem.key);
   if (!v.ok()) return std::move(done)(v);
+  if (ReleaseHold(tenant, hold_id, idem, done, std::nullopt)) return;
+  // Memory does not know the hold (forgotten once closed, or closed before this process loaded):
+  // the store says whether and how it closed, off the tenant's lock.
+  absl::StatusOr<std::optional<HoldRecord>> stored = reader_->GetHold(tenant, hold_id);
+  if (!stored.ok()) return std::move(done)(stored.status());
+  if (!stored->has_value() || (*stored)->status == HoldStatus::kOpen) {
+    return std::move(done)(
+        absl::NotFoundError(absl::StrCat("hold_id: hold '", hold_id, "' not found")));
+  }
+  ReleaseHold(tenant, hold_id, idem, done, (*stored)->status);
+}
+
+bool Ledger::ReleaseHold(const std::string& tenant, const std::string& hold_id,
+                         const IdemArgs& idem, ResultCallback& done,
+                         std::optional<HoldStatus> stored) {
   std::shared_ptr<TenantState> t = GetTenant(tenant);
-  if (!t) return std::move(done)(absl::NotFoundError("tenant not found"));
+  if (!t) {
+    std::move(done)(absl::NotFoundError("tenant not found"));
+    return true;
+  }
   DeferredAnswers later;  // given after the lock is released
   absl::MutexLock lock(&t->mu);
-  if (AnswerFromIdempotency(*t, idem, done, later)) return;
+  if (AnswerFromIdempotency(*t, idem, done, later)) return true;
   auto h = t->holds.find(hold_id);
   if (h == t->holds.end()) {
-    return later.Answer(std::move(done), absl::NotFoundError(absl::StrCat("hold_id: hold '",
-                                                                          hold_id, "' not found")));
+    if (!stored.has_value()) return false;  // the caller asks the store
+    if (*stored == HoldStatus::kCaptured) {
+      later.Answer(std::move(done), absl::FailedPreconditionError("hold_id: already captured"));
+      return true;
+    }
+    // Released or expired long ago: nothing left to release, as for a remembered one (the
+    // answer is stored under this call's key, or this call's stored answer is replayed).
+    SubmitLocked(
+        t, idem, OpResult{.id = hold_id}, Mutation{}, [](TenantState&) {}, [](TenantState&) {},
+        std::move(done), later);
+    return true;
   }
   HoldState& hold = h->second;
   if (hold.phase == HoldPhase::kCapturing || hold.phase == HoldPhase::kCaptured) {
-    return later.Answer(std::move(done),
-                        absl::FailedPreconditionError("hold_id: already captured"));
+    later.Answer(std::move(done), absl::FailedPreconditionError("hold_id: already captured"));
+    return true;
   }
   const int64_t now = clock_->NowMicros();
   Mutation m;
@@ -1207,6 +1234,7 @@ void Ledger::Release(const std::string& tenant, const std::string& hold_id, cons
       released > 0) {
     reserve(*t, +1);
   }
+  return true;
 }
 
 // Marks a hold closed. The caller has already taken its amount out of `held` if it was open

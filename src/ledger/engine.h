@@ -49,9 +49,9 @@ struct EngineOptions {
   size_t open_holds_max = 1000000;       // per tenant; past it Authorize sheds load
   // Closed holds are remembered for `closed_hold_retention`, and at most `closed_holds_max` of
   // them per tenant (the oldest forgotten first, at each sweep), so that memory does not grow
-  // with an hour of traffic. A Debit naming a hold no longer in memory asks the store how it
-  // closed: a second capture is refused whether the hold is remembered or not. A Release of a
-  // forgotten hold is NOT_FOUND (a remembered one answers 0 released).
+  // with an hour of traffic. A Debit or Release naming a hold no longer in memory asks the
+  // store how it closed: a second capture is refused whether the hold is remembered or not, and
+  // a Release of a hold released or expired long ago answers 0 released, as for a remembered one.
   absl::Duration closed_hold_retention = absl::Hours(1);
   size_t closed_holds_max = 200000;
   size_t expire_batch_max = 10000;  // holds expired (or journaled) per sweep and tenant
@@ -277,6 +277,11 @@ class Ledger {
   // untouched) when the Debit goes on.
   bool AnswerForForgottenHold(const std::string& tenant, const DebitArgs& args,
                               const IdemArgs& idem, ResultCallback& done);
+  // Releases hold `hold_id`; answers `done` and returns true, except for a hold memory does not
+  // know when `stored` is empty: then returns false, `done` untouched, nothing changed (the
+  // caller asks the store, then calls again with the stored hold's status).
+  bool ReleaseHold(const std::string& tenant, const std::string& hold_id, const IdemArgs& idem,
+                   ResultCallback& done, std::optional<HoldStatus> stored);
   absl::Status LoadUsage(TenantState& t, int64_t now_us);
   struct ResetTally;
   // Queues the resets due for one account; false when the journal is full.

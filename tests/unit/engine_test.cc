@@ -355,6 +355,21 @@ TEST_F(EngineTest, ForgottenClosedHoldsAreAskedOfTheStore) {
   auto other = Debit("bob", 10, "other", h1->id);
   EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(other.status().message(), HasSubstr("hold_id"));
+  // A Release too: of a captured hold refused, of a released one nothing left, its own retry
+  // replayed (key evicted from memory), an id the store does not know either NOT_FOUND.
+  faulty_.SetUnavailable(true);
+  EXPECT_EQ(Release(h1->id, "rel1").status().code(), absl::StatusCode::kUnavailable);
+  faulty_.SetUnavailable(false);
+  auto rel1 = Release(h1->id, "rel1");
+  EXPECT_EQ(rel1.status().code(), absl::StatusCode::kFailedPrecondition) << rel1.status();
+  EXPECT_THAT(rel1.status().message(), HasSubstr("already captured"));
+  auto rel2 = Release(h2->id, "rel2");
+  ASSERT_TRUE(rel2.ok()) << rel2.status();
+  EXPECT_EQ(rel2->amount, 0);
+  auto rel2_replay = Release(h2->id, "r2");
+  ASSERT_TRUE(rel2_replay.ok()) << rel2_replay.status();
+  EXPECT_EQ(rel2_replay->amount, 20);
+  EXPECT_EQ(Release("h_000000000000", "rel-unknown").status().code(), absl::StatusCode::kNotFound);
   // The capture itself, retried: its answer, from the store.
   auto replay = Debit("alice", 10, "d1", h1->id);
   ASSERT_TRUE(replay.ok()) << replay.status();
@@ -372,8 +387,9 @@ TEST_F(EngineTest, ForgottenClosedHoldsAreAskedOfTheStore) {
   ExpectBooksBalance();
 }
 
-// An expiry follows from expires_at: the sweep writes nothing, and a hold loaded open past its
-// expiry is expired (no reservation comes back with a restart).
+// An expiry follows from expires_at: the sweep does not write it by itself (only with its
+// segment's drop, for the Authorize's answer), and a hold loaded open past its expiry is expired
+// (no reservation comes back with a restart).
 TEST_F(EngineTest, AnExpiryIsWrittenWithItsSegmentsDropAndAHoldLoadedPastItsExpiryIsExpired) {
   CreateTenant();
   ASSERT_TRUE(Upsert("alice").ok());
