@@ -88,8 +88,9 @@ absl::Status CheckStorableText(const Mutation& m) {
     check("hold.account_id", h.account_id);
     check("hold.idempotency_key", h.idempotency_key);
   }
-  for (const HoldSegment& d : m.dropped_hold_segments)
+  for (const HoldSegment& d : m.dropped_hold_segments) {
     check("dropped segment.tenant_id", d.tenant_id);
+  }
   for (const PeriodRecord& p : m.periods) {
     check("period.tenant_id", p.tenant_id);
     check("period.account_id", p.account_id);
