@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -222,6 +223,15 @@ struct TenantState {
   // Bounded by the segments of the holds' lifetimes.
   absl::btree_map<int64_t, HoldSegmentState> hold_segments ABSL_GUARDED_BY(mu);
   int64_t hold_segment_current ABSL_GUARDED_BY(mu) = 0;
+  // A compaction of hold segments under way: the segments chosen, and their open holds found
+  // so far by a scan of `expiry` that goes on from `cursor` over several sweeps (a bounded share
+  // each, so that a tenant with a million open holds is not stalled for the whole scan).
+  struct SegmentCompaction {
+    absl::flat_hash_set<int64_t> segments;
+    std::optional<std::pair<int64_t, std::string>> cursor;  // the last entry scanned
+    std::vector<std::string> found;
+  };
+  std::optional<SegmentCompaction> compaction ABSL_GUARDED_BY(mu);
   // The journal refused the last journaling of holds (its queue is full): Authorize sheds load
   // until a journaling succeeds.
   bool journal_full ABSL_GUARDED_BY(mu) = false;

@@ -1354,41 +1354,68 @@ void Ledger::SweepSegments(TenantState& t, int64_t now_us) {
   const int64_t compact_below =
       current - absl::ToInt64Microseconds(options_.hold_segment_compact_after) / span;
   std::vector<int64_t> drop;
-  absl::flat_hash_map<int64_t, bool> compact;  // segment -> none of its holds is in flight
-  size_t moving = 0;                           // open holds to write again
+  absl::flat_hash_set<int64_t> candidates;
+  size_t moving = 0;  // open holds to write again
   for (auto it = t.hold_segments.begin(); it != t.hold_segments.end() && it->first < current &&
                                           drop.size() < options_.expire_batch_max;
        ++it) {
     const HoldSegmentState& seg = it->second;
     if (seg.open == 0) {
       drop.push_back(it->first);
-    } else if (it->first < compact_below && seg.open * 8 <= seg.journaled &&
+    } else if (!t.compaction && it->first < compact_below && seg.open * 8 <= seg.journaled &&
                moving + seg.open <= options_.expire_batch_max) {
-      // Mostly closed, and old enough that its calls have had their time: compacted.
-      compact[it->first] = true;
+      // Mostly closed, and old enough that its calls have had their time: to be compacted.
+      candidates.insert(it->first);
       moving += seg.open;
     }
   }
-  // The open holds of the segments to compact, found through the expiry index (which holds the
-  // open holds only). A segment with a capture or release in flight waits for the next sweep:
-  // its hold's closing row must not be followed by a rewrite of its open record.
-  struct Moved {
-    const std::string* id;
-    HoldState* hold;
-    int64_t from;
-  };
-  std::vector<Moved> moved;
-  if (!compact.empty()) {
-    for (auto& [key, segment] : t.expiry) {
-      auto c = compact.find(segment);
-      if (c == compact.end()) continue;
-      HoldState& h = t.holds.at(key.second);
-      if (h.phase != HoldPhase::kOpen) c->second = false;
-      moved.push_back(Moved{&key.second, &h, segment});
+  if (!candidates.empty()) {
+    t.compaction.emplace();
+    t.compaction->segments = std::move(candidates);
+  }
+  // A compaction's open holds are found through the expiry index (which holds the open holds
+  // only), a bounded share of it per sweep.
+  std::vector<std::pair<std::string, HoldState*>> moved;
+  if (t.compaction) {
+    TenantState::SegmentCompaction& c = *t.compaction;
+    auto it = c.cursor ? t.expiry.lower_bound(*c.cursor) : t.expiry.begin();
+    for (size_t n = 0; it != t.expiry.end() && n < options_.hold_compaction_scan_max; ++it, ++n) {
+      if (c.segments.contains(it->second)) c.found.push_back(it->first.second);
     }
-    std::erase_if(moved, [&](const Moved& m) { return !compact.at(m.from); });
-    for (const auto& [segment, ok] : compact) {
-      if (ok) drop.push_back(segment);
+    if (it != t.expiry.end()) {
+      c.cursor = it->first;  // resumed there at the next sweep: the entries before it are done
+    } else {
+      // Scanned: every open hold of the chosen segments was seen, since nothing is journaled
+      // into a sealed segment. A segment whose holds are not all open and accounted for now (a
+      // capture or release in flight: its closing row must not be followed by a rewrite of the
+      // open record) is left for a later compaction.
+      absl::flat_hash_map<int64_t, int64_t> open_found;
+      absl::flat_hash_set<int64_t> in_flight;
+      for (const std::string& id : c.found) {
+        auto h = t.holds.find(id);
+        if (h == t.holds.end() || !c.segments.contains(h->second.segment)) continue;
+        if (h->second.phase == HoldPhase::kOpen) {
+          ++open_found[h->second.segment];
+        } else {
+          in_flight.insert(h->second.segment);
+        }
+      }
+      for (int64_t segment : c.segments) {
+        auto seg = t.hold_segments.find(segment);
+        auto f = open_found.find(segment);
+        if (seg == t.hold_segments.end() || seg->second.open == 0 || in_flight.contains(segment) ||
+            f == open_found.end() || f->second != seg->second.open) {
+          continue;  // dropped since, emptied (dropped above), or not all open
+        }
+        drop.push_back(segment);
+        for (const std::string& id : c.found) {
+          auto h = t.holds.find(id);
+          if (h != t.holds.end() && h->second.segment == segment) {
+            moved.emplace_back(id, &h->second);
+          }
+        }
+      }
+      t.compaction.reset();
     }
   }
   if (drop.empty()) return;
@@ -1402,19 +1429,19 @@ void Ledger::SweepSegments(TenantState& t, int64_t now_us) {
       if (h != t.holds.end()) m.holds.push_back(HoldRow(t, id, h->second, HoldStatus::kExpired));
     }
   }
-  for (const Moved& mv : moved) {
-    m.holds.push_back(HoldRow(t, *mv.id, *mv.hold, HoldStatus::kOpen));
+  for (const auto& [id, h] : moved) {
+    m.holds.push_back(HoldRow(t, id, *h, HoldStatus::kOpen));
     m.holds.back().segment = current;
   }
-  // Refused (the queue is full): tried again at the next sweep. A drop that fails to commit
-  // leaves rows whose holds have all closed: harmless (a closing row wins over an open record),
-  // and pruned once expired; a failed compaction leaves the segment's rows, which still record
-  // the holds it would have moved.
+  // Refused (the queue is full): tried again at the next sweep (a compaction, after a new scan).
+  // A drop that fails to commit leaves rows whose holds have all closed: harmless (a closing row
+  // wins over an open record), and pruned once expired; a failed compaction leaves the
+  // segment's rows, which still record the holds it would have moved.
   if (!journal_->SubmitDeferred(std::move(m), nullptr).ok()) return;
   for (int64_t segment : drop) t.hold_segments.erase(segment);
-  for (const Moved& mv : moved) {
-    mv.hold->segment = 0;  // its old segment is gone
-    JournalIntoSegment(t, *mv.id, *mv.hold, now_us);
+  for (const auto& [id, h] : moved) {
+    h->segment = 0;  // its old segment is gone
+    JournalIntoSegment(t, id, *h, now_us);
   }
 }
 

@@ -72,6 +72,8 @@ struct EngineOptions {
   // current segment, in the commit that drops it, so that a few long-lived holds do not keep
   // every record beside them until they close.
   absl::Duration hold_segment_compact_after = absl::Seconds(30);
+  // Open holds a sweep looks at to find a compaction's holds (the scan resumes at the next).
+  size_t hold_compaction_scan_max = 50000;
 };
 
 // The idempotency key of a call and the fingerprint of its request (method and fields, key

@@ -578,6 +578,51 @@ TEST_F(EngineTest, StragglersOfAMostlyClosedSegmentMoveAndItIsDropped) {
   ExpectBooksBalance();
 }
 
+// The compaction's scan of the open holds is spread over sweeps, a bounded share each: the
+// outcome is the same, a few sweeps later.
+TEST_F(EngineTest, ACompactionScanSpreadOverSweepsMovesEveryStraggler) {
+  Restart(EngineOptions{.hold_compaction_scan_max = 2});
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 1'000'000, "g").ok());
+  std::vector<std::string> stragglers;
+  for (int i = 0; i < 5; ++i) {
+    auto h = Authorize("alice", 100, "s" + std::to_string(i), /*ttl=*/3600);
+    ASSERT_TRUE(h.ok());
+    stragglers.push_back(h->id);
+  }
+  for (int i = 0; i < 40; ++i) {
+    auto h = Authorize("alice", 10, "a" + std::to_string(i));
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_TRUE(Debit("alice", 7, "d" + std::to_string(i), h->id).ok());
+  }
+  clock_.Advance(absl::Seconds(35));
+  auto records_by_segment = [&] {
+    std::map<int64_t, int64_t> out;
+    auto snap = mem_.Load();
+    EXPECT_TRUE(snap.ok());
+    if (snap.ok()) {
+      for (const HoldSegment& seg : snap->hold_segments) out[seg.segment] = seg.records;
+    }
+    return out;
+  };
+  ledger_->ExpireHolds();                                 // the first two of five scanned
+  Restart(EngineOptions{.hold_compaction_scan_max = 2});  // drains; the scan starts again
+  EXPECT_EQ(records_by_segment().size(), 1u);
+  EXPECT_EQ(records_by_segment().begin()->second, 45);  // not compacted yet
+  for (int i = 0; i < 4; ++i) ledger_->ExpireHolds();   // 2 + 2 + 1 scanned, then compacted
+  Restart(EngineOptions{.hold_compaction_scan_max = 2});
+  auto records = records_by_segment();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records.begin()->second, 5);  // the five stragglers, in a new segment
+  EXPECT_EQ(Available("alice"), 1'000'000 - 40 * 7 - 500);
+  for (size_t i = 0; i < stragglers.size(); ++i) {
+    ASSERT_TRUE(Release(stragglers[i], "r" + std::to_string(i)).ok());
+  }
+  EXPECT_EQ(Available("alice"), 1'000'000 - 40 * 7);
+  ExpectBooksBalance();
+}
+
 // A segment is dropped only once the closings of its holds are durable: a capture that failed
 // to commit leaves the hold open, and its record stays.
 TEST_F(EngineTest, ASegmentIsNotDroppedWhileACaptureOfItsHoldFailed) {
