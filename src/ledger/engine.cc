@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <optional>
 #include <utility>
 
@@ -1320,9 +1321,12 @@ int64_t Ledger::ExpireTenantHolds(const std::shared_ptr<TenantState>& t) {
   return expired;
 }
 
+int64_t Ledger::HoldSegmentSpanMicros() const {
+  return std::max<int64_t>(1, absl::ToInt64Microseconds(options_.hold_segment_span));
+}
+
 int64_t Ledger::CurrentHoldSegment(TenantState& t, int64_t now_us) {
-  const int64_t span = std::max<int64_t>(1, absl::ToInt64Microseconds(options_.hold_segment_span));
-  t.hold_segment_current = std::max(t.hold_segment_current, now_us / span + 1);
+  t.hold_segment_current = std::max(t.hold_segment_current, now_us / HoldSegmentSpanMicros() + 1);
   return t.hold_segment_current;
 }
 
@@ -1350,9 +1354,9 @@ void Ledger::SweepSegments(TenantState& t, int64_t now_us) {
   // Segments below the current one are sealed: nothing is journaled into them any more. The
   // scan is over the segments with open holds, a few per second of the longest hold lifetime.
   const int64_t current = CurrentHoldSegment(t, now_us);
-  const int64_t span = std::max<int64_t>(1, absl::ToInt64Microseconds(options_.hold_segment_span));
   const int64_t compact_below =
-      current - absl::ToInt64Microseconds(options_.hold_segment_compact_after) / span;
+      current -
+      absl::ToInt64Microseconds(options_.hold_segment_compact_after) / HoldSegmentSpanMicros();
   std::vector<int64_t> drop;
   absl::flat_hash_set<int64_t> candidates;
   size_t moving = 0;  // open holds to write again
@@ -1385,35 +1389,24 @@ void Ledger::SweepSegments(TenantState& t, int64_t now_us) {
     if (it != t.expiry.end()) {
       c.cursor = it->first;  // resumed there at the next sweep: the entries before it are done
     } else {
-      // Scanned: every open hold of the chosen segments was seen, since nothing is journaled
-      // into a sealed segment. A segment whose holds are not all open and accounted for now (a
-      // capture or release in flight: its closing row must not be followed by a rewrite of the
-      // open record) is left for a later compaction.
-      absl::flat_hash_map<int64_t, int64_t> open_found;
-      absl::flat_hash_set<int64_t> in_flight;
-      for (const std::string& id : c.found) {
+      // Scanned: every hold of the chosen segments not closed yet was seen (nothing is journaled
+      // into a sealed segment, and a hold leaves the index only as it closes). A segment is
+      // compacted when the holds found still in it are all it counts. One whose capture or
+      // release is in flight is moved too: the stores keep a closed hold closed whatever open
+      // record follows its closing one.
+      absl::flat_hash_map<int64_t, std::vector<std::pair<std::string, HoldState*>>> by_segment;
+      for (std::string& id : c.found) {
         auto h = t.holds.find(id);
         if (h == t.holds.end() || !c.segments.contains(h->second.segment)) continue;
-        if (h->second.phase == HoldPhase::kOpen) {
-          ++open_found[h->second.segment];
-        } else {
-          in_flight.insert(h->second.segment);
-        }
+        by_segment[h->second.segment].emplace_back(std::move(id), &h->second);
       }
-      for (int64_t segment : c.segments) {
+      for (auto& [segment, holds] : by_segment) {
         auto seg = t.hold_segments.find(segment);
-        auto f = open_found.find(segment);
-        if (seg == t.hold_segments.end() || seg->second.open == 0 || in_flight.contains(segment) ||
-            f == open_found.end() || f->second != seg->second.open) {
-          continue;  // dropped since, emptied (dropped above), or not all open
+        if (seg == t.hold_segments.end() || static_cast<size_t>(seg->second.open) != holds.size()) {
+          continue;  // not all accounted for: left as it is
         }
         drop.push_back(segment);
-        for (const std::string& id : c.found) {
-          auto h = t.holds.find(id);
-          if (h != t.holds.end() && h->second.segment == segment) {
-            moved.emplace_back(id, &h->second);
-          }
-        }
+        std::move(holds.begin(), holds.end(), std::back_inserter(moved));
       }
       t.compaction.reset();
     }

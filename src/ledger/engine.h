@@ -296,6 +296,7 @@ class Ledger {
   // The segment an open hold journaled at `now_us` goes to (EngineOptions::hold_segment_span);
   // never lower than one used before, so that segments below it are sealed.
   int64_t CurrentHoldSegment(TenantState& t, int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  int64_t HoldSegmentSpanMicros() const;
   // Records that hold `id` (open) is journaled now, into the current segment; returns it.
   int64_t JournalIntoSegment(TenantState& t, const std::string& id, HoldState& h, int64_t now_us)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);

@@ -297,19 +297,21 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
         return CheckViolation("holds", "status out of range");
       }
       Key key{h.tenant_id, h.hold_id};
+      // A hold only ever closes (like PgStore's WHERE status = 1): a late creation record, or a
+      // compaction's rewrite, does not reopen a hold whose capture committed first. An open
+      // hold's record written again (its segment compacted) moves to the new segment.
+      auto close_or_move = [&h](HoldRecord& rec) {
+        if (rec.status != HoldStatus::kOpen) return;
+        rec.status = h.status;
+        if (h.status == HoldStatus::kOpen) rec.segment = h.segment;
+      };
       if (auto it = hold_writes.find(key); it != hold_writes.end()) {
-        it->second.status = h.status;
+        close_or_move(it->second);
         continue;
       }
       if (auto it = holds_.find(key); it != holds_.end()) {
         HoldRecord rec = it->second;
-        // A hold only ever closes (like PgStore's WHERE status = 1): a late creation record
-        // does not reopen a hold whose capture committed first.
-        if (rec.status == HoldStatus::kOpen) {
-          rec.status = h.status;
-          // An open hold's record written again (its segment compacted) moves to the new one.
-          if (h.status == HoldStatus::kOpen) rec.segment = h.segment;
-        }
+        close_or_move(rec);
         hold_writes[key] = std::move(rec);
         continue;
       }
@@ -459,13 +461,14 @@ absl::StatusOr<Snapshot> MemoryStore::Load() {
     s.accounts.push_back(std::move(ab));
   }
   for (const auto& [key, h] : holds_) s.holds.push_back(h);
+  std::map<std::pair<std::string, int64_t>, int64_t> records;
+  for (const auto& [key, h] : holds_) {
+    if (h.segment != 0) ++records[{h.tenant_id, h.segment}];
+  }
   for (const auto& [tenant_id, segment] : hold_segments_) {
-    int64_t records = 0;
-    for (auto it = holds_.lower_bound({tenant_id, ""});
-         it != holds_.end() && it->first.first == tenant_id; ++it) {
-      records += it->second.segment == segment;
-    }
-    s.hold_segments.push_back(HoldSegment{tenant_id, segment, records});
+    auto it = records.find({tenant_id, segment});
+    s.hold_segments.push_back(
+        HoldSegment{tenant_id, segment, it == records.end() ? 0 : it->second});
   }
   for (const auto& [key, rec] : idempotency_) s.idempotency.push_back(rec);
   // periods_ is ordered by (tenant, account, period_start): the last row of each account is its

@@ -773,8 +773,11 @@ absl::Status WriteBatch(BatchRunner& run, absl::Span<const Mutation* const> batc
       if (!inserted) it->second.revoked = m.api_key->revoked;
     }
     for (const HoldRecord& h : m.holds) {
+      // A hold only ever closes, here as in the statement: a later record of it in the batch
+      // moves its status on from open, and an open record after a closing one (a compaction
+      // rewriting a hold whose capture is in flight) changes nothing.
       auto [it, inserted] = holds.try_emplace({h.tenant_id, h.hold_id}, h);
-      if (!inserted) it->second.status = h.status;
+      if (!inserted && it->second.status == HoldStatus::kOpen) it->second.status = h.status;
     }
     for (const HoldSegment& d : m.dropped_hold_segments) {
       dropped_segments.emplace(d.tenant_id, d.segment);

@@ -1077,6 +1077,33 @@ TEST_F(PgStoreTest, AnOpenHoldWrittenAgainMovesToItsNewSegment) {
   EXPECT_EQ(mine, (std::vector<HoldSegment>{{tenant_, 60, 1}}));
 }
 
+// A hold only ever closes, also within one batch: an open record after its closing one (a
+// compaction rewriting a hold whose capture was in flight) leaves it closed, in no segment.
+TEST_F(PgStoreTest, AnOpenRecordAfterAClosingOneInABatchLeavesTheHoldClosed) {
+  HoldRecord h{.tenant_id = tenant_,
+               .hold_id = "h1",
+               .account_id = "alice",
+               .amount = 5,
+               .expires_at_us = absl::ToUnixMicros(absl::Now() + absl::Minutes(10)),
+               .status = HoldStatus::kCaptured};
+  Mutation capture, rewrite;
+  capture.holds = {h};
+  h.status = HoldStatus::kOpen;
+  h.segment = 9;
+  rewrite.holds = {h};
+  ASSERT_TRUE(Commit({&capture, &rewrite}).ok());
+  absl::StatusOr<Snapshot> s = store_->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  int found = 0;
+  for (const HoldRecord& r : s->holds) {
+    if (r.tenant_id != tenant_) continue;
+    ++found;
+    EXPECT_EQ(r.status, HoldStatus::kCaptured);
+  }
+  EXPECT_EQ(found, 1);
+  for (const HoldSegment& seg : s->hold_segments) EXPECT_NE(seg.tenant_id, tenant_);
+}
+
 TEST_F(PgStoreTest, HoldBatchesLongExpiredArePruned) {
   PgStoreOptions options;
   options.prune_every = 1;  // every commit prunes

@@ -244,6 +244,29 @@ TEST_F(MemoryStoreTest, HoldUpdateChangesOnlyItsStatus) {
   EXPECT_EQ(s->holds[0].status, HoldStatus::kReleased);
 }
 
+// A hold only ever closes, also within one batch: an open record after its closing one (a
+// compaction rewriting a hold whose capture was in flight) leaves it closed, in no segment.
+TEST_F(MemoryStoreTest, AnOpenRecordAfterAClosingOneInABatchLeavesTheHoldClosed) {
+  HoldRecord h{.tenant_id = kTenant,
+               .hold_id = "h1",
+               .account_id = "alice",
+               .amount = 30,
+               .expires_at_us = 600,
+               .status = HoldStatus::kCaptured};
+  Mutation capture, rewrite;
+  capture.holds = {h};
+  h.status = HoldStatus::kOpen;
+  h.segment = 9;
+  rewrite.holds = {h};
+  const Mutation* batch[] = {&capture, &rewrite};
+  ASSERT_TRUE(store_.Commit(batch, NextBatch()).ok());
+  absl::StatusOr<Snapshot> s = store_.Load();
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(s->holds.size(), 1u);
+  EXPECT_EQ(s->holds[0].status, HoldStatus::kCaptured);
+  EXPECT_TRUE(s->hold_segments.empty());
+}
+
 TEST_F(MemoryStoreTest, RecomputeFindsCorruptionAndRepairFixesIt) {
   ASSERT_TRUE(CommitOne(store_, GrantMutation(kTenant, "alice", 100, "g"), NextBatch()).ok());
   Mutation spend;
