@@ -105,6 +105,27 @@ Mutation GrantMutation(const std::string& tenant, const std::string& account, in
   return m;
 }
 
+// The holds of `tenant` in a snapshot, by id, and the segments it has records in.
+std::map<std::string, HoldRecord> HoldsOf(const Snapshot& s, const std::string& tenant) {
+  std::map<std::string, HoldRecord> out;
+  for (const HoldRecord& h : s.holds) {
+    if (h.tenant_id == tenant) out[h.hold_id] = h;
+  }
+  return out;
+}
+std::vector<HoldSegment> SegmentsOf(const Snapshot& s, const std::string& tenant) {
+  std::vector<HoldSegment> out;
+  for (const HoldSegment& seg : s.hold_segments) {
+    if (seg.tenant_id == tenant) out.push_back(seg);
+  }
+  return out;
+}
+std::set<int64_t> SegmentIdsOf(const Snapshot& s, const std::string& tenant) {
+  std::set<int64_t> out;
+  for (const HoldSegment& seg : SegmentsOf(s, tenant)) out.insert(seg.segment);
+  return out;
+}
+
 class PgStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -985,17 +1006,10 @@ TEST_F(PgStoreTest, DroppingASegmentDeletesItsOpenRecordsOnly) {
   EXPECT_EQ(rows(42), 1);
   absl::StatusOr<Snapshot> s = store_->Load();
   ASSERT_TRUE(s.ok()) << s.status();
-  std::map<std::string, HoldRecord> loaded;
-  for (const HoldRecord& h : s->holds) {
-    if (h.tenant_id == tenant_) loaded[h.hold_id] = h;
-  }
+  std::map<std::string, HoldRecord> loaded = HoldsOf(*s, tenant_);
   EXPECT_EQ(loaded["h1"].segment, 41);
   EXPECT_EQ(loaded["h3"].segment, 42);
-  std::set<int64_t> segments;
-  for (const HoldSegment& seg : s->hold_segments) {
-    if (seg.tenant_id == tenant_) segments.insert(seg.segment);
-  }
-  EXPECT_EQ(segments, (std::set<int64_t>{41, 42}));
+  EXPECT_EQ(SegmentIdsOf(*s, tenant_), (std::set<int64_t>{41, 42}));
 
   // Segment 41's holds close (h2 expired in memory: its row comes with the drop); it is dropped.
   HoldRecord h1 = hold("h1", 0), h2 = hold("h2", 0), h4 = hold("h4", 0);
@@ -1012,15 +1026,8 @@ TEST_F(PgStoreTest, DroppingASegmentDeletesItsOpenRecordsOnly) {
   EXPECT_EQ(rows(42), 1);
   s = store_->Load();
   ASSERT_TRUE(s.ok()) << s.status();
-  loaded.clear();
-  segments.clear();
-  for (const HoldRecord& h : s->holds) {
-    if (h.tenant_id == tenant_) loaded[h.hold_id] = h;
-  }
-  for (const HoldSegment& seg : s->hold_segments) {
-    if (seg.tenant_id == tenant_) segments.insert(seg.segment);
-  }
-  EXPECT_EQ(segments, (std::set<int64_t>{42}));
+  loaded = HoldsOf(*s, tenant_);
+  EXPECT_EQ(SegmentIdsOf(*s, tenant_), (std::set<int64_t>{42}));
   ASSERT_EQ(loaded.size(), 4u);
   EXPECT_EQ(loaded["h1"].status, HoldStatus::kCaptured);
   EXPECT_EQ(loaded["h1"].response, "answer h1");  // carried by the closing row now
@@ -1061,20 +1068,12 @@ TEST_F(PgStoreTest, AnOpenHoldWrittenAgainMovesToItsNewSegment) {
   ASSERT_TRUE(Commit({&compact}).ok());
   absl::StatusOr<Snapshot> s = store_->Load();
   ASSERT_TRUE(s.ok()) << s.status();
-  int found = 0;
-  for (const HoldRecord& r : s->holds) {
-    if (r.tenant_id != tenant_) continue;
-    ++found;
-    EXPECT_EQ(r.status, HoldStatus::kOpen);
-    EXPECT_EQ(r.segment, 60);
-    EXPECT_EQ(r.response, "answer");
-  }
-  EXPECT_EQ(found, 1);
-  std::vector<HoldSegment> mine;
-  for (const HoldSegment& seg : s->hold_segments) {
-    if (seg.tenant_id == tenant_) mine.push_back(seg);
-  }
-  EXPECT_EQ(mine, (std::vector<HoldSegment>{{tenant_, 60, 1}}));
+  std::map<std::string, HoldRecord> loaded = HoldsOf(*s, tenant_);
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded["h1"].status, HoldStatus::kOpen);
+  EXPECT_EQ(loaded["h1"].segment, 60);
+  EXPECT_EQ(loaded["h1"].response, "answer");
+  EXPECT_EQ(SegmentsOf(*s, tenant_), (std::vector<HoldSegment>{{tenant_, 60, 1}}));
 }
 
 // A hold only ever closes, also within one batch: an open record after its closing one (a
@@ -1094,14 +1093,10 @@ TEST_F(PgStoreTest, AnOpenRecordAfterAClosingOneInABatchLeavesTheHoldClosed) {
   ASSERT_TRUE(Commit({&capture, &rewrite}).ok());
   absl::StatusOr<Snapshot> s = store_->Load();
   ASSERT_TRUE(s.ok()) << s.status();
-  int found = 0;
-  for (const HoldRecord& r : s->holds) {
-    if (r.tenant_id != tenant_) continue;
-    ++found;
-    EXPECT_EQ(r.status, HoldStatus::kCaptured);
-  }
-  EXPECT_EQ(found, 1);
-  for (const HoldSegment& seg : s->hold_segments) EXPECT_NE(seg.tenant_id, tenant_);
+  std::map<std::string, HoldRecord> loaded = HoldsOf(*s, tenant_);
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded["h1"].status, HoldStatus::kCaptured);
+  EXPECT_TRUE(SegmentsOf(*s, tenant_).empty());
 }
 
 TEST_F(PgStoreTest, HoldBatchesLongExpiredArePruned) {
