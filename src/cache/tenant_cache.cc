@@ -67,6 +67,11 @@ AccountState& AccountTable::at(absl::string_view id) {
   return v->second;
 }
 
+void AccountTable::reserve(size_t n) {
+  index_.reserve(n);
+  chunks_.reserve((n + kChunk - 1) / kChunk);
+}
+
 AccountState& AccountTable::operator[](absl::string_view id) {
   if (value_type* v = find(id)) return v->second;
   if ((size_ & (kChunk - 1)) == 0) {

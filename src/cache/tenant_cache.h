@@ -72,6 +72,8 @@ class AccountTable {
   AccountState& at(absl::string_view id);          // the account must exist
   AccountState& operator[](absl::string_view id);  // creates a zero account when absent
   size_t size() const { return size_; }
+  // Makes room for `n` accounts in all, so that adding up to that many does not grow the index.
+  void reserve(size_t n);
 
   // Every account, in creation order.
   template <typename Fn>
@@ -134,9 +136,10 @@ struct HoldState {
 struct HoldSegmentState {
   int64_t open = 0;       // holds journaled into it and still open
   int64_t journaled = 0;  // records it holds (those of holds closed since included)
-  // Holds of it that expired in memory (an expiry is not written by itself): their closed rows
-  // are written when the segment is dropped, so that their Authorize answers outlive it.
-  std::vector<std::string> expired;
+  // The closed rows of its holds that expired in memory (an expiry is not written by itself),
+  // taken as they expired: written when the segment is dropped, so that their Authorize answers
+  // outlive it, even once memory has forgotten those holds.
+  std::vector<HoldRecord> expired;
 };
 
 // The answer of an operation, as stored under its idempotency key and replayed.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <climits>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <pqxx/pqxx>
@@ -15,6 +16,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "store/memory_store.h"
@@ -301,14 +303,21 @@ constexpr char kLoadApiKeysSql[] =
 constexpr char kLoadTeamsSql[] =
     "SELECT tenant_id, team_id, display_name, monthly_cap FROM teams "
     "ORDER BY tenant_id COLLATE \"C\", team_id COLLATE \"C\"";
-constexpr char kLoadAccountsSql[] =
-    "SELECT a.tenant_id, a.account_id, a.display_name, a.team_id, a.has_policy, "
+// Every account with its balances, read by COPY (the parenthesized query is what `COPY ... TO
+// STDOUT` reads): rows stream in while the server still produces them, so that decoding them here
+// overlaps the server's work. The order is the primary keys' own (the columns' collation, not
+// "C"): it makes the plan a merge join of the two key indexes, which streams from its first row,
+// where a hash join first built a table of every balance (1.4 s against 1.0 s for a million
+// accounts, the first row after 0.45 s). The engine indexes accounts by id; the order is not used.
+constexpr char kCopyAccountsSql[] =
+    "(SELECT a.tenant_id, a.account_id, a.display_name, a.team_id, a.has_policy, "
     "a.monthly_allocation, a.rollover_max, a.daily_limit, a.overdraft_limit, a.status, "
     "a.created_at, coalesce(b.credits, 0), coalesce(b.debits, 0), coalesce(b.granted, 0), "
     "coalesce(b.spent, 0), coalesce(b.expired, 0) "
     "FROM accounts a LEFT JOIN balances b "
     "ON b.tenant_id = a.tenant_id AND b.account_id = a.account_id "
-    "ORDER BY a.tenant_id COLLATE \"C\", a.account_id COLLATE \"C\"";
+    "ORDER BY a.tenant_id, a.account_id)";
+constexpr size_t kCopyAccountsColumns = 16;
 // The open holds, and of the holds closed since $1 the $2 most recently closed.
 constexpr char kLoadHoldsSql[] =
     "SELECT * FROM ("
@@ -1024,6 +1033,94 @@ std::string ArrayLiteral::Finish() && {
 }
 
 namespace {
+// The value of a hexadecimal digit, or -1.
+int DigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+absl::StatusOr<size_t> SplitCopyText(absl::string_view line, std::vector<std::string>& fields) {
+  size_t n = 0;
+  auto next = [&]() -> std::string& {
+    if (n == fields.size()) fields.emplace_back();
+    std::string& f = fields[n++];
+    f.clear();
+    return f;
+  };
+  std::string* field = &next();
+  size_t i = 0;
+  while (i < line.size()) {
+    // The run up to the next delimiter or escape is copied as it is (memchr: a million-row load
+    // spent a tenth of its time in find_first_of).
+    const char* run = line.data() + i;
+    const char* tab = static_cast<const char*>(std::memchr(run, '\t', line.size() - i));
+    if (tab == nullptr) tab = line.data() + line.size();
+    const char* escape = static_cast<const char*>(std::memchr(run, '\\', tab - run));
+    const size_t end = (escape != nullptr ? escape : tab) - line.data();
+    field->append(line.data() + i, end - i);
+    i = end;
+    if (i == line.size()) break;
+    if (line[i] == '\t') {
+      field = &next();
+      ++i;
+      continue;
+    }
+    if (++i == line.size()) return absl::DataLossError("COPY line ends in a backslash");
+    const char e = line[i++];
+    // Up to `max` digits of `base` (8 or 16) from line[i], as one byte.
+    auto digits = [&](int base, int max) {
+      int value = 0;
+      for (int k = 0; k < max && i < line.size(); ++k, ++i) {
+        const int d = DigitValue(line[i]);
+        if (d < 0 || d >= base) break;
+        value = value * base + d;
+      }
+      return static_cast<char>(value & 0xff);
+    };
+    switch (e) {
+      case 'b':
+        *field += '\b';
+        break;
+      case 'f':
+        *field += '\f';
+        break;
+      case 'n':
+        *field += '\n';
+        break;
+      case 'r':
+        *field += '\r';
+        break;
+      case 't':
+        *field += '\t';
+        break;
+      case 'v':
+        *field += '\v';
+        break;
+      case 'N':
+        return absl::DataLossError("unexpected NULL in a COPY line");
+      case 'x':
+        if (i < line.size() && DigitValue(line[i]) >= 0) {
+          *field += digits(16, 2);
+        } else {
+          *field += 'x';
+        }
+        break;
+      default:
+        if (e >= '0' && e <= '7') {
+          --i;
+          *field += digits(8, 3);
+        } else {
+          *field += e;  // the backslash, the delimiter or any other character, as it is
+        }
+    }
+  }
+  return n;
+}
+
+namespace {
 
 constexpr char kHoldsFormat = 1;
 
@@ -1516,6 +1613,57 @@ absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<H
 
 }  // namespace
 
+namespace {
+
+absl::Status ReadAccount(const std::vector<std::string>& f, size_t columns,
+                         Snapshot::AccountBalance& ab) {
+  if (columns != kCopyAccountsColumns) return absl::DataLossError("wrong number of columns");
+  int64_t v[kCopyAccountsColumns];  // the integer columns, by their index
+  for (size_t i = 5; i < kCopyAccountsColumns; ++i) {
+    if (!absl::SimpleAtoi(f[i], &v[i])) return absl::DataLossError(absl::StrCat("column ", i + 1));
+  }
+  if (f[4] != "t" && f[4] != "f") return absl::DataLossError("has_policy");
+  AccountRecord& a = ab.account;
+  a.tenant_id = f[0];
+  a.account_id = f[1];
+  a.display_name = f[2];
+  a.team_id = f[3];
+  if (f[4] == "t") {
+    a.policy = Policy{.monthly_allocation = v[5],
+                      .rollover_max = v[6],
+                      .daily_limit = v[7],
+                      .overdraft_limit = v[8]};
+  }
+  a.status = static_cast<AccountStatus>(v[9]);
+  a.created_at_us = v[10];
+  ab.posted = PostedTotals{
+      .credits = v[11], .debits = v[12], .granted = v[13], .spent = v[14], .expired = v[15]};
+  return absl::OkStatus();
+}
+
+absl::Status CopyAccounts(pqxx::transaction_base& txn, std::vector<Snapshot::AccountBalance>& out) {
+  pqxx::stream_from copy(txn, kCopyAccountsSql);
+  std::string line;
+  std::vector<std::string> fields;
+  absl::Status status;
+  // After an unreadable row the rest is still read: the connection must leave COPY mode.
+  while (copy.get_raw_line(line)) {
+    if (!status.ok()) continue;
+    absl::StatusOr<size_t> n = pg_internal::SplitCopyText(line, fields);
+    Snapshot::AccountBalance ab;
+    status = n.ok() ? ReadAccount(fields, *n, ab) : n.status();
+    if (status.ok()) out.push_back(std::move(ab));
+  }
+  copy.complete();
+  if (!status.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("accounts: unreadable row from the store: ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<Snapshot> PgStore::Load() {
   const int64_t closed_since = absl::ToUnixMicros(absl::Now() - options_.closed_holds_window);
   const int64_t closed_max = options_.closed_holds_load_max;
@@ -1538,28 +1686,7 @@ absl::StatusOr<Snapshot> PgStore::Load() {
       t.monthly_cap = r[3].as<int64_t>();
       s.teams.push_back(std::move(t));
     }
-    for (const pqxx::row& r : txn.exec(kLoadAccountsSql)) {
-      Snapshot::AccountBalance ab;
-      AccountRecord& a = ab.account;
-      a.tenant_id = r[0].as<std::string>();
-      a.account_id = r[1].as<std::string>();
-      a.display_name = r[2].as<std::string>();
-      a.team_id = r[3].as<std::string>();
-      if (r[4].as<bool>()) {
-        a.policy = Policy{.monthly_allocation = r[5].as<int64_t>(),
-                          .rollover_max = r[6].as<int64_t>(),
-                          .daily_limit = r[7].as<int64_t>(),
-                          .overdraft_limit = r[8].as<int64_t>()};
-      }
-      a.status = static_cast<AccountStatus>(r[9].as<int>());
-      a.created_at_us = r[10].as<int64_t>();
-      ab.posted.credits = r[11].as<int64_t>();
-      ab.posted.debits = r[12].as<int64_t>();
-      ab.posted.granted = r[13].as<int64_t>();
-      ab.posted.spent = r[14].as<int64_t>();
-      ab.posted.expired = r[15].as<int64_t>();
-      s.accounts.push_back(std::move(ab));
-    }
+    if (absl::Status a = CopyAccounts(txn, s.accounts); !a.ok()) return a;
     for (const pqxx::row& r : txn.exec_params(kLoadHoldsSql, closed_since, closed_max)) {
       s.holds.push_back(HoldFromRow(r));
     }

@@ -444,6 +444,44 @@ TEST_F(EngineTest, AHoldExpiredBySweepIsWrittenWhenItsSegmentIsDropped) {
   EXPECT_EQ(Available("alice"), 100);
 }
 
+// A hold that expired and then left memory (past closed_holds_max) before its segment could be
+// dropped: the drop still writes its closed row, so after a restart its Authorize replays and a
+// Release of it releases nothing, as for any hold expired long ago.
+TEST_F(EngineTest, AnExpiredHoldForgottenBeforeItsSegmentIsDroppedIsStillWritten) {
+  Restart(EngineOptions{.closed_holds_max = 1});
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 1000, "g").ok());
+  auto a = Authorize("alice", 10, "a", /*ttl=*/5);
+  auto b = Authorize("alice", 20, "b", /*ttl=*/600);  // the same segment, open for longer
+  ASSERT_TRUE(a.ok() && b.ok());
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_EQ(ledger_->ExpireHolds(), 1);  // a expires; b keeps their segment
+  for (const char* key : {"c", "d"}) {
+    auto h = Authorize("alice", 1, key);
+    ASSERT_TRUE(h.ok());
+    ASSERT_TRUE(Debit("alice", 1, absl::StrCat("debit-", key), h->id).ok());
+  }
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);  // memory forgets a (and c)
+  ASSERT_TRUE(Release(b->id, "rb").ok());
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);  // a and b's segment is dropped
+  Restart();
+  auto snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  std::map<std::string, HoldStatus> status;
+  for (const HoldRecord& h : snap->holds) status[h.hold_id] = h.status;
+  ASSERT_TRUE(status.contains(a->id));
+  EXPECT_EQ(status[a->id], HoldStatus::kExpired);
+  auto replay = Authorize("alice", 10, "a", /*ttl=*/5);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, a->id);
+  auto released = Release(a->id, "ra");
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_EQ(released->amount, 0);
+  EXPECT_EQ(Available("alice"), 998);
+}
+
 // The gateway cycle: holds captured or released within moments. Their open records are deleted
 // once their segment is sealed and all its holds have closed, so the store keeps the records of
 // open holds, not of every hold of the last hour; what a restart needs is all still there.
@@ -646,6 +684,32 @@ TEST_F(EngineTest, ASegmentIsNotDroppedWhileACaptureOfItsHoldFailed) {
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(Available("alice"), 50);
   ExpectBooksBalance();
+}
+
+// A Debit that finds its hold expired, and then fails to commit: the expiry is still written when
+// the hold's segment is dropped (the Debit's own closing row never was).
+TEST_F(EngineTest, AnExpiryFoundByAFailedDebitIsWrittenWithItsSegmentsDrop) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 100, "g").ok());
+  auto h = Authorize("alice", 60, "a1", /*ttl=*/5);
+  ASSERT_TRUE(h.ok());
+  Restart();  // the hold's record is stored
+  clock_.Advance(absl::Seconds(6));
+  faulty_.FailNextCommits(100, absl::UnavailableError("down"));
+  EXPECT_EQ(Debit("alice", 50, "d1", h->id).status().code(), absl::StatusCode::kUnavailable);
+  faulty_.FailNextCommits(0, absl::OkStatus());
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);  // nothing open; the hold's segment is dropped
+  Restart();
+  auto snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_TRUE(snap->hold_segments.empty());
+  ASSERT_EQ(snap->holds.size(), 1u);
+  EXPECT_EQ(snap->holds[0].status, HoldStatus::kExpired);
+  auto replay = Authorize("alice", 60, "a1", /*ttl=*/5);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->id, h->id);
+  EXPECT_EQ(Available("alice"), 100);
 }
 
 TEST_F(EngineTest, SuspendedAndClosedAccounts) {
