@@ -55,8 +55,9 @@ struct Snapshot {
   std::vector<TenantRecord> tenants;
   std::vector<ApiKeyRecord> api_keys;
   std::vector<TeamRecord> teams;
-  std::vector<AccountBalance> accounts;        // includes each tenant's system accounts
-  std::vector<HoldRecord> holds;               // open holds, and holds closed recently
+  std::vector<AccountBalance> accounts;  // includes each tenant's system accounts
+  // Open holds, and holds closed recently (those in the order they closed), in no other order.
+  std::vector<HoldRecord> holds;
   std::vector<IdempotencyRecord> idempotency;  // the most recent keys, up to a bound
   std::vector<PeriodRecord> last_periods;      // per account, its latest performed reset
   // Every segment that still has open-hold records, open or not (HoldRecord::segment): the

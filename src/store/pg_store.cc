@@ -14,6 +14,8 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -318,15 +320,15 @@ constexpr char kCopyAccountsSql[] =
     "ON b.tenant_id = a.tenant_id AND b.account_id = a.account_id "
     "ORDER BY a.tenant_id, a.account_id)";
 constexpr size_t kCopyAccountsColumns = 16;
-// The open holds, and of the holds closed since $1 the $2 most recently closed.
-constexpr char kLoadHoldsSql[] =
-    "SELECT * FROM ("
-    "SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, "
-    "idempotency_key, fingerprint, response FROM holds WHERE status = 1 "
-    "UNION ALL (SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, "
-    "idempotency_key, fingerprint, response FROM holds WHERE closed_at >= $1 "
-    "ORDER BY closed_at DESC LIMIT $2)) h "
-    "ORDER BY tenant_id COLLATE \"C\", hold_id COLLATE \"C\"";
+// The open holds; and of the holds closed since $1 the $2 most recently closed, newest first
+// (read backwards from the closed_at index: no sort).
+#define TL_HOLD_COLUMNS                                                             \
+  "SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, " \
+  "idempotency_key, fingerprint, response FROM holds "
+constexpr char kLoadOpenHoldsSql[] = TL_HOLD_COLUMNS "WHERE status = 1";
+constexpr char kLoadClosedHoldsSql[] =
+    TL_HOLD_COLUMNS "WHERE closed_at >= $1 ORDER BY closed_at DESC LIMIT $2";
+#undef TL_HOLD_COLUMNS
 // The hold batch rows of a tenant ($1; '' = every tenant), and the rows of `holds` of given holds
 // (which win over their batch entries).
 constexpr char kLoadHoldBatchesSql[] =
@@ -521,7 +523,7 @@ IdempotencyRecord IdempotencyFromRow(const pqxx::row& r) {
   return rec;
 }
 
-// A row of kLoadHoldsSql or kGetHoldSql.
+// A row of kLoadOpenHoldsSql, kLoadClosedHoldsSql or kGetHoldSql.
 HoldRecord HoldFromRow(const pqxx::row& r) {
   HoldRecord h;
   h.tenant_id = r[0].as<std::string>();
@@ -1554,7 +1556,7 @@ template <typename Txn>
 absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<HoldRecord>& holds,
                               std::vector<HoldSegment>* segments = nullptr) {
   std::vector<HoldRecord> entries;
-  std::set<Key> seen;
+  absl::flat_hash_set<Key> seen;
   std::map<std::pair<std::string, int64_t>, int64_t> records;  // per segment
   for (const pqxx::row& r : txn.exec_params(kLoadHoldBatchesSql, tenant)) {
     absl::StatusOr<std::vector<HoldRecord>> decoded =
@@ -1575,7 +1577,8 @@ absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<H
     }
   }
   if (entries.empty()) return absl::OkStatus();
-  std::map<Key, HoldRecord*> loaded;
+  absl::flat_hash_map<Key, HoldRecord*> loaded;
+  loaded.reserve(holds.size());
   for (HoldRecord& h : holds) loaded.emplace(Key{h.tenant_id, h.hold_id}, &h);
   // Only the entries whose row (if any) was not read already: closed before the window.
   pg_internal::ArrayLiteral tenants, ids;
@@ -1584,7 +1587,7 @@ absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<H
     tenants.AddText(h.tenant_id);
     ids.AddText(h.hold_id);
   }
-  std::set<Key> closed_long_ago;
+  absl::flat_hash_set<Key> closed_long_ago;
   if (ids.size() > 0) {
     for (const pqxx::row& r :
          txn.exec_params(kHoldRowsOfSql, std::move(tenants).Finish(), std::move(ids).Finish())) {
@@ -1605,9 +1608,6 @@ absl::Status MergeHoldBatches(Txn& txn, const std::string& tenant, std::vector<H
   }
   holds.insert(holds.end(), std::make_move_iterator(open.begin()),
                std::make_move_iterator(open.end()));
-  std::sort(holds.begin(), holds.end(), [](const HoldRecord& a, const HoldRecord& b) {
-    return std::tie(a.tenant_id, a.hold_id) < std::tie(b.tenant_id, b.hold_id);
-  });
   return absl::OkStatus();
 }
 
@@ -1687,9 +1687,13 @@ absl::StatusOr<Snapshot> PgStore::Load() {
       s.teams.push_back(std::move(t));
     }
     if (absl::Status a = CopyAccounts(txn, s.accounts); !a.ok()) return a;
-    for (const pqxx::row& r : txn.exec_params(kLoadHoldsSql, closed_since, closed_max)) {
+    for (const pqxx::row& r : txn.exec(kLoadOpenHoldsSql)) s.holds.push_back(HoldFromRow(r));
+    const size_t first_closed = s.holds.size();
+    for (const pqxx::row& r : txn.exec_params(kLoadClosedHoldsSql, closed_since, closed_max)) {
       s.holds.push_back(HoldFromRow(r));
     }
+    // The oldest closed first: memory forgets closed holds in the order it learns of them.
+    std::reverse(s.holds.begin() + first_closed, s.holds.end());
     if (absl::Status b = MergeHoldBatches(txn, "", s.holds, &s.hold_segments); !b.ok()) return b;
     for (const pqxx::row& r : txn.exec_params(kLoadIdempotencySql, idempotency_max)) {
       s.idempotency.push_back(IdempotencyFromRow(r));

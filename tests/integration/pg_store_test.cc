@@ -931,6 +931,21 @@ TEST_F(PgStoreTest, LoadReadsOnlyTheMostRecentlyClosedHoldsAndGetHoldFindsTheOth
   }
 }
 
+// Closed holds come oldest closed first: memory forgets closed holds in the order it learns of
+// them, so a start-up past its limit forgets the oldest.
+TEST_F(PgStoreTest, LoadGivesClosedHoldsInTheOrderTheyClosed) {
+  PlaceAndClose({"b", "a", "c"}, {"b", "a", "c"}, HoldStatus::kReleased);
+  Sql("UPDATE holds SET closed_at = closed_at + 60000000 * "
+      "CASE hold_id WHEN 'c' THEN 1 WHEN 'b' THEN 2 ELSE 3 END WHERE tenant_id = $1");
+  absl::StatusOr<Snapshot> s = store_->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::vector<std::string> order;
+  for (const HoldRecord& h : s->holds) {
+    if (h.tenant_id == tenant_) order.push_back(h.hold_id);
+  }
+  EXPECT_THAT(order, ElementsAre("c", "b", "a"));
+}
+
 // Holds written open go to hold_batches, one row per tenant and batch; their later states are rows
 // of `holds`, which win.
 TEST_F(PgStoreTest, OpenHoldsAreOneRowPerBatchAndTheirLaterRowsWin) {
