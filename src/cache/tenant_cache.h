@@ -127,6 +127,11 @@ struct HoldState {
   // False while the hold exists in memory only (its Authorize's journaling is delayed): its
   // closing row then carries the Authorize's answer (see Ledger::JournalHolds).
   bool journaled = true;
+  // The Authorize's answer is known (`available_after` and `fingerprint` below): every row of
+  // the hold carries it, re-encoded, even once its key has left the key cache.
+  bool answer_known = false;
+  int64_t available_after = 0;  // the answer's `available`
+  uint64_t fingerprint = 0;     // of the Authorize request
   std::string idempotency_key;
   // The segment its open record was journaled into while it is counted there (0: none).
   int64_t segment = 0;

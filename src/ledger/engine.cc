@@ -310,6 +310,14 @@ absl::StatusOr<Ledger::TenantMap> Ledger::BuildTenants(const Snapshot& s) {
                  .created_at_us = h.created_at_us,
                  .expires_at_us = h.expires_at_us,
                  .idempotency_key = h.idempotency_key};
+    if (h.status == HoldStatus::kOpen && !h.response.empty()) {
+      if (absl::StatusOr<OpResult> answer = DecodeResult(h.response);
+          answer.ok() && answer->id == h.hold_id) {
+        hs.answer_known = true;
+        hs.available_after = answer->available;
+        hs.fingerprint = h.fingerprint;
+      }
+    }
     // An open hold past its expiry is expired: the sweep does not write expiries (they follow
     // from expires_at), so the store may still have it open.
     if (h.status == HoldStatus::kOpen && h.expires_at_us > now) {
@@ -979,6 +987,9 @@ absl::StatusOr<OpResult> Ledger::Authorize(const std::string& tenant, const Auth
                                   .expires_at_us = result.expires_at_us,
                                   .phase = HoldPhase::kOpen,
                                   .journaled = !delayed,
+                                  .answer_known = true,
+                                  .available_after = result.available,
+                                  .fingerprint = idem.fingerprint,
                                   .idempotency_key = idem.key,
                                   .segment = segment};
     if (segment != 0) {
@@ -1276,10 +1287,18 @@ HoldRecord Ledger::HoldRow(TenantState& t, const std::string& hold_id, const Hol
   HoldRecord row{t.record.tenant_id, hold_id,         h.account_id, h.amount,
                  h.created_at_us,    h.expires_at_us, status,       h.idempotency_key};
   // Every row carries the Authorize's answer: the open record, in a segment, is deleted once the
-  // hold has closed. Evicted from the cache only past its capacity: then the row goes without
-  // it, and a retry of that Authorize after a restart is decided afresh.
-  if (const IdempotencyEntry* e = t.idempotency.Find(h.idempotency_key);
-      e != nullptr && !e->pending) {
+  // hold has closed, or once the hold has moved to a newer segment. It is encoded again from the
+  // hold (the same bytes as the answer given); a hold loaded without one takes it from the key
+  // cache, and without it there the row goes without it (a retry of that Authorize after a
+  // restart is then decided afresh).
+  if (h.answer_known) {
+    row.fingerprint = h.fingerprint;
+    row.response = EncodeResult(OpResult{.id = hold_id,
+                                         .amount = h.amount,
+                                         .available = h.available_after,
+                                         .expires_at_us = h.expires_at_us});
+  } else if (const IdempotencyEntry* e = t.idempotency.Find(h.idempotency_key);
+             e != nullptr && !e->pending) {
     row.fingerprint = e->fingerprint;
     row.response = e->response;
   }

@@ -56,7 +56,6 @@ absl::Status Ownership::Start() {
   std::vector<ApiKeyRecord> keys = snapshot->api_keys;
   if (absl::Status s = ledger_->Load(Only(*std::move(snapshot), owned)); !s.ok()) return s;
   for (const LeaseRecord& l : *mine) leases_->AddFence(l.tenant_id, l.epoch);
-  owned_ = static_cast<int64_t>(mine->size());
   spdlog::info("ownership: serving {} tenants", mine->size());
   if (absl::Status s = Tick(); !s.ok()) {
     spdlog::warn("ownership: first lease refresh failed: {}", std::string(s.message()));
@@ -98,7 +97,9 @@ absl::Status Ownership::CheckServes(const std::string& tenant_id) const {
                                              it->second.epoch, "); send the call there"));
 }
 
-int64_t Ownership::owned() const { return owned_.load(std::memory_order_relaxed); }
+// The fences: a tenant created by this process is served (and fenced) from its creation's
+// commit, before the next claim counts its lease.
+int64_t Ownership::owned() const { return static_cast<int64_t>(leases_->Fences().size()); }
 
 absl::Status Ownership::Tick() {
   const int64_t started = SteadyMicros();
@@ -118,7 +119,6 @@ absl::Status Ownership::Tick() {
   if (!gained.empty()) {
     if (absl::Status s = Gain(gained); !s.ok()) return s;
   }
-  owned_ = static_cast<int64_t>(now_owned.size());
   // A claim that started after a pause confirms (or has just dropped) every lease.
   const int64_t paused_at = paused_at_us_.load(std::memory_order_acquire);
   if (paused_at != 0 && started > paused_at) {

@@ -71,7 +71,6 @@ class Ownership {
 
   std::atomic<int64_t> last_beat_us_{0};
   std::atomic<int64_t> paused_at_us_{0};  // 0: no unconfirmed pause
-  std::atomic<int64_t> owned_{0};
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, LeaseRecord> others_ ABSL_GUARDED_BY(mu_);

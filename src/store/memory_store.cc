@@ -299,11 +299,15 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
       Key key{h.tenant_id, h.hold_id};
       // A hold only ever closes (like PgStore's WHERE status = 1): a late creation record, or a
       // compaction's rewrite, does not reopen a hold whose capture committed first. An open
-      // hold's record written again (its segment compacted) moves to the new segment.
+      // hold's record written again (its segment compacted) replaces the one before, as in
+      // PgStore, where the old segment's row is deleted in the same commit.
       auto close_or_move = [&h](HoldRecord& rec) {
         if (rec.status != HoldStatus::kOpen) return;
-        rec.status = h.status;
-        if (h.status == HoldStatus::kOpen) rec.segment = h.segment;
+        if (h.status == HoldStatus::kOpen) {
+          rec = h;
+        } else {
+          rec.status = h.status;
+        }
       };
       if (auto it = hold_writes.find(key); it != hold_writes.end()) {
         close_or_move(it->second);

@@ -911,9 +911,11 @@ TEST_F(PgStoreTest, LoadReadsOnlyTheMostRecentlyClosedHoldsAndGetHoldFindsTheOth
   store_ = OpenStore(PgStoreOptions{.closed_holds_load_max = 2});
   ASSERT_NE(store_, nullptr);
   PlaceAndClose({"open", "c1", "c2", "c3"}, {"c1", "c2", "c3"}, HoldStatus::kCaptured);
-  // Closed in the order c1, c2, c3, later than any other test's holds in this database.
-  Sql("UPDATE holds SET closed_at = closed_at + 60000000 * substr(hold_id, 2)::int "
-      "WHERE tenant_id = $1 AND hold_id LIKE 'c_'");
+  // Closed in the order c1, c2, c3, later than any other test's holds in this database: ten
+  // minutes ahead of now (of other tests running at the same time), and later than those of an
+  // earlier run of this test (whose "now" was earlier).
+  Sql("UPDATE holds SET closed_at = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint "
+      "+ 600000000 + substr(hold_id, 2)::int WHERE tenant_id = $1 AND hold_id LIKE 'c_'");
   EXPECT_THAT(LoadedHolds(),
               ElementsAre(Pair("c2", HoldStatus::kCaptured), Pair("c3", HoldStatus::kCaptured),
                           Pair("open", HoldStatus::kOpen)));
@@ -935,8 +937,10 @@ TEST_F(PgStoreTest, LoadReadsOnlyTheMostRecentlyClosedHoldsAndGetHoldFindsTheOth
 // them, so a start-up past its limit forgets the oldest.
 TEST_F(PgStoreTest, LoadGivesClosedHoldsInTheOrderTheyClosed) {
   PlaceAndClose({"b", "a", "c"}, {"b", "a", "c"}, HoldStatus::kReleased);
-  Sql("UPDATE holds SET closed_at = closed_at + 60000000 * "
-      "CASE hold_id WHEN 'c' THEN 1 WHEN 'b' THEN 2 ELSE 3 END WHERE tenant_id = $1");
+  // Earlier than now (later would compete with LoadReadsOnlyTheMostRecentlyClosedHolds..., which
+  // takes the latest of the whole database).
+  Sql("UPDATE holds SET closed_at = closed_at - 60000000 * "
+      "CASE hold_id WHEN 'c' THEN 3 WHEN 'b' THEN 2 ELSE 1 END WHERE tenant_id = $1");
   absl::StatusOr<Snapshot> s = store_->Load();
   ASSERT_TRUE(s.ok()) << s.status();
   std::vector<std::string> order;

@@ -712,6 +712,34 @@ TEST_F(EngineTest, AnExpiryFoundByAFailedDebitIsWrittenWithItsSegmentsDrop) {
   EXPECT_EQ(Available("alice"), 100);
 }
 
+// A straggler's Authorize answer goes with it when its segment is compacted, even once its key
+// has left the key cache: the record it moves to carries the answer, so a retry after a restart
+// still replays the hold rather than placing another.
+TEST_F(EngineTest, AMovedHoldKeepsItsAnswerAfterItsKeyLeftTheCache) {
+  Restart(EngineOptions{.idempotency_keys_max = 5});
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 1'000'000, "g").ok());
+  auto straggler = Authorize("alice", 100, "straggler", /*ttl=*/3600);
+  ASSERT_TRUE(straggler.ok());
+  for (int i = 0; i < 20; ++i) {  // 40 keys after the straggler's: it is evicted
+    auto h = Authorize("alice", 10, "a" + std::to_string(i));
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_TRUE(Debit("alice", 7, "d" + std::to_string(i), h->id).ok());
+  }
+  clock_.Advance(absl::Seconds(35));
+  EXPECT_EQ(ledger_->ExpireHolds(), 0);  // compacted: the straggler moves, the segment goes
+  Restart();
+  auto snap = mem_.Load();
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->hold_segments.size(), 1u);
+  auto replay = Authorize("alice", 100, "straggler", /*ttl=*/3600);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(*replay, *straggler);
+  EXPECT_EQ(Available("alice"), 1'000'000 - 20 * 7 - 100);
+  ExpectBooksBalance();
+}
+
 TEST_F(EngineTest, SuspendedAndClosedAccounts) {
   CreateTenant();
   ASSERT_TRUE(Upsert("bob").ok());
