@@ -194,13 +194,6 @@ class ArrayLiteral {
   size_t count_ = 0;
 };
 
-// Splits one line of COPY's text format (no trailing newline) into its tab-separated fields,
-// decoding the backslash escapes (\b \f \n \r \t \v, octal \ooo, hex \xhh, and a backslash before
-// any other character standing for that character). Fields are written into `fields` from the
-// front, reusing its strings; returns how many there are. A NULL (\N) or a line ending in a
-// backslash is an error: the columns read this way are never NULL.
-absl::StatusOr<size_t> SplitCopyText(absl::string_view line, std::vector<std::string>& fields);
-
 // Metadata as a JSON object (keys and values as JSON strings), for the jsonb column.
 std::string MetadataJson(const Metadata& metadata);
 

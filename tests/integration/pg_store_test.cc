@@ -463,27 +463,6 @@ const std::vector<std::string>& NastyStrings() {
   return *strings;
 }
 
-// COPY's text format, as the server writes it (accounts are loaded that way).
-TEST(CopyTextTest, SplitsFieldsAndDecodesEscapes) {
-  std::vector<std::string> f;
-  auto split = [&](absl::string_view line) {
-    absl::StatusOr<size_t> n = pg_internal::SplitCopyText(line, f);
-    EXPECT_TRUE(n.ok()) << n.status();
-    return std::vector<std::string>(f.begin(), f.begin() + (n.ok() ? *n : 0));
-  };
-  EXPECT_THAT(split("a\tbc\t-12\tt"), testing::ElementsAre("a", "bc", "-12", "t"));
-  EXPECT_THAT(split(""), testing::ElementsAre(""));
-  EXPECT_THAT(split("\t\t"), testing::ElementsAre("", "", ""));
-  EXPECT_THAT(split(R"(tab\there\nnew\rline\\slash\b\f\v)"),
-              testing::ElementsAre("tab\there\nnew\rline\\slash\b\f\v"));
-  EXPECT_THAT(split(R"(\101\x42\7\x4g\xz\.)"), testing::ElementsAre("AB\a\x04"
-                                                                    "gxz."));
-  // Fields reuse the strings of a longer line read before.
-  EXPECT_THAT(split("x"), testing::ElementsAre("x"));
-  EXPECT_FALSE(pg_internal::SplitCopyText("a\t\\N", f).ok());  // NULL
-  EXPECT_FALSE(pg_internal::SplitCopyText("ends in \\", f).ok());
-}
-
 TEST_F(PgStoreTest, ArrayLiteralEscapingRoundTrips) {
   {
     pg_internal::ArrayLiteral lit;

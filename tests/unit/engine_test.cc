@@ -115,6 +115,19 @@ class EngineTest : public ::testing::Test {
     EXPECT_TRUE(b.ok()) << b.status();
     return b.ok() ? b->available : -1;
   }
+  // After a restart: the store has `hold` alone, expired and in no segment, and the Authorize
+  // that placed it (`account`, `amount`, `key`, `ttl`) replays it.
+  void ExpectOnlyHoldStoredExpiredAndReplayed(const OpResult& hold, const std::string& account,
+                                              int64_t amount, const std::string& key, int64_t ttl) {
+    auto snap = mem_.Load();
+    ASSERT_TRUE(snap.ok());
+    EXPECT_TRUE(snap->hold_segments.empty());
+    ASSERT_EQ(snap->holds.size(), 1u);
+    EXPECT_EQ(snap->holds[0].status, HoldStatus::kExpired);
+    auto replay = Authorize(account, amount, key, ttl);
+    ASSERT_TRUE(replay.ok()) << replay.status();
+    EXPECT_EQ(replay->id, hold.id);
+  }
   ReconcileReport Reconcile(bool fix = false) {
     absl::Notification done;
     absl::StatusOr<ReconcileReport> out = absl::UnknownError("");
@@ -433,14 +446,7 @@ TEST_F(EngineTest, AHoldExpiredBySweepIsWrittenWhenItsSegmentIsDropped) {
   clock_.Advance(absl::Seconds(6));
   EXPECT_EQ(ledger_->ExpireHolds(), 1);  // expired in memory; its segment is sealed and dropped
   Restart();
-  auto snap = mem_.Load();
-  ASSERT_TRUE(snap.ok());
-  ASSERT_EQ(snap->holds.size(), 1u);
-  EXPECT_EQ(snap->holds[0].status, HoldStatus::kExpired);
-  EXPECT_TRUE(snap->hold_segments.empty());
-  auto replay = Authorize("alice", 60, "a1", /*ttl=*/5);
-  ASSERT_TRUE(replay.ok()) << replay.status();
-  EXPECT_EQ(replay->id, h->id);
+  ExpectOnlyHoldStoredExpiredAndReplayed(*h, "alice", 60, "a1", /*ttl=*/5);
   EXPECT_EQ(Available("alice"), 100);
 }
 
@@ -701,14 +707,7 @@ TEST_F(EngineTest, AnExpiryFoundByAFailedDebitIsWrittenWithItsSegmentsDrop) {
   faulty_.FailNextCommits(0, absl::OkStatus());
   EXPECT_EQ(ledger_->ExpireHolds(), 0);  // nothing open; the hold's segment is dropped
   Restart();
-  auto snap = mem_.Load();
-  ASSERT_TRUE(snap.ok());
-  EXPECT_TRUE(snap->hold_segments.empty());
-  ASSERT_EQ(snap->holds.size(), 1u);
-  EXPECT_EQ(snap->holds[0].status, HoldStatus::kExpired);
-  auto replay = Authorize("alice", 60, "a1", /*ttl=*/5);
-  ASSERT_TRUE(replay.ok()) << replay.status();
-  EXPECT_EQ(replay->id, h->id);
+  ExpectOnlyHoldStoredExpiredAndReplayed(*h, "alice", 60, "a1", /*ttl=*/5);
   EXPECT_EQ(Available("alice"), 100);
 }
 
