@@ -18,7 +18,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/unknown_field_set.h"
-#include "ledger/validate.h"
+#include "types/validate.h"
 #include "obs/log.h"
 #include "spdlog/spdlog.h"
 

@@ -11,7 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
-#include "ledger/validate.h"
+#include "types/validate.h"
 
 namespace tokenledger {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "ledger/validate.h"
+#include "types/validate.h"
 
 namespace tokenledger {
 namespace {

@@ -1,5 +1,5 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
-#include "ledger/validate.h"
+#include "types/validate.h"
 
 #include "absl/strings/str_cat.h"
 

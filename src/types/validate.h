@@ -2,8 +2,8 @@
 //
 // Validation of caller input. Every function returns kInvalidArgument with a message that names
 // the field, or OK.
-#ifndef TOKENLEDGER_LEDGER_VALIDATE_H_
-#define TOKENLEDGER_LEDGER_VALIDATE_H_
+#ifndef TOKENLEDGER_TYPES_VALIDATE_H_
+#define TOKENLEDGER_TYPES_VALIDATE_H_
 
 #include <cstdint>
 
@@ -39,4 +39,4 @@ bool IsValidUtf8(absl::string_view s);
 
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_LEDGER_VALIDATE_H_
+#endif  // TOKENLEDGER_TYPES_VALIDATE_H_
