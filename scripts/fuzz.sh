@@ -17,7 +17,7 @@ seconds="${FUZZ_SECONDS:-60}"
 say() { echo "fuzz.sh: $*" >&2; }
 
 BUILD_DIR="${tree}" BUILD_TYPE=RelWithDebInfo JOBS="${JOBS:-2}" \
-  CMAKE_ARGS="-DCMAKE_CXX_COMPILER=${FUZZ_CXX:-clang++} -DTOKENLEDGER_FUZZ=ON -DTOKENLEDGER_BUILD_TESTS=OFF -DTOKENLEDGER_SANITIZE=address,undefined" \
+  CMAKE_ARGS="-DCMAKE_CXX_COMPILER=${FUZZ_CXX:-clang++} -DTOKENLEDGER_FUZZ=ON -DTOKENLEDGER_BUILD_TESTS=OFF -DTOKENLEDGER_SANITIZE=address,undefined -DTOKENLEDGER_WERROR=ON" \
   bash "${repo}/scripts/build.sh" tokenledger_fuzz_api tokenledger_fuzz_corpus
 
 if [[ "${1:-}" == "--seeds" ]]; then

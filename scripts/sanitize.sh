@@ -33,7 +33,7 @@ build() {
   local tree="$1" sanitizers="$2"
   shift 2
   BUILD_DIR="${tree}" BUILD_TYPE=Debug JOBS="${jobs}" \
-    CMAKE_ARGS="-DCMAKE_CXX_COMPILER=${cxx} -DCMAKE_CXX_FLAGS=-O1 -DTOKENLEDGER_SANITIZE=${sanitizers}" \
+    CMAKE_ARGS="-DCMAKE_CXX_COMPILER=${cxx} -DCMAKE_CXX_FLAGS=-O1 -DTOKENLEDGER_SANITIZE=${sanitizers} -DTOKENLEDGER_WERROR=ON" \
     bash "${repo}/scripts/build.sh" "$@"
 }
 

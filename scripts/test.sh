@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The README's test command (and CI's, .ci/run): installs dependencies, builds, starts the private
-# PostgreSQL (unless a database URL is given) and runs every test with ctest; then the hostile
-# suites, each in a build tree of its own: ASan+UBSan (unit, integration, e2e) and TSan (unit)
-# through scripts/sanitize.sh, and the API fuzzer for FUZZ_SECONDS through scripts/fuzz.sh.
+# The README's test command (and CI's, .ci/run): installs dependencies, builds (warnings are
+# errors), starts the private PostgreSQL (unless a database URL is given) and runs every test with
+# ctest; then clang's thread-safety analysis over our sources (scripts/thread_safety.sh) and the
+# hostile suites, each in a build tree of its own: ASan+UBSan (unit, integration, e2e) and TSan
+# (unit) through scripts/sanitize.sh, and the API fuzzer for FUZZ_SECONDS through scripts/fuzz.sh.
 #
 # Usage: scripts/test.sh [--database-url URL] [ctest args...]     e.g. scripts/test.sh -L unit
 # Env: TOKENLEDGER_DATABASE_URL (instead of --database-url), BUILD_DIR, TOKENLEDGER_PG_PORT,
-#      TOKENLEDGER_SKIP_SANITIZERS=1 (only ctest; also when ctest args select tests),
+#      TOKENLEDGER_SKIP_SANITIZERS=1 (only ctest: no thread-safety analysis, sanitizers or
+#      fuzzer; also when ctest args select tests),
 #      FUZZ_SECONDS (default 60).
 # The tests get TOKENLEDGER_TEST_DATABASE_URL: the same server, database "tokenledger_test".
 set -euo pipefail
@@ -37,7 +39,9 @@ done
 
 build_start_s="${SECONDS}"
 bash "${repo}/scripts/deps.sh"
-BUILD_DIR="${build_dir}" bash "${repo}/scripts/build.sh"
+# Developer and CI builds: warnings are errors (a user's build, scripts/run.sh, keeps them warnings).
+BUILD_DIR="${build_dir}" CMAKE_ARGS="-DTOKENLEDGER_WERROR=ON ${CMAKE_ARGS:-}" \
+  bash "${repo}/scripts/build.sh"
 build_s=$((SECONDS - build_start_s))
 
 psql_bin="/usr/lib/postgresql/15/bin/psql"
@@ -84,6 +88,7 @@ if [[ "${TOKENLEDGER_SKIP_SANITIZERS:-0}" == "1" ]]; then
 elif [[ ${#ctest_args[@]} -gt 0 ]]; then
   echo "test.sh: ctest arguments given: sanitizer suites and fuzzer skipped (they run without)"
 else
+  suite thread-safety env BUILD_DIR="${build_dir}" bash "${repo}/scripts/thread_safety.sh"
   suite asan+ubsan bash "${repo}/scripts/sanitize.sh" asan
   suite tsan bash "${repo}/scripts/sanitize.sh" tsan
   suite fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash "${repo}/scripts/fuzz.sh"
