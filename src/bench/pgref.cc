@@ -5,10 +5,14 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <initializer_list>
 #include <limits>
+#include <map>
 #include <memory>
 #include <pqxx/pqxx>
+#include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -56,6 +60,31 @@ struct NaiveThread {
   std::map<int, uint64_t> codes;
 };
 
+// One naive debit of 1 on account `id`: a transaction of its own. False when it did not commit;
+// *broken when the connection is gone (the client stops).
+bool NaiveDebit(pqxx::connection& conn, int id, NaiveThread* me, bool* broken) {
+  try {
+    pqxx::work txn(conn);
+    const pqxx::result r = txn.exec_prepared(kNaiveDebit, int64_t{1}, id);
+    if (r.affected_rows() == 1) {
+      txn.exec_prepared(kNaiveEntry, id, int64_t{1});
+      txn.commit();
+      return true;
+    }
+    txn.abort();
+    if (me->first_error.empty()) me->first_error = "insufficient balance";
+    ++me->codes[kDenied];
+  } catch (const pqxx::broken_connection& e) {
+    if (me->first_error.empty()) me->first_error = e.what();
+    ++me->codes[static_cast<int>(grpc::StatusCode::UNAVAILABLE)];
+    *broken = true;
+  } catch (const std::exception& e) {
+    if (me->first_error.empty()) me->first_error = e.what();
+    ++me->codes[static_cast<int>(grpc::StatusCode::INTERNAL)];
+  }
+  return false;
+}
+
 }  // namespace
 
 absl::Status NaiveCreate(const std::string& url, int accounts) {
@@ -74,6 +103,79 @@ absl::Status NaiveDrop(const std::string& url) {
                     "DROP TABLE IF EXISTS bench_naive_accounts"});
 }
 
+namespace {
+
+// When a naive run's clients start and stop: written before `go` is notified, read after.
+struct NaiveWindow {
+  absl::Notification go;
+  Clock::time_point measure_start, deadline;
+};
+
+// A naive client: connects, waits for `window->go`, then debits random accounts by 1, one
+// transaction each, until the window's deadline (or its connection breaks).
+void NaiveClient(const std::string& url, int accounts, uint64_t seed, int index,
+                 std::atomic<int>* ready, const NaiveWindow* window, NaiveThread* me) {
+  std::unique_ptr<pqxx::connection> conn;
+  try {
+    conn = std::make_unique<pqxx::connection>(url);
+    conn->prepare(kNaiveDebit, kNaiveDebitSql);
+    conn->prepare(kNaiveEntry, kNaiveEntrySql);
+  } catch (const std::exception& e) {
+    me->first_error = e.what();
+    conn.reset();
+  }
+  ready->fetch_add(1);
+  window->go.WaitForNotification();
+  if (conn == nullptr) {
+    me->errors = me->total_errors = 1;
+    me->codes[static_cast<int>(grpc::StatusCode::UNAVAILABLE)] = 1;
+    return;
+  }
+  std::mt19937_64 rng(seed * 7919 + static_cast<uint64_t>(index));
+  for (;;) {
+    const Clock::time_point t0 = Clock::now();
+    if (t0 >= window->deadline) break;
+    const int id = 1 + static_cast<int>(rng() % static_cast<uint64_t>(accounts));
+    bool broken = false;
+    const bool good = NaiveDebit(*conn, id, me, &broken);
+    const Clock::time_point now = Clock::now();
+    if (good) {
+      ++me->total_ok;
+    } else {
+      ++me->total_errors;
+    }
+    if (t0 >= window->measure_start) {
+      me->hist.Add(std::chrono::duration_cast<std::chrono::nanoseconds>(now - t0).count());
+      if (good) {
+        ++me->ok;
+      } else {
+        ++me->errors;
+      }
+      me->last_done = now;
+    }
+    if (broken) break;
+  }
+}
+
+// The clients' figures as one run's.
+void MergeNaive(const std::vector<NaiveThread>& per, Clock::time_point measure_start,
+                RunResult* result) {
+  Clock::time_point last = measure_start;
+  for (const NaiveThread& t : per) {
+    result->latency.Merge(t.hist);
+    result->ok += t.ok;
+    result->errors += t.errors;
+    result->total_ok += t.total_ok;
+    result->total_errors += t.total_errors;
+    for (const auto& [code, n] : t.codes) result->error_codes[code] += n;
+    if (result->first_error.empty()) result->first_error = t.first_error;
+    last = std::max(last, t.last_done);
+  }
+  result->seconds = std::chrono::duration<double>(last - measure_start).count();
+}
+
+}  // namespace
+
 RunResult NaiveRun(const std::string& url, int accounts, int threads, absl::Duration warmup,
                    absl::Duration duration, uint64_t seed) {
   RunResult result;
@@ -81,73 +183,11 @@ RunResult NaiveRun(const std::string& url, int accounts, int threads, absl::Dura
   result.concurrency = threads;
   std::vector<NaiveThread> per(static_cast<size_t>(threads));
   std::atomic<int> ready{0};
-  absl::Notification go;
-  Clock::time_point measure_start, deadline;  // written before go.Notify()
+  NaiveWindow window;
   std::vector<std::thread> workers;
   for (int i = 0; i < threads; ++i) {
-    workers.emplace_back([&, i] {
-      NaiveThread& me = per[static_cast<size_t>(i)];
-      std::unique_ptr<pqxx::connection> conn;
-      try {
-        conn = std::make_unique<pqxx::connection>(url);
-        conn->prepare(kNaiveDebit, kNaiveDebitSql);
-        conn->prepare(kNaiveEntry, kNaiveEntrySql);
-      } catch (const std::exception& e) {
-        me.first_error = e.what();
-        conn.reset();
-      }
-      ready.fetch_add(1);
-      go.WaitForNotification();
-      if (conn == nullptr) {
-        me.errors = me.total_errors = 1;
-        me.codes[static_cast<int>(grpc::StatusCode::UNAVAILABLE)] = 1;
-        return;
-      }
-      std::mt19937_64 rng(seed * 7919 + static_cast<uint64_t>(i));
-      for (;;) {
-        const Clock::time_point t0 = Clock::now();
-        if (t0 >= deadline) break;
-        const int id = 1 + static_cast<int>(rng() % static_cast<uint64_t>(accounts));
-        bool good = false;
-        bool broken = false;
-        try {
-          pqxx::work txn(*conn);
-          const pqxx::result r = txn.exec_prepared(kNaiveDebit, int64_t{1}, id);
-          if (r.affected_rows() == 1) {
-            txn.exec_prepared(kNaiveEntry, id, int64_t{1});
-            txn.commit();
-            good = true;
-          } else {
-            txn.abort();
-            if (me.first_error.empty()) me.first_error = "insufficient balance";
-            ++me.codes[kDenied];
-          }
-        } catch (const pqxx::broken_connection& e) {
-          if (me.first_error.empty()) me.first_error = e.what();
-          ++me.codes[static_cast<int>(grpc::StatusCode::UNAVAILABLE)];
-          broken = true;  // the connection is gone: this client stops
-        } catch (const std::exception& e) {
-          if (me.first_error.empty()) me.first_error = e.what();
-          ++me.codes[static_cast<int>(grpc::StatusCode::INTERNAL)];
-        }
-        const Clock::time_point now = Clock::now();
-        if (good) {
-          ++me.total_ok;
-        } else {
-          ++me.total_errors;
-        }
-        if (t0 >= measure_start) {
-          me.hist.Add(std::chrono::duration_cast<std::chrono::nanoseconds>(now - t0).count());
-          if (good) {
-            ++me.ok;
-          } else {
-            ++me.errors;
-          }
-          me.last_done = now;
-        }
-        if (broken) break;
-      }
-    });
+    workers.emplace_back(NaiveClient, std::cref(url), accounts, seed, i, &ready, &window,
+                         &per[static_cast<size_t>(i)]);
   }
   // Every client connects first (bounded: a connect attempt fails within its own timeout).
   const auto wait_until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -155,25 +195,13 @@ RunResult NaiveRun(const std::string& url, int accounts, int threads, absl::Dura
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const Clock::time_point start = Clock::now();
-  measure_start =
+  window.measure_start =
       start + std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(warmup));
-  deadline = measure_start +
-             std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(duration));
-  go.Notify();
+  window.deadline = window.measure_start + std::chrono::duration_cast<Clock::duration>(
+                                               absl::ToChronoNanoseconds(duration));
+  window.go.Notify();
   for (auto& w : workers) w.join();
-
-  Clock::time_point last = measure_start;
-  for (const NaiveThread& t : per) {
-    result.latency.Merge(t.hist);
-    result.ok += t.ok;
-    result.errors += t.errors;
-    result.total_ok += t.total_ok;
-    result.total_errors += t.total_errors;
-    for (const auto& [code, n] : t.codes) result.error_codes[code] += n;
-    if (result.first_error.empty()) result.first_error = t.first_error;
-    last = std::max(last, t.last_done);
-  }
-  result.seconds = std::chrono::duration<double>(last - measure_start).count();
+  MergeNaive(per, window.measure_start, &result);
   return result;
 }
 
@@ -241,7 +269,11 @@ std::string InsertTenantRows(pqxx::work& txn, const std::string& tenant_id,
       tenant_id, display_name, now_us);
   LeaseTo(txn, {tenant_id}, lease_node);
   std::vector<std::string> system;
-  for (absl::string_view s : kSystemAccounts) system.push_back(txn.quote(std::string(s)));
+  // txn.esc and StrCat, not txn.quote (the same text): GCC 12 at -O3 warns (-Wrestrict, a false
+  // positive in libstdc++) about the operator+ inside libpqxx 6.4's quote.
+  for (absl::string_view s : kSystemAccounts) {
+    system.push_back(absl::StrCat("'", txn.esc(std::string(s)), "'"));
+  }
   const std::string system_array = absl::StrCat("ARRAY[", absl::StrJoin(system, ","), "]::text[]");
   txn.exec_params(absl::StrCat("INSERT INTO accounts (tenant_id, account_id, display_name, "
                                "created_at) SELECT $1, s, s, $2 FROM unnest(",
