@@ -65,47 +65,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
             {"database", obs::RedactDatabaseUrl(config.database_url)},
             {"listen", config.listen},
             {"metrics_listen", config.metrics_listen}});
-  if (config.clock_offset != absl::ZeroDuration()) {
-    s->own_clock_ = std::make_unique<OffsetClock>(config.clock_offset);
-    s->clock_ = s->own_clock_.get();
-    spdlog::warn("clock shifted by {} s (testing only)", absl::ToInt64Seconds(config.clock_offset));
-  }
-  obs::RegisterProcessMetrics(s->registry_, DaemonVersion());
-  s->call_metrics_ = std::make_unique<CallMetrics>(s->registry_);
-  s->RegisterWriterMetrics();
-  // The endpoint comes first: /healthz answers (and /readyz says 503) while the cache loads.
-  if (!config.metrics_listen.empty()) {
-    auto http = HttpEndpoint::Start(config.metrics_listen, &s->registry_,
-                                    [p = s.get()] { return p->serving(); });
-    if (!http.ok()) return http.status();
-    s->http_ = std::move(*http);
-  }
-  const std::string dir =
-      config.migrations_dir.empty() ? DefaultMigrationsDir() : config.migrations_dir;
-  if (absl::Status m = ApplyMigrations(config.database_url, dir); !m.ok()) {
-    return absl::Status(m.code(),
-                        absl::StrCat("applying migrations from ", dir, ": ", m.message()));
-  }
-  auto store = PgStore::Open(config.database_url, PgStoreOptions{});
-  if (!store.ok()) return store.status();
-  s->store_ = std::move(*store);
+  if (absl::Status o = s->StartObservability(); !o.ok()) return o;
+  if (absl::Status st = s->OpenStore(); !st.ok()) return st;
   const absl::Time load_start = absl::Now();
-  // The writer's waits (flush interval, retries) are in real time even when the ledger's clock is
-  // shifted for a test.
-  s->writer_ = std::make_unique<GroupCommitWriter>(s->store_.get(), SystemClock::Default(),
-                                                   s->config_.writer);
-  s->ledger_ =
-      std::make_unique<Ledger>(s->writer_.get(), s->store_.get(), s->clock_, config.engine);
   // Ownership: claim the leases of every tenant nobody else holds, then load those tenants.
   LeaseOwner owner{
       .owner_id = OwnerId(config.node_id, config.listen),
       .address = config.advertise_address.empty() ? config.listen : config.advertise_address,
       .ttl = config.lease_ttl};
-  s->leases_ = static_cast<PgStore*>(s->store_.get());
-  s->leases_->EnableFencing(owner);
-  s->ownership_ = std::make_unique<Ownership>(s->leases_, s->store_.get(), s->ledger_.get(),
-                                              OwnershipOptions{.ttl = config.lease_ttl});
-  if (absl::Status o = s->ownership_->Start(); !o.ok()) return o;
+  if (absl::Status l = s->LoadLedger(owner); !l.ok()) return l;
   // The snapshot is gone: hand its memory back to the system rather than keep it in the heap.
   malloc_trim(0);
   const EngineStats loaded = s->ledger_->stats();
@@ -117,20 +85,72 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (config.advertise_address.empty()) {
     // Callers sent elsewhere need the port actually bound (the flag may say port 0).
     owner.address = absl::StrCat(config.listen.substr(0, config.listen.rfind(':')), ":", s->port_);
-    s->leases_->EnableFencing(owner);
+    s->leases()->EnableFencing(owner);
   }
-  s->sweeper_ = std::thread([p = s.get()] { p->SweepLoop(); });
-  s->grpc_->GetHealthCheckService()->SetServingStatus(true);
-  s->serving_.store(true, std::memory_order_release);
-  obs::Log(spdlog::level::info, "serving",
-           {{"listen", config.listen},
-            {"transport", config.tls_cert_file.empty()        ? "plaintext"
-                          : config.tls_client_ca_file.empty() ? "TLS"
-                                                              : "mutual TLS"},
-            {"port", absl::StrCat(s->port_), true},
-            {"metrics_port", absl::StrCat(s->metrics_port()), true}});
+  s->StartServing();
   return s;
 }
+
+absl::Status Server::StartObservability() {
+  if (config_.clock_offset != absl::ZeroDuration()) {
+    own_clock_ = std::make_unique<OffsetClock>(config_.clock_offset);
+    clock_ = own_clock_.get();
+    spdlog::warn("clock shifted by {} s (testing only)",
+                 absl::ToInt64Seconds(config_.clock_offset));
+  }
+  obs::RegisterProcessMetrics(registry_, DaemonVersion());
+  call_metrics_ = std::make_unique<CallMetrics>(registry_);
+  RegisterWriterMetrics();
+  // The endpoint comes first: /healthz answers (and /readyz says 503) while the cache loads.
+  if (config_.metrics_listen.empty()) return absl::OkStatus();
+  auto http = HttpEndpoint::Start(config_.metrics_listen, &registry_, [this] { return serving(); });
+  if (!http.ok()) return http.status();
+  http_ = std::move(*http);
+  return absl::OkStatus();
+}
+
+absl::Status Server::OpenStore() {
+  const std::string dir =
+      config_.migrations_dir.empty() ? DefaultMigrationsDir() : config_.migrations_dir;
+  if (absl::Status m = ApplyMigrations(config_.database_url, dir); !m.ok()) {
+    return absl::Status(m.code(),
+                        absl::StrCat("applying migrations from ", dir, ": ", m.message()));
+  }
+  absl::StatusOr<std::unique_ptr<PgStore>> store =
+      PgStore::Open(config_.database_url, PgStoreOptions{});
+  if (!store.ok()) return store.status();
+  store_ = *std::move(store);
+  return absl::OkStatus();
+}
+
+absl::Status Server::LoadLedger(const LeaseOwner& owner) {
+  // The writer's waits (flush interval, retries) are in real time even when the ledger's clock is
+  // shifted for a test.
+  writer_ =
+      std::make_unique<GroupCommitWriter>(ledger_store(), SystemClock::Default(), config_.writer);
+  ledger_ = std::make_unique<Ledger>(writer_.get(), ledger_store(), clock_, config_.engine);
+  leases()->EnableFencing(owner);
+  ownership_ = std::make_unique<Ownership>(leases(), ledger_store(), ledger_.get(),
+                                           OwnershipOptions{.ttl = config_.lease_ttl});
+  return ownership_->Start();
+}
+
+void Server::StartServing() {
+  sweeper_ = std::thread([this] { SweepLoop(); });
+  grpc_->GetHealthCheckService()->SetServingStatus(true);
+  serving_.store(true, std::memory_order_release);
+  obs::Log(spdlog::level::info, "serving",
+           {{"listen", config_.listen},
+            {"transport", config_.tls_cert_file.empty()        ? "plaintext"
+                          : config_.tls_client_ca_file.empty() ? "TLS"
+                                                               : "mutual TLS"},
+            {"port", absl::StrCat(port_), true},
+            {"metrics_port", absl::StrCat(metrics_port()), true}});
+}
+
+LedgerStore* Server::ledger_store() const { return store_.get(); }
+
+LeaseStore* Server::leases() const { return store_.get(); }
 
 absl::Status Server::StartGrpc() {
   auth_ = std::make_unique<Authenticator>(ledger_.get(), config_.operator_key);

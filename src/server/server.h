@@ -30,6 +30,8 @@
 
 namespace tokenledger {
 
+class PgStore;  // store/pg_store.h
+
 struct ServerConfig {
   std::string listen = "127.0.0.1:7443";
   std::string database_url;
@@ -87,6 +89,19 @@ class Server {
 
  private:
   Server() = default;
+  // The steps of Start, in order. The clock, the process and call metrics, and the HTTP
+  // endpoint (so that /healthz answers while the cache loads).
+  absl::Status StartObservability();
+  // Applies the migrations and opens the store.
+  absl::Status OpenStore();
+  // The writer and the engine; then fences writes with `owner`'s epochs, claims the leases of
+  // the tenants nobody holds and loads those tenants.
+  absl::Status LoadLedger(const LeaseOwner& owner);
+  // The sweeper, the health status and /readyz: calls are welcome from now on.
+  void StartServing();
+  // The store as each of its users sees it.
+  LedgerStore* ledger_store() const;
+  LeaseStore* leases() const;
   void SweepLoop();
   // The metrics of the writer (before it starts: its options take the commit hook).
   void RegisterWriterMetrics();
@@ -103,10 +118,11 @@ class Server {
   obs::Registry registry_;
   std::unique_ptr<CallMetrics> call_metrics_;
   std::atomic<bool> serving_{false};
-  std::unique_ptr<LedgerStore> store_;
+  // The PostgreSQL store is both the ledger's store and the lease keeper: it is kept as what it
+  // is, and each user is handed the interface it needs.
+  std::unique_ptr<PgStore> store_;
   std::unique_ptr<GroupCommitWriter> writer_;
   std::unique_ptr<Ledger> ledger_;
-  LeaseStore* leases_ = nullptr;  // the store, as lease keeper
   std::unique_ptr<Ownership> ownership_;
   std::atomic<int64_t> inflight_{0};  // calls admitted and not finished
   std::unique_ptr<Authenticator> auth_;

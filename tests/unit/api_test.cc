@@ -2,6 +2,7 @@
 //
 // The API layer's pure parts: request fingerprints, the role table, key hashing, call metrics.
 #include "api/auth.h"
+#include "api/raw_request.h"
 #include "api/services.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
