@@ -3,7 +3,7 @@
 
 #include <string_view>
 
-#include "api/status_names.h"
+#include "util/status_names.h"
 #include "tokenledger/v1/admin.grpc.pb.h"
 #include "tokenledger/v1/authorization.grpc.pb.h"
 #include "tokenledger/v1/budget.grpc.pb.h"

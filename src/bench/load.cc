@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "api/status_names.h"
+#include "util/status_names.h"
 
 namespace tokenledger::bench {
 

@@ -25,7 +25,7 @@
 #include "bench/bench.h"
 #include "bench/floor_server.h"
 #include "bench/proc.h"
-#include "server/flag_args.h"
+#include "util/flag_args.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:7443", "the tokenledgerd to drive, HOST:PORT");
 ABSL_FLAG(std::string, operator_key, "",

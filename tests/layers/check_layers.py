@@ -19,6 +19,7 @@ import tempfile
 FOLDERS = {
     "include/tokenledger": "types",
     "src/types": "types",
+    "src/util": "util",
     "src/ledger": "ledger",
     "src/store": "store",
     "src/postgres": "postgres",
@@ -35,7 +36,7 @@ FOLDERS = {
 OURS = {
     "types": "types", "ledger": "ledger", "store": "store", "postgres": "postgres",
     "obs": "obs", "api": "api", "server": "server", "cli": "cli", "bench": "bench",
-    "testing": "testing",
+    "testing": "testing", "util": "util",
 }
 LIBRARIES = {
     "absl": "absl", "grpcpp": "grpc", "grpc": "grpc", "google": "protobuf", "spdlog": "spdlog",
@@ -45,16 +46,17 @@ LIBRARIES = {
 
 BASE = {"absl"}  # every layer may use abseil and the standard library
 ALLOWED = {
+    "util": {"util"},
     "types": {"types"},
     "ledger": {"types", "ledger"},
     "store": {"types", "store"},
     "postgres": {"types", "store", "postgres", "pqxx"},
     "obs": {"obs", "spdlog"},
-    "api": {"types", "ledger", "obs", "api", "proto", "grpc", "protobuf", "spdlog", "openssl"},
-    "server": {"types", "ledger", "store", "postgres", "obs", "api", "server", "proto", "grpc",
+    "api": {"types", "util", "ledger", "obs", "api", "proto", "grpc", "protobuf", "spdlog", "openssl"},
+    "server": {"types", "util", "ledger", "store", "postgres", "obs", "api", "server", "proto", "grpc",
                "protobuf", "spdlog", "httplib", "toml", "openssl"},
-    "cli": {"cli", "proto", "grpc", "protobuf"},
-    "bench": {"types", "bench", "proto", "bench_proto", "grpc", "protobuf", "pqxx"},
+    "cli": {"cli", "util", "proto", "grpc", "protobuf"},
+    "bench": {"types", "util", "bench", "proto", "bench_proto", "grpc", "protobuf", "pqxx"},
     "testing": {"types", "store", "testing", "gtest"},
     "tests": None,  # tests may include anything
 }

@@ -2,8 +2,8 @@
 //
 // Command lines: flags are documented with dashes (--database-url), abseil spells them with
 // underscores (--database_url). Shared by the daemon and the benchmark.
-#ifndef TOKENLEDGER_SERVER_FLAG_ARGS_H_
-#define TOKENLEDGER_SERVER_FLAG_ARGS_H_
+#ifndef TOKENLEDGER_UTIL_FLAG_ARGS_H_
+#define TOKENLEDGER_UTIL_FLAG_ARGS_H_
 
 #include <algorithm>
 #include <cstddef>
@@ -29,4 +29,4 @@ inline std::vector<char*> UnderscoreFlagNames(int argc, char** argv,
 
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_SERVER_FLAG_ARGS_H_
+#endif  // TOKENLEDGER_UTIL_FLAG_ARGS_H_

@@ -2,8 +2,8 @@
 //
 // gRPC status codes by the names gRPC gives them, indexed by the code's number. Header-only, so
 // that the benchmark (which does not link the API) reports codes the way the metrics do.
-#ifndef TOKENLEDGER_API_STATUS_NAMES_H_
-#define TOKENLEDGER_API_STATUS_NAMES_H_
+#ifndef TOKENLEDGER_UTIL_STATUS_NAMES_H_
+#define TOKENLEDGER_UTIL_STATUS_NAMES_H_
 
 namespace tokenledger {
 
@@ -17,4 +17,4 @@ inline constexpr int kGrpcCodeCount = sizeof(kGrpcCodeNames) / sizeof(kGrpcCodeN
 
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_API_STATUS_NAMES_H_
+#endif  // TOKENLEDGER_UTIL_STATUS_NAMES_H_
