@@ -24,8 +24,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "store/memory_store.h"
+#include "store/pg_encode.h"
 #include "store/pg_migrate.h"
+#include "store/store_rules.h"
 
 namespace tokenledger {
 namespace {

@@ -2,7 +2,7 @@
 //
 // MemoryStore semantics (the ones PgStore has; tests/integration/pg_store_test.cc checks the
 // same on PostgreSQL) and FaultyStore's injected faults.
-#include "store/memory_store.h"
+#include "testing/memory_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "store/faulty_store.h"
+#include "testing/faulty_store.h"
 
 namespace tokenledger {
 namespace {
