@@ -26,14 +26,20 @@ absl::Status CheckText(absl::string_view field, absl::string_view value) {
   return absl::OkStatus();
 }
 
-}  // namespace
+// Keeps the first error only: the message names one field.
+class TextCheck {
+ public:
+  void operator()(absl::string_view field, absl::string_view value) {
+    if (status_.ok()) status_ = CheckText(field, value);
+  }
+  const absl::Status& status() const { return status_; }
 
-absl::Status CheckStorableText(const Mutation& m) {
-  absl::Status status;
-  // Keeps the first error only: the message names one field.
-  auto check = [&status](absl::string_view field, absl::string_view value) {
-    if (status.ok()) status = CheckText(field, value);
-  };
+ private:
+  absl::Status status_;
+};
+
+// The text of the ledger's own rows: keys, transfers, holds, segments, periods.
+void CheckLedgerText(const Mutation& m, TextCheck& check) {
   if (m.idempotency.has_value()) {
     check("idempotency.tenant_id", m.idempotency->tenant_id);
     check("idempotency.key", m.idempotency->key);
@@ -67,6 +73,10 @@ absl::Status CheckStorableText(const Mutation& m) {
     check("period.tenant_id", p.tenant_id);
     check("period.account_id", p.account_id);
   }
+}
+
+// The text of the records an operator or admin writes: audit, tenant, account, team, API key.
+void CheckRecordText(const Mutation& m, TextCheck& check) {
   for (const AuditRecord& a : m.audit) {
     check("audit.tenant_id", a.tenant_id);
     check("audit.actor_key_id", a.actor_key_id);
@@ -96,7 +106,15 @@ absl::Status CheckStorableText(const Mutation& m) {
     check("api_key.tenant_id", m.api_key->tenant_id);
     check("api_key.key_hash", m.api_key->key_hash);
   }
-  return status;
+}
+
+}  // namespace
+
+absl::Status CheckStorableText(const Mutation& m) {
+  TextCheck check;
+  CheckLedgerText(m, check);
+  CheckRecordText(m, check);
+  return check.status();
 }
 
 std::vector<AccountRecord> SystemAccountsOf(const TenantRecord& tenant) {

@@ -32,7 +32,6 @@
 namespace tokenledger {
 namespace {
 
-using store_contract::StoreContractTest;
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -265,7 +264,12 @@ class PgStoreEnv {
   std::string url_;
   std::unique_ptr<PgStore> store_;
 };
+}  // namespace
+// In the suite's namespace: the macro names the suite's registration unqualified.
+namespace store_contract {
 INSTANTIATE_TYPED_TEST_SUITE_P(PgStore, StoreContractTest, PgStoreEnv);
+}  // namespace store_contract
+namespace {
 
 TEST_F(PgStoreTest, LoadAfterRestartReturnsExactlyTheCommittedState) {
   Mutation policy_account = AccountMutation(tenant_, "carol",

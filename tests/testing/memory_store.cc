@@ -460,7 +460,7 @@ absl::StatusOr<ReconcileData> MemoryStore::Recompute(const std::string& tenant_i
   }
   ReconcileData data;
   // RESET_EXPIRE debits and RESET_GRANT credits per (account, created_at), for the period checks.
-  std::map<std::pair<std::string, int64_t>, std::pair<int64_t, int64_t>> resets;
+  ResetSums resets;
   for (const TransferRecord& t : transfers_) {
     if (t.tenant_id != tenant_id) continue;
     ++data.transfers_checked;
@@ -503,6 +503,12 @@ absl::StatusOr<ReconcileData> MemoryStore::Recompute(const std::string& tenant_i
     return absl::InternalError("recompute: ledger sum out of range for bigint");
   }
   data.ledger_sum = static_cast<int64_t>(sum);
+  if (absl::Status p = CheckPeriodsLocked(tenant_id, resets, data); !p.ok()) return p;
+  return data;
+}
+
+absl::Status MemoryStore::CheckPeriodsLocked(const std::string& tenant_id, const ResetSums& resets,
+                                             ReconcileData& data) {
   // Period rows, grouped like the reset transfers: by (account, created_at).
   std::map<std::pair<std::string, int64_t>, PeriodGroup> groups;
   for (auto it = periods_.lower_bound({{tenant_id, ""}, INT64_MIN});
@@ -524,7 +530,7 @@ absl::StatusOr<ReconcileData> MemoryStore::Recompute(const std::string& tenant_i
     AddPeriodProblems(key.first, g, sums.first, sums.second, data.period_problems);
   }
   SortPeriodProblems(data.period_problems);
-  return data;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<UsageSums>> MemoryStore::SumUsage(const std::string& tenant_id,

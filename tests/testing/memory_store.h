@@ -96,6 +96,11 @@ class MemoryStore final : public LedgerStore {
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   std::vector<AuditRecord> audit_ ABSL_GUARDED_BY(mu_);  // seq = position + 1
   void AppendAuditLocked(const AuditRecord& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RESET_EXPIRE debits and RESET_GRANT credits per (account, created_at).
+  using ResetSums = std::map<std::pair<std::string, int64_t>, std::pair<int64_t, int64_t>>;
+  // Recompute's period checks: the tenant's period rows against `resets` (see PeriodGroup).
+  absl::Status CheckPeriodsLocked(const std::string& tenant_id, const ResetSums& resets,
+                                  ReconcileData& data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Commit's steps. A batch is checked and staged in full (the final value of every row it
   // writes) without touching the state, then applied, which cannot fail: all or nothing.

@@ -19,7 +19,6 @@
 namespace tokenledger {
 namespace {
 
-using store_contract::StoreContractTest;
 using ::testing::ElementsAre;
 using ::testing::Pair;
 
@@ -269,7 +268,12 @@ struct MemoryStoreEnv {
   MemoryStore store_;
   uint64_t batch_id_ = 0;
 };
+}  // namespace
+// In the suite's namespace: the macro names the suite's registration unqualified.
+namespace store_contract {
 INSTANTIATE_TYPED_TEST_SUITE_P(MemoryStore, StoreContractTest, MemoryStoreEnv);
+}  // namespace store_contract
+namespace {
 
 TEST(FaultyStoreTest, InjectsFailuresInDoubtCommitsAndUnavailability) {
   MemoryStore inner;
