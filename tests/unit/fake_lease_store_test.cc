@@ -22,9 +22,10 @@ LeaseOwner Owner(const std::string& id) {
   return LeaseOwner{.owner_id = id, .address = id + ":50051", .ttl = absl::Seconds(5)};
 }
 
+// A write of `tenant` (MutationTenant names it).
 Mutation Write(const std::string& tenant) {
   Mutation m;
-  m.audit.push_back(AuditRecord{.tenant_id = tenant, .action = "test"});
+  m.team = TeamRecord{.tenant_id = tenant, .team_id = "eng"};
   return m;
 }
 
