@@ -1,7 +1,11 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
-// PgStore: the LedgerStore on PostgreSQL (schema: migrations/), through libpqxx. No libpqxx type
-// or exception leaves this file's implementation: every failure is an absl::Status.
+// PgStore: the LedgerStore and LeaseStore on PostgreSQL (schema: migrations/), through libpqxx.
+// No libpqxx type or exception leaves its implementation (the src/store/pg_*.cc files): every
+// failure is an absl::Status. The rooms: pg_store.cc (opening, connections), pg_commit.cc
+// (Commit) with pg_batch_writer (the batch's statements), pg_load.cc (Load), pg_reads.cc (the
+// read paths), pg_leases.cc (LeaseStore), pg_sql_*.h (the SQL by concern), pg_conn (error
+// mapping), pg_rows (row decoding), pg_encode (array literals, JSON, hold batches).
 //
 // Connections: one for the writer (Commit, CommittedBatch: the group-commit thread), and a small
 // bounded pool for the read paths. A broken connection is dropped and a new one opened on next
