@@ -3,8 +3,8 @@
 // Tenant ownership: the durable side. A process serves a tenant only while it holds the tenant's
 // lease; every lease has a fencing epoch, which grows each time the lease changes hands, and the
 // store refuses a write batch whose tenant epochs are no longer the ones this process loaded its
-// cache under. PgStore implements it; the server's Ownership loop (src/server/ownership.h)
-// drives it.
+// cache under. PgStore implements it (tests use FakeLeaseStore, tests/testing); the server's
+// Ownership loop (src/server/ownership.h) drives it.
 #ifndef TOKENLEDGER_LEASE_H_
 #define TOKENLEDGER_LEASE_H_
 
@@ -41,9 +41,10 @@ class LeaseStore {
   virtual ~LeaseStore() = default;
 
   // From now on every Commit checks fencing: a mutation of tenant T commits only while this
-  // owner holds T's lease at the epoch given by the last SetFences; a tenant created by a
+  // owner holds T's lease at the epoch given by AddFence(T, epoch); a tenant created by a
   // mutation gets a lease of this owner (epoch 1) in the same transaction. A refused batch fails
-  // kUnavailable "lease lost" and commits nothing.
+  // kAborted "lease lost" and commits nothing (the group-commit writer answers its calls
+  // kUnavailable, see group_commit.h).
   virtual void EnableFencing(const LeaseOwner& owner) = 0;
   // The epochs Commit accepts: tenant -> epoch. They are also the set of tenants this process
   // serves: a tenant gets its fence once its cache is loaded, and loses it before it is dropped.
@@ -55,7 +56,8 @@ class LeaseStore {
   // Extends every lease this owner holds and, when `claim` is set, takes every lease that is
   // missing or expired (a taken lease gets epoch + 1). Returns the leases held afterwards. The
   // takeover waits for any batch in flight that holds the lease row, so the taker's later load
-  // sees that batch.
+  // sees that batch. kFailedPrecondition before EnableFencing; kUnavailable when the database
+  // cannot be reached.
   virtual absl::StatusOr<std::vector<LeaseRecord>> ClaimLeases(bool claim) = 0;
   // Every lease row (for telling callers where a tenant is served).
   virtual absl::StatusOr<std::vector<LeaseRecord>> ListLeases() = 0;

@@ -1,7 +1,8 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
-// LedgerStore: the durable side of the ledger. The PostgreSQL implementation lives in src/store;
-// tests use MemoryStore and FaultyStore. All methods are called from the group-commit writer or
+// LedgerStore: the durable side of the ledger. The PostgreSQL implementation (PgStore) lives in
+// src/store; tests use MemoryStore and FaultyStore (tests/testing), and tests/store_contract checks
+// both stores against the same contract. All methods are called from the group-commit writer or
 // from read paths; an implementation must be safe for concurrent calls of its read methods with
 // one writer.
 #ifndef TOKENLEDGER_STORE_H_
@@ -111,9 +112,15 @@ class LedgerStore {
 
   // Commits every mutation of `batch` in one transaction, or none. `batch_id` is written in the
   // same transaction so that a commit whose outcome was lost can be resolved (CommittedBatch).
-  // Errors: kUnavailable when the database cannot be reached (nothing or everything of the batch
-  // may be committed only if kDataLoss/"in doubt"; see CommittedBatch); kAborted when fencing
-  // refused the batch (see lease.h): nothing was committed and a retry would be refused too.
+  // Errors (nothing of the batch was committed, except after kUnknown):
+  //   kUnavailable      the database cannot be reached, or rolled the batch back (serialization
+  //                     failure, deadlock, timeout): a retry may succeed;
+  //   kUnknown          "commit in doubt": the connection was lost during COMMIT, the batch may
+  //                     or may not be committed; CommittedBatch(batch_id) tells which;
+  //   kAborted          fencing refused the batch (see lease.h): a retry would be refused too;
+  //   kAlreadyExists    a unique key of the schema is taken (a tenant, a period, a transfer id);
+  //   kInvalidArgument  text the store cannot hold (CheckStorableText), or a null mutation;
+  //   kInternal         any other constraint of the schema (a foreign key, a CHECK), or a bug.
   virtual absl::StatusOr<std::vector<MutationOutcome>> Commit(
       absl::Span<const Mutation* const> batch, uint64_t batch_id) = 0;
 

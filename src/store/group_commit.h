@@ -5,9 +5,11 @@
 // the LedgerStore, then completes each waiting call. Under light load a batch is one call; under
 // load batches grow, which is where the throughput comes from.
 //
-// A commit whose answer was lost (the connection dropped during COMMIT) is resolved through the
-// batch id written in the batch before anyone is answered. A batch that cannot be committed
-// within `commit_retry_for` fails with kUnavailable: nothing of it is durable.
+// A commit whose answer was lost (the store's kUnknown: the connection dropped during COMMIT) is
+// resolved through the batch id written in the batch before anyone is answered. A batch that
+// cannot be committed within `commit_retry_for` fails with kUnavailable, as does one that fencing
+// refused (the store's kAborted); one the store refuses for good (any other error) fails with
+// kInternal. In each of these cases nothing of the batch is durable.
 //
 // Thread-safe: Submit and RunExclusive may be called from any thread.
 #ifndef TOKENLEDGER_STORE_GROUP_COMMIT_H_

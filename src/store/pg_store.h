@@ -1,7 +1,11 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
-// PgStore: the LedgerStore on PostgreSQL (schema: migrations/), through libpqxx. No libpqxx type
-// or exception leaves this file's implementation: every failure is an absl::Status.
+// PgStore: the LedgerStore and LeaseStore on PostgreSQL (schema: migrations/), through libpqxx.
+// No libpqxx type or exception leaves its implementation (the src/store/pg_*.cc files): every
+// failure is an absl::Status. The rooms: pg_store.cc (opening, connections), pg_commit.cc
+// (Commit) with pg_batch_writer (the batch's statements), pg_load.cc (Load), pg_reads.cc (the
+// read paths), pg_leases.cc (LeaseStore), pg_sql_*.h (the SQL by concern), pg_conn (error
+// mapping), pg_rows (row decoding), pg_encode (array literals, JSON, hold batches).
 //
 // Connections: one for the writer (Commit, CommittedBatch: the group-commit thread), and a small
 // bounded pool for the read paths. A broken connection is dropped and a new one opened on next
@@ -66,7 +70,7 @@ struct PgStoreOptions {
   int writer_connections = 2;
 };
 
-// One libpqxx connection; defined in pg_store.cc.
+// One libpqxx connection; defined in pg_conn.h.
 struct PgConn;
 
 class PgStore final : public LedgerStore, public LeaseStore {
@@ -96,7 +100,7 @@ class PgStore final : public LedgerStore, public LeaseStore {
   absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotency(const std::string& tenant_id,
                                                                   const std::string& key) override;
   // Besides the balances, checks every period row of the tenant against its reset's transfers
-  // (see PeriodGroup in memory_store.h: rows and transfers are matched by account and
+  // (see PeriodGroup in store/store_rules.h: rows and transfers are matched by account and
   // created_at).
   absl::StatusOr<ReconcileData> Recompute(const std::string& tenant_id) override;
   absl::StatusOr<std::vector<UsageSums>> SumUsage(const std::string& tenant_id,
@@ -168,44 +172,6 @@ class PgStore final : public LedgerStore, public LeaseStore {
   int readers_open_ ABSL_GUARDED_BY(pool_mu_) = 0;  // idle and in use
 };
 
-namespace pg_internal {
-
-// PostgreSQL array literals (the text input form of an array), built for binding one whole
-// column of a multi-row statement as a single parameter cast to an array type:
-// `unnest($1::text[])`. Elements are always double-quoted, with '"' and '\' escaped, so any
-// text (commas, braces, quotes, backslashes, the word NULL, whitespace) round-trips; a null
-// element is written unquoted NULL. Text must not hold NUL bytes (CheckStorableText).
-class ArrayLiteral {
- public:
-  ArrayLiteral() : out_("{") {}
-  void AddText(absl::string_view s);
-  void AddNull();
-  void AddInt(int64_t v);
-  void AddBool(bool v);
-  // Any bytes, as the bytea hex form "\x..." (for a bytea[] parameter).
-  void AddBytes(absl::string_view bytes);
-  // Closes the literal; the builder must not be used afterwards.
-  std::string Finish() &&;
-  size_t size() const { return count_; }
-
- private:
-  void Separator();
-  std::string out_;
-  size_t count_ = 0;
-};
-
-// Metadata as a JSON object (keys and values as JSON strings), for the jsonb column.
-std::string MetadataJson(const Metadata& metadata);
-
-// Holds of one tenant as one hold_batches.holds value: a version byte (1), then per hold its
-// hold_id, account_id, idempotency_key and response (each a 4-byte little-endian length and the
-// bytes), amount, created_at, expires_at and fingerprint (8 bytes little-endian each). The status
-// is not stored: every hold in a batch row was written open. DecodeHolds fails on anything else.
-std::string EncodeHolds(absl::Span<const HoldRecord* const> holds);
-absl::StatusOr<std::vector<HoldRecord>> DecodeHolds(const std::string& tenant_id,
-                                                    absl::string_view bytes);
-
-}  // namespace pg_internal
 }  // namespace tokenledger
 
 #endif  // TOKENLEDGER_STORE_PG_STORE_H_

@@ -13,8 +13,8 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "store/faulty_store.h"
-#include "store/memory_store.h"
+#include "testing/faulty_store.h"
+#include "testing/memory_store.h"
 
 namespace tokenledger {
 namespace {

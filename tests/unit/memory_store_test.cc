@@ -1,8 +1,9 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
 // MemoryStore semantics (the ones PgStore has; tests/integration/pg_store_test.cc checks the
-// same on PostgreSQL) and FaultyStore's injected faults.
-#include "store/memory_store.h"
+// same on PostgreSQL), the store contract (tests/store_contract) on MemoryStore, and FaultyStore's
+// injected faults.
+#include "testing/memory_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,7 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "store/faulty_store.h"
+#include "store_contract/store_contract.h"
+#include "testing/faulty_store.h"
 
 namespace tokenledger {
 namespace {
@@ -141,30 +143,6 @@ TEST_F(MemoryStoreTest, DuplicateKeyWithinOneBatchAnswersWithTheFirst) {
   EXPECT_EQ(store_.transfer_count(), 1u);
 }
 
-TEST_F(MemoryStoreTest, BatchIsAllOrNothing) {
-  Mutation good = GrantMutation(kTenant, "alice", 10, "good");
-  Mutation bad = GrantMutation(kTenant, "nobody", 10, "bad");  // foreign key violation
-  const Mutation* batch[] = {&good, &bad};
-  absl::StatusOr<std::vector<MutationOutcome>> out = store_.Commit(batch, 777);
-  EXPECT_EQ(out.status().code(), absl::StatusCode::kInternal);
-
-  Mutation zero = GrantMutation(kTenant, "alice", 0, "zero");  // CHECK (amount > 0)
-  const Mutation* batch2[] = {&good, &zero};
-  EXPECT_EQ(store_.Commit(batch2, 778).status().code(), absl::StatusCode::kInternal);
-
-  Mutation tenant_again = TenantMutation(kTenant);
-  const Mutation* batch3[] = {&good, &tenant_again};
-  EXPECT_EQ(store_.Commit(batch3, 779).status().code(), absl::StatusCode::kAlreadyExists);
-
-  EXPECT_EQ(store_.transfer_count(), 0u);
-  EXPECT_EQ(Balance(store_, kTenant, "alice"), PostedTotals{});
-  EXPECT_FALSE(store_.GetIdempotency(kTenant, "good")->has_value());
-  EXPECT_FALSE(*store_.CommittedBatch(777));
-  // The good mutation alone commits.
-  EXPECT_TRUE(CommitOne(store_, good, 780).ok());
-  EXPECT_TRUE(*store_.CommittedBatch(780));
-}
-
 TEST_F(MemoryStoreTest, TransfersGetIncreasingSeqAndListNewestFirst) {
   for (int i = 0; i < 10; ++i) {
     Mutation m;
@@ -246,27 +224,6 @@ TEST_F(MemoryStoreTest, HoldUpdateChangesOnlyItsStatus) {
 
 // A hold only ever closes, also within one batch: an open record after its closing one (a
 // compaction rewriting a hold whose capture was in flight) leaves it closed, in no segment.
-TEST_F(MemoryStoreTest, AnOpenRecordAfterAClosingOneInABatchLeavesTheHoldClosed) {
-  HoldRecord h{.tenant_id = kTenant,
-               .hold_id = "h1",
-               .account_id = "alice",
-               .amount = 30,
-               .expires_at_us = 600,
-               .status = HoldStatus::kCaptured};
-  Mutation capture, rewrite;
-  capture.holds = {h};
-  h.status = HoldStatus::kOpen;
-  h.segment = 9;
-  rewrite.holds = {h};
-  const Mutation* batch[] = {&capture, &rewrite};
-  ASSERT_TRUE(store_.Commit(batch, NextBatch()).ok());
-  absl::StatusOr<Snapshot> s = store_.Load();
-  ASSERT_TRUE(s.ok());
-  ASSERT_EQ(s->holds.size(), 1u);
-  EXPECT_EQ(s->holds[0].status, HoldStatus::kCaptured);
-  EXPECT_TRUE(s->hold_segments.empty());
-}
-
 TEST_F(MemoryStoreTest, RecomputeFindsCorruptionAndRepairFixesIt) {
   ASSERT_TRUE(CommitOne(store_, GrantMutation(kTenant, "alice", 100, "g"), NextBatch()).ok());
   Mutation spend;
@@ -300,82 +257,23 @@ TEST_F(MemoryStoreTest, RecomputeFindsCorruptionAndRepairFixesIt) {
   for (const ReconcileData::Row& row : data->rows) EXPECT_EQ(row.recomputed, row.stored);
 }
 
-TEST_F(MemoryStoreTest, PeriodsGuardResetsAndAreCheckedAgainstTheirTransfers) {
-  ASSERT_TRUE(CommitOne(store_, GrantMutation(kTenant, "alice", 100, "g"), NextBatch()).ok());
-  Mutation reset;
-  reset.transfers.push_back(
-      Transfer(kTenant, "x", "alice", "@expired", 30, TransferKind::kResetExpire, 5000));
-  reset.transfers.push_back(
-      Transfer(kTenant, "r", "@funding", "alice", 500, TransferKind::kResetGrant, 5000));
-  reset.periods.push_back(PeriodRecord{.tenant_id = kTenant,
-                                       .account_id = "alice",
-                                       .period_start_us = 1000,
-                                       .carried = 70,
-                                       .expired = 30,
-                                       .granted = 500,
-                                       .created_at_us = 5000});  // when the reset ran
-  ASSERT_TRUE(CommitOne(store_, reset, NextBatch()).ok());
+// The store contract on MemoryStore: the data lives in the object, so a reopen keeps it as is.
+struct MemoryStoreEnv {
+  void SetUp() {}
+  LedgerStore& store() { return store_; }
+  void Reopen() {}
+  std::string NewTenant() { return kTenant; }
+  uint64_t NewBatchId() { return ++batch_id_; }
 
-  // The same (account, period) again fails its whole batch.
-  Mutation again = reset;
-  again.transfers = {Transfer(kTenant, "r2", "@funding", "alice", 1, TransferKind::kResetGrant)};
-  EXPECT_EQ(CommitOne(store_, again, NextBatch()).status().code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(store_.transfer_count(), 3u);
-
-  // A period row its transfers do not back.
-  Mutation bogus;
-  bogus.periods.push_back(PeriodRecord{
-      .tenant_id = kTenant, .account_id = "alice", .period_start_us = 2000, .granted = 500});
-  ASSERT_TRUE(CommitOne(store_, bogus, NextBatch()).ok());
-  // Two periods caught up at once (one created_at): checked together.
-  Mutation catch_up;
-  for (int64_t start : {1000, 2000}) {
-    catch_up.periods.push_back(PeriodRecord{.tenant_id = kTenant,
-                                            .account_id = "bob",
-                                            .period_start_us = start,
-                                            .granted = 10,
-                                            .created_at_us = 7000});
-    catch_up.transfers.push_back(Transfer(kTenant, absl::StrCat("cb", start), "@funding", "bob", 10,
-                                          TransferKind::kResetGrant, 7000));
-  }
-  ASSERT_TRUE(CommitOne(store_, catch_up, NextBatch()).ok());
-
-  absl::StatusOr<Snapshot> s = store_.Load();
-  ASSERT_TRUE(s.ok());
-  ASSERT_EQ(s->last_periods.size(), 2u);
-  EXPECT_EQ(s->last_periods[0].account_id, "alice");
-  EXPECT_EQ(s->last_periods[0].period_start_us, 2000);
-  EXPECT_EQ(s->last_periods[1].account_id, "bob");
-  EXPECT_EQ(s->last_periods[1].period_start_us, 2000);
-
-  absl::StatusOr<ReconcileData> data = store_.Recompute(kTenant);
-  ASSERT_TRUE(data.ok());
-  EXPECT_EQ(data->periods_checked, 4);
-  ASSERT_EQ(data->period_problems.size(), 1u);
-  EXPECT_EQ(data->period_problems[0].account_id, "alice");
-  EXPECT_EQ(data->period_problems[0].period_start_us, 2000);
-  EXPECT_EQ(data->period_problems[0].field, "granted");
-  EXPECT_EQ(data->period_problems[0].expected, 500);
-  EXPECT_EQ(data->period_problems[0].found, 0);
-}
-
-TEST_F(MemoryStoreTest, SumUsageCountsUsageSinceThePeriodAndTheDay) {
-  Mutation m;
-  m.transfers.push_back(Transfer(kTenant, "u1", "alice", "@usage", 10, TransferKind::kUsage, 100));
-  m.transfers.push_back(Transfer(kTenant, "u2", "alice", "@usage", 20, TransferKind::kUsage, 200));
-  m.transfers.push_back(Transfer(kTenant, "u3", "alice", "@usage", 40, TransferKind::kUsage, 300));
-  m.transfers.push_back(Transfer(kTenant, "u4", "bob", "@usage", 5, TransferKind::kUsage, 50));
-  m.transfers.push_back(
-      Transfer(kTenant, "a1", "alice", "@adjustments", 7, TransferKind::kAdjustment, 300));
-  ASSERT_TRUE(CommitOne(store_, m, NextBatch()).ok());
-  absl::StatusOr<std::vector<UsageSums>> sums = store_.SumUsage(kTenant, 100, 250);
-  ASSERT_TRUE(sums.ok());
-  ASSERT_EQ(sums->size(), 1u);  // bob has no usage in the period
-  EXPECT_EQ((*sums)[0].account_id, "alice");
-  EXPECT_EQ((*sums)[0].period_spent, 70);
-  EXPECT_EQ((*sums)[0].day_spent, 40);
-}
+  MemoryStore store_;
+  uint64_t batch_id_ = 0;
+};
+}  // namespace
+// In the suite's namespace: the macro names the suite's registration unqualified.
+namespace store_contract {
+INSTANTIATE_TYPED_TEST_SUITE_P(MemoryStore, StoreContractTest, MemoryStoreEnv);
+}  // namespace store_contract
+namespace {
 
 TEST(FaultyStoreTest, InjectsFailuresInDoubtCommitsAndUnavailability) {
   MemoryStore inner;

@@ -10,9 +10,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ledger/engine.h"
-#include "store/faulty_store.h"
 #include "store/group_commit.h"
-#include "store/memory_store.h"
+#include "testing/faulty_store.h"
+#include "testing/memory_store.h"
 
 namespace tokenledger {
 namespace {

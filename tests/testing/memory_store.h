@@ -1,7 +1,9 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
 // MemoryStore: an in-memory LedgerStore with the semantics of the PostgreSQL store (PgStore),
-// for unit tests of everything above the store. It enforces the same constraints as the schema
+// for unit tests of everything above the store (the testing library: the daemon never links
+// it). The rules both stores share (storable text, system accounts, metadata, period checks) are
+// in store/store_rules.h. It enforces the same constraints as the schema
 // (migrations/0001_init.sql): foreign keys, CHECKs and unique keys fail the whole batch, with
 // kAlreadyExists for a unique violation and kInternal for the rest, as PgStore maps them.
 //
@@ -11,8 +13,8 @@
 // batch, a row written twice ends as PgStore leaves it (see MemoryStore::Commit).
 //
 // Thread-safe.
-#ifndef TOKENLEDGER_STORE_MEMORY_STORE_H_
-#define TOKENLEDGER_STORE_MEMORY_STORE_H_
+#ifndef TOKENLEDGER_TESTING_MEMORY_STORE_H_
+#define TOKENLEDGER_TESTING_MEMORY_STORE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -28,42 +30,11 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "store/store_rules.h"
 #include "tokenledger/store.h"
 #include "tokenledger/types.h"
 
 namespace tokenledger {
-
-// ListTransfers returns at most this many transfers, whatever the query's limit: every read is
-// bounded. (The API caps page_size at 1000.)
-inline constexpr int32_t kListTransfersMax = 10000;
-
-// Rejects text a PostgreSQL text column cannot hold: NUL bytes and invalid UTF-8, naming the
-// field. Both stores check every mutation of a batch with it before writing anything, so that
-// they fail alike (kInvalidArgument, nothing committed).
-absl::Status CheckStorableText(const Mutation& m);
-
-// Metadata as the store keeps it: a JSON object, so sorted by key (bytewise) with one value per
-// key (the last one given). Both stores return metadata in this form.
-Metadata NormalizeMetadata(const Metadata& metadata);
-
-// The period rows of one account written with one created_at: one reset, or several periods
-// caught up at once. The reset's transfers carry the same created_at (the engine stamps the
-// period row and its RESET_EXPIRE/RESET_GRANT transfers with the time the reset ran), so a group
-// is compared with the account's reset transfers of that instant.
-struct PeriodGroup {
-  int64_t rows = 0;
-  int64_t last_start = 0;  // the latest period_start of the group
-  int64_t expired = 0;     // sums over the group's rows
-  int64_t granted = 0;
-};
-
-// Appends the problems of one group given the sums of its transfers (none when they match). A
-// one-row group reports that row; a larger one reports its sums on its latest period.
-void AddPeriodProblems(const std::string& account_id, const PeriodGroup& group,
-                       int64_t found_expired, int64_t found_granted,
-                       std::vector<ReconcileData::PeriodProblem>& out);
-// Orders problems by (account_id, period_start_us, field), as both stores return them.
-void SortPeriodProblems(std::vector<ReconcileData::PeriodProblem>& problems);
 
 class MemoryStore final : public LedgerStore {
  public:
@@ -125,8 +96,51 @@ class MemoryStore final : public LedgerStore {
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   std::vector<AuditRecord> audit_ ABSL_GUARDED_BY(mu_);  // seq = position + 1
   void AppendAuditLocked(const AuditRecord& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RESET_EXPIRE debits and RESET_GRANT credits per (account, created_at).
+  using ResetSums = std::map<std::pair<std::string, int64_t>, std::pair<int64_t, int64_t>>;
+  // Recompute's period checks: the tenant's period rows against `resets` (see PeriodGroup).
+  absl::Status CheckPeriodsLocked(const std::string& tenant_id, const ResetSums& resets,
+                                  ReconcileData& data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Commit's steps. A batch is checked and staged in full (the final value of every row it
+  // writes) without touching the state, then applied, which cannot fail: all or nothing.
+  struct Staging {
+    std::vector<const Mutation*> live;                 // the mutations that are not duplicates
+    std::map<Key, const IdempotencyRecord*> new_keys;  // first claim in the batch
+    std::map<std::string, TenantRecord> tenants;
+    std::map<Key, AccountRecord> accounts;
+    std::map<Key, TeamRecord> teams;
+    std::map<std::string, ApiKeyRecord> api_keys;
+    std::set<std::string> new_hashes;
+    std::map<Key, HoldRecord> holds;
+    std::map<PeriodKey, PeriodRecord> periods;
+    std::vector<TransferRecord> transfers;
+    std::set<Key> transfer_ids;
+    std::map<Key, PostedTotals> balances;  // final totals of every balance row written
+    int64_t next_seq = 0;
+  };
+  // Idempotency: a key stored already, or claimed earlier in the batch, makes its mutation a
+  // duplicate (its outcome names the stored record); the others go to `st.live`.
+  std::vector<MutationOutcome> ClaimKeys(absl::Span<const Mutation* const> batch, Staging& st)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool TenantExists(const Staging& st, const std::string& id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool AccountExists(const Staging& st, const Key& key) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Each checks the schema's constraints for its rows (failing the batch as PgStore would) and
+  // stages them.
+  absl::Status StageTenants(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StageAccounts(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StageTeams(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StageApiKeys(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StageHolds(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StagePeriods(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StageTransfers(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StageBalances(const std::map<Key, PostedTotals>& deltas, Staging& st)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropHoldSegments(const Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Apply(Staging& st, uint64_t batch_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };
 
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_MEMORY_STORE_H_
+#endif  // TOKENLEDGER_TESTING_MEMORY_STORE_H_

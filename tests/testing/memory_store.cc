@@ -1,5 +1,5 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
-#include "store/memory_store.h"
+#include "testing/memory_store.h"
 
 #include <algorithm>
 #include <iterator>
@@ -13,18 +13,6 @@ namespace tokenledger {
 namespace {
 
 using Key = std::pair<std::string, std::string>;
-
-absl::Status CheckText(absl::string_view field, absl::string_view value) {
-  // libpq passes text as C strings and PostgreSQL text holds no NUL: a NUL would truncate the
-  // value silently, so it is refused instead.
-  if (value.find('\0') != absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": contains a NUL byte"));
-  }
-  if (!IsValidUtf8(value)) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": not valid UTF-8"));
-  }
-  return absl::OkStatus();
-}
 
 // The errors PgStore reports for constraint violations (its SQL error mapping): unique
 // violations are kAlreadyExists, everything else kInternal.
@@ -56,117 +44,35 @@ bool AddTotals(const PostedTotals& a, const PostedTotals& b, PostedTotals& out) 
 
 }  // namespace
 
-absl::Status CheckStorableText(const Mutation& m) {
-  absl::Status status;
-  // Keeps the first error only: the message names one field.
-  auto check = [&status](absl::string_view field, absl::string_view value) {
-    if (status.ok()) status = CheckText(field, value);
-  };
-  if (m.idempotency.has_value()) {
-    check("idempotency.tenant_id", m.idempotency->tenant_id);
-    check("idempotency.key", m.idempotency->key);
-    // The response is bytea: any bytes.
-  }
-  for (const TransferRecord& t : m.transfers) {
-    check("transfer.tenant_id", t.tenant_id);
-    check("transfer.transfer_id", t.transfer_id);
-    check("transfer.debit_account_id", t.debit_account_id);
-    check("transfer.credit_account_id", t.credit_account_id);
-    check("transfer.request_id", t.request_id);
-    check("transfer.model", t.model);
-    check("transfer.memo", t.memo);
-    check("transfer.hold_id", t.hold_id);
-    check("transfer.idempotency_key", t.idempotency_key);
-    for (const auto& [k, v] : t.metadata) {
-      check("transfer.metadata key", k);
-      check("transfer.metadata value", v);
-    }
-  }
-  for (const HoldRecord& h : m.holds) {
-    check("hold.tenant_id", h.tenant_id);
-    check("hold.hold_id", h.hold_id);
-    check("hold.account_id", h.account_id);
-    check("hold.idempotency_key", h.idempotency_key);
-  }
-  for (const HoldSegment& d : m.dropped_hold_segments) {
-    check("dropped segment.tenant_id", d.tenant_id);
-  }
-  for (const PeriodRecord& p : m.periods) {
-    check("period.tenant_id", p.tenant_id);
-    check("period.account_id", p.account_id);
-  }
-  for (const AuditRecord& a : m.audit) {
-    check("audit.tenant_id", a.tenant_id);
-    check("audit.actor_key_id", a.actor_key_id);
-    check("audit.action", a.action);
-    check("audit.target", a.target);
-    check("audit.detail", a.detail);
-  }
-  if (m.tenant.has_value()) {
-    check("tenant.tenant_id", m.tenant->tenant_id);
-    check("tenant.display_name", m.tenant->display_name);
-    check("tenant.unit", m.tenant->unit);
-    check("tenant.timezone", m.tenant->timezone);
-  }
-  if (m.account.has_value()) {
-    check("account.tenant_id", m.account->tenant_id);
-    check("account.account_id", m.account->account_id);
-    check("account.display_name", m.account->display_name);
-    check("account.team_id", m.account->team_id);
-  }
-  if (m.team.has_value()) {
-    check("team.tenant_id", m.team->tenant_id);
-    check("team.team_id", m.team->team_id);
-    check("team.display_name", m.team->display_name);
-  }
-  if (m.api_key.has_value()) {
-    check("api_key.key_id", m.api_key->key_id);
-    check("api_key.tenant_id", m.api_key->tenant_id);
-    check("api_key.key_hash", m.api_key->key_hash);
-  }
-  return status;
-}
-
-void AddPeriodProblems(const std::string& account_id, const PeriodGroup& group,
-                       int64_t found_expired, int64_t found_granted,
-                       std::vector<ReconcileData::PeriodProblem>& out) {
-  if (found_expired != group.expired) {
-    out.push_back({account_id, group.last_start, "expired", group.expired, found_expired});
-  }
-  if (found_granted != group.granted) {
-    out.push_back({account_id, group.last_start, "granted", group.granted, found_granted});
-  }
-}
-
-void SortPeriodProblems(std::vector<ReconcileData::PeriodProblem>& problems) {
-  std::sort(problems.begin(), problems.end(),
-            [](const ReconcileData::PeriodProblem& a, const ReconcileData::PeriodProblem& b) {
-              return std::tie(a.account_id, a.period_start_us, a.field) <
-                     std::tie(b.account_id, b.period_start_us, b.field);
-            });
-}
-
-Metadata NormalizeMetadata(const Metadata& metadata) {
-  // std::string compares as unsigned char, the bytewise order PostgreSQL's "C" collation uses.
-  std::map<std::string, std::string> sorted;
-  for (const auto& [k, v] : metadata) sorted[k] = v;
-  return Metadata(sorted.begin(), sorted.end());
-}
-
 absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
     absl::Span<const Mutation* const> batch, uint64_t batch_id) {
   for (const Mutation* m : batch) {
     if (m == nullptr) return absl::InvalidArgumentError("batch holds a null mutation");
     if (absl::Status s = CheckStorableText(*m); !s.ok()) return s;
   }
-
   absl::MutexLock lock(&mu_);
-  // Phase 0: idempotency. A key already stored, or claimed earlier in this batch, makes its
-  // mutation a duplicate that is skipped entirely.
+  Staging st;
+  std::vector<MutationOutcome> outcomes = ClaimKeys(batch, st);
+  // The same order as PgStore's statements, so that a batch breaking two rules fails alike.
+  absl::Status s = StageTenants(st);
+  if (s.ok()) s = StageAccounts(st);
+  if (s.ok()) s = StageTeams(st);
+  if (s.ok()) s = StageApiKeys(st);
+  if (s.ok()) s = StageHolds(st);
+  if (s.ok()) s = StagePeriods(st);
+  if (s.ok()) s = StageTransfers(st);
+  if (!s.ok()) return s;
+  if (batches_.contains(batch_id)) {
+    return UniqueViolation("commit_batches", absl::StrCat("batch_id ", batch_id));
+  }
+  Apply(st, batch_id);
+  return outcomes;
+}
+
+std::vector<MutationOutcome> MemoryStore::ClaimKeys(absl::Span<const Mutation* const> batch,
+                                                    Staging& st) {
   std::vector<MutationOutcome> outcomes(batch.size());
-  std::map<Key, const IdempotencyRecord*> new_keys;  // first claim in the batch
-  std::vector<const Mutation*> live;
-  live.reserve(batch.size());
+  st.live.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     const Mutation& m = *batch[i];
     if (m.idempotency.has_value()) {
@@ -176,59 +82,48 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
         outcomes[i].existing = it->second;
         continue;
       }
-      if (auto it = new_keys.find(key); it != new_keys.end()) {
+      if (auto it = st.new_keys.find(key); it != st.new_keys.end()) {
         outcomes[i].committed = false;
         outcomes[i].existing = *it->second;
         continue;
       }
-      new_keys.emplace(std::move(key), &*m.idempotency);
+      st.new_keys.emplace(std::move(key), &*m.idempotency);
     }
-    live.push_back(&m);
+    st.live.push_back(&m);
   }
+  return outcomes;
+}
 
-  // Phase 1: check every constraint and stage the final value of every row written, without
-  // touching the state, so that a failure leaves nothing behind (all or nothing).
-  std::map<std::string, TenantRecord> tenant_writes;
-  std::map<Key, AccountRecord> account_writes;
-  std::map<Key, TeamRecord> team_writes;
-  std::map<std::string, ApiKeyRecord> key_writes;
-  std::set<std::string> new_hashes;
-  std::map<Key, HoldRecord> hold_writes;
-  std::map<PeriodKey, PeriodRecord> new_periods;
-  std::vector<TransferRecord> new_transfers;
-  std::set<Key> new_transfer_ids;
-  std::map<Key, PostedTotals> balance_writes;  // final totals of every balance row written
+bool MemoryStore::TenantExists(const Staging& st, const std::string& id) const {
+  return tenants_.contains(id) || st.tenants.contains(id);
+}
 
-  auto tenant_exists = [&](const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return tenants_.contains(id) || tenant_writes.contains(id);
-  };
-  auto account_exists = [&](const Key& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return accounts_.contains(key) || account_writes.contains(key);
-  };
+bool MemoryStore::AccountExists(const Staging& st, const Key& key) const {
+  return accounts_.contains(key) || st.accounts.contains(key);
+}
 
-  // Tenants, each with its system accounts and their zero balances.
-  for (const Mutation* m : live) {
+// Tenants, each with its system accounts and their zero balances.
+absl::Status MemoryStore::StageTenants(Staging& st) {
+  for (const Mutation* m : st.live) {
     if (!m->tenant.has_value()) continue;
     const TenantRecord& t = *m->tenant;
-    if (tenant_exists(t.tenant_id)) {
+    if (TenantExists(st, t.tenant_id)) {
       return UniqueViolation("tenants", absl::StrCat("tenant_id \"", t.tenant_id, "\""));
     }
-    tenant_writes[t.tenant_id] = t;
-    for (absl::string_view sys : kSystemAccounts) {
-      AccountRecord a;
-      a.tenant_id = t.tenant_id;
-      a.account_id = std::string(sys);
-      a.display_name = std::string(sys);
-      a.created_at_us = t.created_at_us;
+    st.tenants[t.tenant_id] = t;
+    for (AccountRecord& a : SystemAccountsOf(t)) {
       Key key{t.tenant_id, a.account_id};
-      account_writes[key] = std::move(a);
-      balance_writes[key] = PostedTotals{};
+      st.accounts[key] = std::move(a);
+      st.balances[key] = PostedTotals{};
     }
   }
+  return absl::OkStatus();
+}
 
-  // Accounts: upserted. A row written twice keeps its first created_at (an update never changes
-  // it) and takes everything else from the last write, as PgStore's in-batch dedupe does.
-  for (const Mutation* m : live) {
+// Accounts: upserted. A row written twice keeps its first created_at (an update never changes
+// it) and takes everything else from the last write, as PgStore's in-batch dedupe does.
+absl::Status MemoryStore::StageAccounts(Staging& st) {
+  for (const Mutation* m : st.live) {
     if (!m->account.has_value()) continue;
     const AccountRecord& a = *m->account;
     Key key{a.tenant_id, a.account_id};
@@ -236,61 +131,70 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
     if (a.status < AccountStatus::kActive || a.status > AccountStatus::kClosed) {
       return CheckViolation("accounts", "status out of range");
     }
-    if (!tenant_exists(a.tenant_id)) {
+    if (!TenantExists(st, a.tenant_id)) {
       return ForeignKeyViolation("accounts", absl::StrCat("no tenant \"", a.tenant_id, "\""));
     }
     AccountRecord rec = a;
-    if (auto it = account_writes.find(key); it != account_writes.end()) {
+    if (auto it = st.accounts.find(key); it != st.accounts.end()) {
       rec.created_at_us = it->second.created_at_us;
     } else if (auto it = accounts_.find(key); it != accounts_.end()) {
       rec.created_at_us = it->second.created_at_us;
     }
-    if (!balances_.contains(key) && !balance_writes.contains(key)) {
-      balance_writes[key] = PostedTotals{};
+    if (!balances_.contains(key) && !st.balances.contains(key)) {
+      st.balances[key] = PostedTotals{};
     }
-    account_writes[key] = std::move(rec);
+    st.accounts[key] = std::move(rec);
   }
+  return absl::OkStatus();
+}
 
-  // Teams: upserted, the last write wins.
-  for (const Mutation* m : live) {
+// Teams: upserted, the last write wins.
+absl::Status MemoryStore::StageTeams(Staging& st) {
+  for (const Mutation* m : st.live) {
     if (!m->team.has_value()) continue;
     const TeamRecord& t = *m->team;
     if (t.monthly_cap < 0) return CheckViolation("teams", "negative monthly_cap");
-    if (!tenant_exists(t.tenant_id)) {
+    if (!TenantExists(st, t.tenant_id)) {
       return ForeignKeyViolation("teams", absl::StrCat("no tenant \"", t.tenant_id, "\""));
     }
-    team_writes[{t.tenant_id, t.team_id}] = t;
+    st.teams[{t.tenant_id, t.team_id}] = t;
   }
+  return absl::OkStatus();
+}
 
-  // API keys: inserted; a key_id that exists only has its revoked flag updated.
-  for (const Mutation* m : live) {
+// API keys: inserted; a key_id that exists only has its revoked flag updated.
+absl::Status MemoryStore::StageApiKeys(Staging& st) {
+  for (const Mutation* m : st.live) {
     if (!m->api_key.has_value()) continue;
     const ApiKeyRecord& k = *m->api_key;
     if (k.role < Role::kOperator || k.role > Role::kAuditor ||
         (k.role == Role::kOperator) != k.tenant_id.empty()) {
       return CheckViolation("api_keys", "role and tenant_id do not match");
     }
-    if (auto it = key_writes.find(k.key_id); it != key_writes.end()) {
+    if (auto it = st.api_keys.find(k.key_id); it != st.api_keys.end()) {
       it->second.revoked = k.revoked;
       continue;
     }
     if (auto it = api_keys_.find(k.key_id); it != api_keys_.end()) {
       ApiKeyRecord rec = it->second;
       rec.revoked = k.revoked;
-      key_writes[k.key_id] = std::move(rec);
+      st.api_keys[k.key_id] = std::move(rec);
       continue;
     }
-    if (!k.tenant_id.empty() && !tenant_exists(k.tenant_id)) {
+    if (!k.tenant_id.empty() && !TenantExists(st, k.tenant_id)) {
       return ForeignKeyViolation("api_keys", absl::StrCat("no tenant \"", k.tenant_id, "\""));
     }
-    if (key_hashes_.contains(k.key_hash) || !new_hashes.insert(k.key_hash).second) {
+    if (key_hashes_.contains(k.key_hash) || !st.new_hashes.insert(k.key_hash).second) {
       return UniqueViolation("api_keys", "key_hash");
     }
-    key_writes[k.key_id] = k;
+    st.api_keys[k.key_id] = k;
   }
+  return absl::OkStatus();
+}
 
-  // Holds: inserted; a hold_id that exists only has its status updated.
-  for (const Mutation* m : live) {
+// Holds: inserted; a hold_id that exists only has its status updated.
+absl::Status MemoryStore::StageHolds(Staging& st) {
+  for (const Mutation* m : st.live) {
     for (const HoldRecord& h : m->holds) {
       if (h.amount <= 0) return CheckViolation("holds", "amount > 0");
       if (h.status < HoldStatus::kOpen || h.status > HoldStatus::kExpired) {
@@ -309,48 +213,54 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
           rec.status = h.status;
         }
       };
-      if (auto it = hold_writes.find(key); it != hold_writes.end()) {
+      if (auto it = st.holds.find(key); it != st.holds.end()) {
         close_or_move(it->second);
         continue;
       }
       if (auto it = holds_.find(key); it != holds_.end()) {
         HoldRecord rec = it->second;
         close_or_move(rec);
-        hold_writes[key] = std::move(rec);
+        st.holds[key] = std::move(rec);
         continue;
       }
-      if (!account_exists({h.tenant_id, h.account_id})) {
+      if (!AccountExists(st, {h.tenant_id, h.account_id})) {
         return ForeignKeyViolation("holds",
                                    absl::StrCat("no account ", Quoted(h.tenant_id, h.account_id)));
       }
-      hold_writes[key] = h;
+      st.holds[key] = h;
     }
   }
+  return absl::OkStatus();
+}
 
-  // Periods: inserted; an (account, period) that exists fails the batch (the exactly-once guard
-  // of resets).
-  for (const Mutation* m : live) {
+// Periods: inserted; an (account, period) that exists fails the batch (the exactly-once guard
+// of resets).
+absl::Status MemoryStore::StagePeriods(Staging& st) {
+  for (const Mutation* m : st.live) {
     for (const PeriodRecord& p : m->periods) {
       if (p.expired < 0 || p.granted < 0) {
         return CheckViolation("periods", "expired >= 0 AND granted >= 0");
       }
-      if (!account_exists({p.tenant_id, p.account_id})) {
+      if (!AccountExists(st, {p.tenant_id, p.account_id})) {
         return ForeignKeyViolation("periods",
                                    absl::StrCat("no account ", Quoted(p.tenant_id, p.account_id)));
       }
       PeriodKey key{{p.tenant_id, p.account_id}, p.period_start_us};
-      if (periods_.contains(key) || !new_periods.emplace(key, p).second) {
+      if (periods_.contains(key) || !st.periods.emplace(key, p).second) {
         return UniqueViolation("periods", absl::StrCat("period ", p.period_start_us, " of ",
                                                        Quoted(p.tenant_id, p.account_id)));
       }
     }
   }
+  return absl::OkStatus();
+}
 
-  // Transfers, appended in batch order with increasing seq; balance deltas summed per account
-  // first and then added to the stored totals, as PgStore's one aggregated update does.
-  int64_t seq = next_seq_;
+// Transfers, appended in batch order with increasing seq; balance deltas summed per account
+// first and then added to the stored totals, as PgStore's one aggregated update does.
+absl::Status MemoryStore::StageTransfers(Staging& st) {
+  st.next_seq = next_seq_;
   std::map<Key, PostedTotals> deltas;
-  for (const Mutation* m : live) {
+  for (const Mutation* m : st.live) {
     for (const TransferRecord& t : m->transfers) {
       if (t.amount <= 0) return CheckViolation("transfers", "amount > 0");
       if (t.debit_account_id == t.credit_account_id) {
@@ -361,16 +271,16 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
       }
       Key debit{t.tenant_id, t.debit_account_id};
       Key credit{t.tenant_id, t.credit_account_id};
-      if (!account_exists(debit)) {
+      if (!AccountExists(st, debit)) {
         return ForeignKeyViolation(
             "transfers", absl::StrCat("no debit account ", Quoted(debit.first, debit.second)));
       }
-      if (!account_exists(credit)) {
+      if (!AccountExists(st, credit)) {
         return ForeignKeyViolation(
             "transfers", absl::StrCat("no credit account ", Quoted(credit.first, credit.second)));
       }
       Key id{t.tenant_id, t.transfer_id};
-      if (transfer_ids_.contains(id) || !new_transfer_ids.insert(id).second) {
+      if (transfer_ids_.contains(id) || !st.transfer_ids.insert(id).second) {
         return UniqueViolation("transfers",
                                absl::StrCat("transfer_id ", Quoted(id.first, id.second)));
       }
@@ -378,14 +288,18 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
         return absl::InternalError("transfers: balance delta out of range for bigint");
       }
       TransferRecord rec = t;
-      rec.seq = seq++;
+      rec.seq = st.next_seq++;
       rec.metadata = NormalizeMetadata(t.metadata);
-      new_transfers.push_back(std::move(rec));
+      st.transfers.push_back(std::move(rec));
     }
   }
+  return StageBalances(deltas, st);
+}
+
+absl::Status MemoryStore::StageBalances(const std::map<Key, PostedTotals>& deltas, Staging& st) {
   for (const auto& [key, delta] : deltas) {
     PostedTotals base;
-    if (auto it = balance_writes.find(key); it != balance_writes.end()) {
+    if (auto it = st.balances.find(key); it != st.balances.end()) {
       base = it->second;
     } else if (auto it = balances_.find(key); it != balances_.end()) {
       base = it->second;
@@ -394,22 +308,15 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
     if (!AddTotals(base, delta, sum)) {
       return absl::InternalError("balances: bigint out of range");
     }
-    balance_writes[key] = sum;
+    st.balances[key] = sum;
   }
+  return absl::OkStatus();
+}
 
-  if (batches_.contains(batch_id)) {
-    return UniqueViolation("commit_batches", absl::StrCat("batch_id ", batch_id));
-  }
-
-  // Phase 2: apply. Nothing here can fail.
-  for (auto& [id, t] : tenant_writes) tenants_[id] = std::move(t);
-  for (auto& [key, a] : account_writes) accounts_[key] = std::move(a);
-  for (auto& [key, t] : team_writes) teams_[key] = std::move(t);
-  for (auto& [id, k] : key_writes) api_keys_[id] = std::move(k);
-  key_hashes_.insert(new_hashes.begin(), new_hashes.end());
-  // Dropping a segment deletes its records of holds still open there (PgStore: the segment's
-  // hold_batches rows); a hold's later state is a record of its own and stays.
-  for (const Mutation* m : live) {
+// Dropping a segment deletes its records of holds still open there (PgStore: the segment's
+// hold_batches rows); a hold's later state is a record of its own and stays.
+void MemoryStore::DropHoldSegments(const Staging& st) {
+  for (const Mutation* m : st.live) {
     for (const HoldSegment& d : m->dropped_hold_segments) {
       if (d.segment == 0) continue;
       hold_segments_.erase({d.tenant_id, d.segment});
@@ -423,28 +330,37 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
       }
     }
   }
-  for (auto& [key, h] : hold_writes) {
+}
+
+// Nothing here can fail.
+void MemoryStore::Apply(Staging& st, uint64_t batch_id) {
+  for (auto& [id, t] : st.tenants) tenants_[id] = std::move(t);
+  for (auto& [key, a] : st.accounts) accounts_[key] = std::move(a);
+  for (auto& [key, t] : st.teams) teams_[key] = std::move(t);
+  for (auto& [id, k] : st.api_keys) api_keys_[id] = std::move(k);
+  key_hashes_.insert(st.new_hashes.begin(), st.new_hashes.end());
+  DropHoldSegments(st);
+  for (auto& [key, h] : st.holds) {
     if (h.status == HoldStatus::kOpen && h.segment != 0) {
       hold_segments_.emplace(h.tenant_id, h.segment);
     }
     holds_[key] = std::move(h);
   }
-  for (auto& [key, p] : new_periods) periods_[key] = std::move(p);
-  for (TransferRecord& t : new_transfers) {
+  for (auto& [key, p] : st.periods) periods_[key] = std::move(p);
+  for (TransferRecord& t : st.transfers) {
     const size_t pos = transfers_.size();
     transfer_ids_.insert({t.tenant_id, t.transfer_id});
     transfers_by_account_[{t.tenant_id, t.debit_account_id}].push_back(pos);
     transfers_by_account_[{t.tenant_id, t.credit_account_id}].push_back(pos);
     transfers_.push_back(std::move(t));
   }
-  next_seq_ = seq;
-  for (const Mutation* m : live) {
+  next_seq_ = st.next_seq;
+  for (const Mutation* m : st.live) {
     for (const AuditRecord& a : m->audit) AppendAuditLocked(a);
   }
-  for (auto& [key, totals] : balance_writes) balances_[key] = totals;
-  for (auto& [key, rec] : new_keys) idempotency_[key] = *rec;
+  for (auto& [key, totals] : st.balances) balances_[key] = totals;
+  for (auto& [key, rec] : st.new_keys) idempotency_[key] = *rec;
   batches_.insert(batch_id);
-  return outcomes;
 }
 
 absl::StatusOr<bool> MemoryStore::CommittedBatch(uint64_t batch_id) {
@@ -544,7 +460,7 @@ absl::StatusOr<ReconcileData> MemoryStore::Recompute(const std::string& tenant_i
   }
   ReconcileData data;
   // RESET_EXPIRE debits and RESET_GRANT credits per (account, created_at), for the period checks.
-  std::map<std::pair<std::string, int64_t>, std::pair<int64_t, int64_t>> resets;
+  ResetSums resets;
   for (const TransferRecord& t : transfers_) {
     if (t.tenant_id != tenant_id) continue;
     ++data.transfers_checked;
@@ -587,6 +503,12 @@ absl::StatusOr<ReconcileData> MemoryStore::Recompute(const std::string& tenant_i
     return absl::InternalError("recompute: ledger sum out of range for bigint");
   }
   data.ledger_sum = static_cast<int64_t>(sum);
+  if (absl::Status p = CheckPeriodsLocked(tenant_id, resets, data); !p.ok()) return p;
+  return data;
+}
+
+absl::Status MemoryStore::CheckPeriodsLocked(const std::string& tenant_id, const ResetSums& resets,
+                                             ReconcileData& data) {
   // Period rows, grouped like the reset transfers: by (account, created_at).
   std::map<std::pair<std::string, int64_t>, PeriodGroup> groups;
   for (auto it = periods_.lower_bound({{tenant_id, ""}, INT64_MIN});
@@ -608,7 +530,7 @@ absl::StatusOr<ReconcileData> MemoryStore::Recompute(const std::string& tenant_i
     AddPeriodProblems(key.first, g, sums.first, sums.second, data.period_problems);
   }
   SortPeriodProblems(data.period_problems);
-  return data;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<UsageSums>> MemoryStore::SumUsage(const std::string& tenant_id,

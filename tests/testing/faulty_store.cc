@@ -1,5 +1,5 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
-#include "store/faulty_store.h"
+#include "testing/faulty_store.h"
 
 namespace tokenledger {
 

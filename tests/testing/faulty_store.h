@@ -2,11 +2,12 @@
 //
 // FaultyStore: a LedgerStore that forwards to another one and injects the failures a real
 // database produces, for tests of the writer and the engine: commits that fail, commits whose
-// answer is lost after they happened ("in doubt"), and an unreachable database.
+// answer is lost after they happened ("in doubt", kUnknown as PgStore reports it), and an
+// unreachable database (kUnavailable). In the testing library: the daemon never links it.
 //
 // Thread-safe (the faults may be set from a test thread while the writer runs).
-#ifndef TOKENLEDGER_STORE_FAULTY_STORE_H_
-#define TOKENLEDGER_STORE_FAULTY_STORE_H_
+#ifndef TOKENLEDGER_TESTING_FAULTY_STORE_H_
+#define TOKENLEDGER_TESTING_FAULTY_STORE_H_
 
 #include <cstdint>
 #include <optional>
@@ -77,4 +78,4 @@ class FaultyStore final : public LedgerStore {
 
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_FAULTY_STORE_H_
+#endif  // TOKENLEDGER_TESTING_FAULTY_STORE_H_
