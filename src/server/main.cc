@@ -17,7 +17,7 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
-#include "store/pg_migrate.h"
+#include "postgres/pg_migrate.h"
 
 namespace {
 

@@ -15,8 +15,8 @@
 #include "obs/process.h"
 #include "server/tls.h"
 #include "spdlog/spdlog.h"
-#include "store/pg_migrate.h"
-#include "store/pg_store.h"
+#include "postgres/pg_migrate.h"
+#include "postgres/pg_store.h"
 
 #ifndef TOKENLEDGER_VERSION
 #define TOKENLEDGER_VERSION "dev"

@@ -3,7 +3,7 @@
 // PgStore and the migration runner against a real PostgreSQL, named by
 // TOKENLEDGER_TEST_DATABASE_URL (scripts/test.sh sets it). Every test works in tenants of its
 // own (random ids), so tests neither depend on nor disturb each other or earlier runs.
-#include "store/pg_store.h"
+#include "postgres/pg_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -24,8 +24,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "store/pg_encode.h"
-#include "store/pg_migrate.h"
+#include "postgres/pg_encode.h"
+#include "postgres/pg_migrate.h"
 #include "store/store_rules.h"
 #include "store_contract/store_contract.h"
 

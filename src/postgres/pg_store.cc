@@ -3,7 +3,7 @@
 // PgStore's construction and connections: Open (session settings, the first writer
 // connection), Connect (prepares the writer's statements) and the read connections' pool. The
 // rest of PgStore is in pg_commit.cc (writes), pg_load.cc, pg_reads.cc and pg_leases.cc.
-#include "store/pg_store.h"
+#include "postgres/pg_store.h"
 
 #include <algorithm>
 #include <memory>
@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "store/pg_conn.h"
-#include "store/pg_sql_writer.h"
+#include "postgres/pg_conn.h"
+#include "postgres/pg_sql_writer.h"
 
 namespace tokenledger {
 

@@ -4,8 +4,8 @@
 // beside it, in their order. Internal to the pg_* files. A value libpqxx cannot convert throws
 // (pqxx::conversion_error), which the caller's exception mapping turns into kInternal; an API
 // key of an unknown role is kInternal. Pure functions: thread-safe.
-#ifndef TOKENLEDGER_STORE_PG_ROWS_H_
-#define TOKENLEDGER_STORE_PG_ROWS_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_ROWS_H_
+#define TOKENLEDGER_POSTGRES_PG_ROWS_H_
 
 #include <pqxx/pqxx>
 #include <string>
@@ -39,4 +39,4 @@ LeaseRecord LeaseFromRow(const pqxx::row& r);
 }  // namespace pg_internal
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_ROWS_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_ROWS_H_

@@ -10,8 +10,8 @@
 // Errors: libpqxx exceptions pass through to the caller, which maps them (pg_conn.h); a returned
 // Status is kUnavailable (an idempotency key vanished meanwhile: retry) or kInternal (a balance
 // delta out of range). Not thread-safe: one BatchRunner per commit attempt.
-#ifndef TOKENLEDGER_STORE_PG_BATCH_WRITER_H_
-#define TOKENLEDGER_STORE_PG_BATCH_WRITER_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_BATCH_WRITER_H_
+#define TOKENLEDGER_POSTGRES_PG_BATCH_WRITER_H_
 
 #include <cstdint>
 #include <optional>
@@ -25,7 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "store/pg_encode.h"
+#include "postgres/pg_encode.h"
 #include "tokenledger/store.h"
 
 namespace tokenledger {
@@ -111,4 +111,4 @@ absl::Status WriteBatch(BatchRunner& run, absl::Span<const Mutation* const> batc
 }  // namespace pg_internal
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_BATCH_WRITER_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_BATCH_WRITER_H_

@@ -4,8 +4,8 @@
 // column of a multi-row statement), metadata as JSON, and the binary form of a batch of open
 // holds (hold_batches.holds). No libpqxx here: these are pure functions of their arguments
 // (thread-safe); DecodeHolds fails kDataLoss on a value it cannot read.
-#ifndef TOKENLEDGER_STORE_PG_ENCODE_H_
-#define TOKENLEDGER_STORE_PG_ENCODE_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_ENCODE_H_
+#define TOKENLEDGER_POSTGRES_PG_ENCODE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -58,4 +58,4 @@ absl::StatusOr<std::vector<HoldRecord>> DecodeHolds(const std::string& tenant_id
 }  // namespace pg_internal
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_ENCODE_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_ENCODE_H_

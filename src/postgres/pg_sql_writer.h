@@ -4,12 +4,12 @@
 // writer connection (kWriterStatements) so that a batch costs no parsing or planning.
 //
 // Constants only (statement names and text): thread-safe, no errors of their own.
-#ifndef TOKENLEDGER_STORE_PG_SQL_WRITER_H_
-#define TOKENLEDGER_STORE_PG_SQL_WRITER_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_SQL_WRITER_H_
+#define TOKENLEDGER_POSTGRES_PG_SQL_WRITER_H_
 
 #include <utility>
 
-#include "store/pg_sql_leases.h"
+#include "postgres/pg_sql_leases.h"
 
 namespace tokenledger {
 namespace pg_internal {
@@ -198,4 +198,4 @@ inline constexpr std::pair<const char*, const char*> kWriterStatements[] = {
 }  // namespace pg_internal
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_SQL_WRITER_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_SQL_WRITER_H_

@@ -1,7 +1,7 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
 // PgStore::Load: everything a process needs in memory, read in one snapshot.
-#include "store/pg_load.h"
+#include "postgres/pg_load.h"
 
 #include <algorithm>
 #include <iterator>
@@ -12,11 +12,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
-#include "store/pg_conn.h"
-#include "store/pg_encode.h"
-#include "store/pg_rows.h"
-#include "store/pg_sql_load.h"
-#include "store/pg_store.h"
+#include "postgres/pg_conn.h"
+#include "postgres/pg_encode.h"
+#include "postgres/pg_rows.h"
+#include "postgres/pg_sql_load.h"
+#include "postgres/pg_store.h"
 
 namespace tokenledger {
 namespace pg_internal {

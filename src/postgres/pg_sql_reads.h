@@ -4,8 +4,8 @@
 // (Recompute, RepairBalances), usage sums and the audit log.
 //
 // Constants only (statement names and text): thread-safe, no errors of their own.
-#ifndef TOKENLEDGER_STORE_PG_SQL_READS_H_
-#define TOKENLEDGER_STORE_PG_SQL_READS_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_SQL_READS_H_
+#define TOKENLEDGER_POSTGRES_PG_SQL_READS_H_
 
 namespace tokenledger {
 namespace pg_internal {
@@ -107,4 +107,4 @@ inline constexpr char kRepairBalancesSql[] =
 }  // namespace pg_internal
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_SQL_READS_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_SQL_READS_H_

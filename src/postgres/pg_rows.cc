@@ -1,10 +1,10 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
-#include "store/pg_rows.h"
+#include "postgres/pg_rows.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "store/pg_conn.h"
+#include "postgres/pg_conn.h"
 
 namespace tokenledger {
 namespace pg_internal {

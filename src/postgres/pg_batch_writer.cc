@@ -1,5 +1,5 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
-#include "store/pg_batch_writer.h"
+#include "postgres/pg_batch_writer.h"
 
 #include <algorithm>
 #include <climits>
@@ -7,9 +7,9 @@
 #include <set>
 #include <utility>
 
-#include "store/pg_conn.h"
-#include "store/pg_rows.h"
-#include "store/pg_sql_writer.h"
+#include "postgres/pg_conn.h"
+#include "postgres/pg_rows.h"
+#include "postgres/pg_sql_writer.h"
 #include "store/store_rules.h"
 
 namespace tokenledger {

@@ -1,5 +1,5 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
-#include "store/pg_encode.h"
+#include "postgres/pg_encode.h"
 
 #include <utility>
 

@@ -5,8 +5,8 @@
 // release of leases (run on the read connections).
 //
 // Constants only (statement names and text): thread-safe, no errors of their own.
-#ifndef TOKENLEDGER_STORE_PG_SQL_LEASES_H_
-#define TOKENLEDGER_STORE_PG_SQL_LEASES_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_SQL_LEASES_H_
+#define TOKENLEDGER_POSTGRES_PG_SQL_LEASES_H_
 
 namespace tokenledger {
 namespace pg_internal {
@@ -54,4 +54,4 @@ inline constexpr char kReleaseLeasesSql[] =
 }  // namespace pg_internal
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_SQL_LEASES_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_SQL_LEASES_H_

@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "store/pg_conn.h"
-#include "store/pg_encode.h"
-#include "store/pg_rows.h"
-#include "store/pg_sql_leases.h"
-#include "store/pg_sql_load.h"
-#include "store/pg_store.h"
+#include "postgres/pg_conn.h"
+#include "postgres/pg_encode.h"
+#include "postgres/pg_rows.h"
+#include "postgres/pg_sql_leases.h"
+#include "postgres/pg_sql_load.h"
+#include "postgres/pg_store.h"
 
 namespace tokenledger {
 

@@ -1,5 +1,5 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
-#include "store/pg_conn.h"
+#include "postgres/pg_conn.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"

@@ -3,8 +3,8 @@
 // What PgStore::Load shares with Recompute: the open holds recorded in hold_batches. Internal to
 // the pg_* files; libpqxx exceptions pass through to the caller (WithReader maps them), a
 // hold_batches value that cannot be decoded is kDataLoss. Runs in the caller's transaction.
-#ifndef TOKENLEDGER_STORE_PG_LOAD_H_
-#define TOKENLEDGER_STORE_PG_LOAD_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_LOAD_H_
+#define TOKENLEDGER_POSTGRES_PG_LOAD_H_
 
 #include <pqxx/pqxx>
 #include <string>
@@ -30,4 +30,4 @@ absl::Status MergeHoldBatches(pqxx::transaction_base& txn, const std::string& te
 }  // namespace pg_internal
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_LOAD_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_LOAD_H_

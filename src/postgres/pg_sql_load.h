@@ -4,8 +4,8 @@
 // snapshot, and the open holds of hold_batches (also read by Recompute).
 //
 // Constants only (statement names and text): thread-safe, no errors of their own.
-#ifndef TOKENLEDGER_STORE_PG_SQL_LOAD_H_
-#define TOKENLEDGER_STORE_PG_SQL_LOAD_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_SQL_LOAD_H_
+#define TOKENLEDGER_POSTGRES_PG_SQL_LOAD_H_
 
 namespace tokenledger {
 namespace pg_internal {
@@ -68,4 +68,4 @@ inline constexpr char kLoadIdempotencySql[] =
 }  // namespace pg_internal
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_SQL_LOAD_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_SQL_LOAD_H_

@@ -8,8 +8,8 @@
 //
 // Thread-safety: a PgConn is used by one thread at a time (whoever took it from the pool or
 // holds its writer slot); the functions here are otherwise pure.
-#ifndef TOKENLEDGER_STORE_PG_CONN_H_
-#define TOKENLEDGER_STORE_PG_CONN_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_CONN_H_
+#define TOKENLEDGER_POSTGRES_PG_CONN_H_
 
 #include <bit>
 #include <cstdint>
@@ -22,7 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "store/pg_store.h"
+#include "postgres/pg_store.h"
 
 namespace tokenledger {
 
@@ -91,4 +91,4 @@ absl::StatusOr<T> PgStore::WithReader(Fn&& fn) {
 
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_CONN_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_CONN_H_

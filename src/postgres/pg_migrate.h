@@ -4,8 +4,8 @@
 // the order of their number, each once, each in its own transaction together with its row in
 // schema_migrations. Safe to run from several processes at once (an advisory lock serializes
 // them) and to run again (applied migrations are skipped).
-#ifndef TOKENLEDGER_STORE_PG_MIGRATE_H_
-#define TOKENLEDGER_STORE_PG_MIGRATE_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_MIGRATE_H_
+#define TOKENLEDGER_POSTGRES_PG_MIGRATE_H_
 
 #include <string>
 #include <vector>
@@ -28,4 +28,4 @@ std::string DefaultMigrationsDir();
 
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_MIGRATE_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_MIGRATE_H_

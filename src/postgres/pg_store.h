@@ -21,8 +21,8 @@
 //   any other SQL error                                        -> kInternal, with the message
 //
 // Thread-safe: the read methods may run concurrently with each other and with the writer.
-#ifndef TOKENLEDGER_STORE_PG_STORE_H_
-#define TOKENLEDGER_STORE_PG_STORE_H_
+#ifndef TOKENLEDGER_POSTGRES_PG_STORE_H_
+#define TOKENLEDGER_POSTGRES_PG_STORE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -174,4 +174,4 @@ class PgStore final : public LedgerStore, public LeaseStore {
 
 }  // namespace tokenledger
 
-#endif  // TOKENLEDGER_STORE_PG_STORE_H_
+#endif  // TOKENLEDGER_POSTGRES_PG_STORE_H_

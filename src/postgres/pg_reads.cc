@@ -10,14 +10,14 @@
 #include <utility>
 #include <vector>
 
-#include "store/pg_batch_writer.h"
-#include "store/pg_conn.h"
-#include "store/pg_encode.h"
-#include "store/pg_load.h"
-#include "store/pg_rows.h"
-#include "store/pg_sql_reads.h"
-#include "store/pg_sql_writer.h"
-#include "store/pg_store.h"
+#include "postgres/pg_batch_writer.h"
+#include "postgres/pg_conn.h"
+#include "postgres/pg_encode.h"
+#include "postgres/pg_load.h"
+#include "postgres/pg_rows.h"
+#include "postgres/pg_sql_reads.h"
+#include "postgres/pg_sql_writer.h"
+#include "postgres/pg_store.h"
 #include "store/store_rules.h"
 
 namespace tokenledger {

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
-#include "store/pg_batch_writer.h"
-#include "store/pg_conn.h"
-#include "store/pg_sql_writer.h"
-#include "store/pg_store.h"
+#include "postgres/pg_batch_writer.h"
+#include "postgres/pg_conn.h"
+#include "postgres/pg_sql_writer.h"
+#include "postgres/pg_store.h"
 #include "store/store_rules.h"
 
 namespace tokenledger {
