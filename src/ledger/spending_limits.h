@@ -53,19 +53,18 @@ inline void Roll(TenantState& t, AccountState& a, int64_t now_us)
   if (now_us < t.windows.day_start_us || now_us >= t.windows.day_end_us) {
     t.windows = WindowsAt(t.tz, absl::FromUnixMicros(now_us));
   }
-  const CalendarWindows& w = t.windows;
-  if (a.window_period_us != w.period_start_us) {
-    a.window_period_us = w.period_start_us;
+  if (a.window_period_us != t.windows.period_start_us) {
+    a.window_period_us = t.windows.period_start_us;
     a.period_spent = 0;
   }
-  if (a.window_day_us != w.day_start_us) {
-    a.window_day_us = w.day_start_us;
+  if (a.window_day_us != t.windows.day_start_us) {
+    a.window_day_us = t.windows.day_start_us;
     a.day_spent = 0;
   }
   if (!a.team_id.empty()) {
     auto tm = t.teams.find(a.team_id);
-    if (tm != t.teams.end() && tm->second.window_period_us != w.period_start_us) {
-      tm->second.window_period_us = w.period_start_us;
+    if (tm != t.teams.end() && tm->second.window_period_us != t.windows.period_start_us) {
+      tm->second.window_period_us = t.windows.period_start_us;
       tm->second.period_spent = 0;
     }
   }
