@@ -53,6 +53,8 @@ class PeriodResets::Tally {
 // The reset of one account for one period.
 struct PeriodResets::Plan {
   int64_t period_us = 0;
+  // The period row and its transfers carry the same time: reconciliation pairs them by it.
+  int64_t at_us = 0;
   int64_t carried = 0;
   int64_t expired = 0;
   int64_t granted = 0;
@@ -141,7 +143,7 @@ bool PeriodResets::SubmitResets(TenantState& t, const std::string& account_id, i
   int64_t projected = a.Available();
   const int64_t now = cx_.clock->NowMicros();
   for (int64_t p : PeriodsDue(t.tz, a, period_us)) {
-    Plan plan{.period_us = p, .granted = a.policy.monthly_allocation};
+    Plan plan{.period_us = p, .at_us = now, .granted = a.policy.monthly_allocation};
     const int64_t positive = std::max<int64_t>(projected, 0);
     plan.carried = a.last_reset_us == 0 ? positive : std::min(a.policy.rollover_max, positive);
     plan.expired = positive - plan.carried;
@@ -176,7 +178,7 @@ bool PeriodResets::SubmitReset(TenantState& t, const std::string& account_id, co
   const int64_t p = plan.period_us;
   Mutation m;
   m.periods.push_back(PeriodRecord{t.record.tenant_id, account_id, p, plan.carried, plan.expired,
-                                   plan.granted, cx_.clock->NowMicros()});
+                                   plan.granted, plan.at_us});
   m.transfers = plan.transfers;
   // The same key and fingerprint in every process: a second daemon's reset of this account
   // and period is recognised by the store as a replay and skipped.
