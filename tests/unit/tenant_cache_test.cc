@@ -1,5 +1,5 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
-#include "cache/tenant_cache.h"
+#include "ledger/tenant_state.h"
 
 #include <string>
 #include <vector>
