@@ -6,7 +6,8 @@
 # ABSL_EXCLUSIVE_LOCKS_REQUIRED, ...) that the code does not keep.
 #
 # Usage: scripts/thread_safety.sh            (after scripts/build.sh; scripts/test.sh runs it)
-# Env: BUILD_DIR (default <repo>/build), JOBS (default nproc), CLANGXX (default clang++).
+# Env: BUILD_DIR (default <repo>/build), JOBS (default nproc), CLANGXX (default clang++),
+#      ONLY (a regular expression: check only the sources whose path matches it).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,14 +22,14 @@ command -v "${clangxx}" >/dev/null || { echo "thread_safety.sh: ${clangxx} not f
 # One line per translation unit: the directory, then the clang command (NUL-separated words).
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
-python3 - "${db}" "${repo}" "${clangxx}" "${work}" <<'PY'
-import json, os, shlex, sys
-db, repo, clangxx, work = sys.argv[1:]
+python3 - "${db}" "${repo}" "${clangxx}" "${work}" "${ONLY:-}" <<'PY'
+import json, os, re, shlex, sys
+db, repo, clangxx, work, only = sys.argv[1:]
 ours = (os.path.join(repo, "src") + os.sep, os.path.join(repo, "tests") + os.sep)
 n = 0
 for entry in json.load(open(db)):
     src = os.path.realpath(os.path.join(entry["directory"], entry["file"]))
-    if not src.startswith(ours):
+    if not src.startswith(ours) or (only and not re.search(only, src)):
         continue
     words = entry.get("arguments") or shlex.split(entry["command"])
     out, skip = [clangxx], False
