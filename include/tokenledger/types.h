@@ -15,7 +15,7 @@
 
 namespace tokenledger {
 
-// The largest amount accepted on the wire (API.md: "limit 2^62").
+// The largest amount accepted on the wire (docs/api.md: amounts are at most 2^62).
 inline constexpr int64_t kAmountMax = int64_t{1} << 62;
 
 enum class TransferKind : int8_t {

@@ -1,11 +1,11 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
-// The gRPC services of API.md, the API layer's entry point: the server builds an ApiContext
+// The gRPC services of docs/api.md, the API layer's entry point: the server builds an ApiContext
 // (api/api_context.h) and registers these three services. Handlers only translate: authenticate,
 // turn the request into engine arguments, call the engine, turn its answer (or Status) into the
 // response. They use the callback API, so a Debit waiting for its group commit holds no thread,
 // and every method is raw (bytes in, bytes out) so that a request gRPC could not parse is still
-// answered as API.md says (api/raw_request.h). Each service's handlers are in its own file
+// answered as docs/api.md says (api/raw_request.h). Each service's handlers are in its own file
 // (authorization_service.cc, budget_service.cc, admin_service.cc); the call's life in api/call.h
 // and the translation in api/convert.h. Thread-safe: a service only reads its ApiContext.
 #ifndef TOKENLEDGER_API_SERVICES_H_

@@ -2,7 +2,7 @@
 //
 // tokenledger-bench: drives a running tokenledgerd over gRPC (closed loop, N calls in flight on
 // several connections) and measures, in the same run, the references its targets are stated
-// against (shared/BENCHMARKS.md): the gRPC floor (an empty callback-API server, this very
+// against (docs/benchmarks.md): the gRPC floor (an empty callback-API server, this very
 // binary with --serve_floor) and a naive PostgreSQL ledger on the same database. Then it starts
 // fresh daemons to measure the memory per cached account and the start-up time with many
 // accounts, and prints a summary of every figure against its target.

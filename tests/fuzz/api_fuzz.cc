@@ -16,7 +16,7 @@
 // accounts alice (funded, with a policy and a team) and bob, an open hold of alice, one key of
 // each role and a revoked key.
 //
-// After each call: the status is one that API.md allows for it (INVALID_ARGUMENT naming a field
+// After each call: the status is one that docs/api.md allows for it (INVALID_ARGUMENT naming a field
 // of the request, UNAUTHENTICATED exactly for a bad key, PERMISSION_DENIED for a role the method
 // does not allow); a call that failed or only reads changed no balance, hold or transfer. After
 // each input: Reconcile through the API finds the ledger sum 0 and no mismatch. A violation
@@ -456,7 +456,7 @@ void CheckStatus(const Rpc& rpc, int key, const grpc::Status& s) {
     case grpc::StatusCode::INVALID_ARGUMENT:
       break;
     default:
-      Violation(absl::StrCat("a code API.md does not allow: ", where));
+      Violation(absl::StrCat("a code docs/api.md does not allow: ", where));
   }
   // "the message names the field": "<field>[.<field>|/<field>]: ...".
   const std::string message = s.error_message();
