@@ -70,44 +70,10 @@ std::string WithServerOptions(const std::string& url, const std::string& options
   return absl::StrCat(url, " options='", options, "'");
 }
 
-TransferRecord Transfer(const std::string& tenant, const std::string& id, const std::string& from,
-                        const std::string& to, int64_t amount, TransferKind kind,
-                        int64_t created_at_us = 1000) {
-  TransferRecord t;
-  t.tenant_id = tenant;
-  t.transfer_id = id;
-  t.debit_account_id = from;
-  t.credit_account_id = to;
-  t.amount = amount;
-  t.kind = kind;
-  t.created_at_us = created_at_us;
-  return t;
-}
-
-Mutation AccountMutation(const std::string& tenant, const std::string& account,
-                         std::optional<Policy> policy = std::nullopt) {
-  Mutation m;
-  AccountRecord a;
-  a.tenant_id = tenant;
-  a.account_id = account;
-  a.display_name = "Account " + account;
-  a.team_id = "eng";
-  a.policy = policy;
-  a.created_at_us = 77;
-  m.account = a;
-  return m;
-}
-
-// A grant from @funding to `account` under idempotency key `key` (transfer id "t-<key>").
-Mutation GrantMutation(const std::string& tenant, const std::string& account, int64_t amount,
-                       const std::string& key) {
-  Mutation m;
-  m.idempotency = IdempotencyRecord{
-      .tenant_id = tenant, .key = key, .fingerprint = 0xfedcba9876543210, .response = "r-" + key};
-  m.transfers.push_back(Transfer(tenant, "t-" + key, std::string(kFundingAccount), account, amount,
-                                 TransferKind::kGrant));
-  return m;
-}
+// The mutation and record builders the store contract suite uses (store_contract.h).
+using store_contract::AccountMutation;
+using store_contract::GrantMutation;
+using store_contract::Transfer;
 
 // The holds of `tenant` in a snapshot, by id, and the segments it has records in.
 std::map<std::string, HoldRecord> HoldsOf(const Snapshot& s, const std::string& tenant) {

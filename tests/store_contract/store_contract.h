@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,13 +50,15 @@ inline TransferRecord Transfer(const std::string& tenant, const std::string& id,
   return t;
 }
 
-inline Mutation AccountMutation(const std::string& tenant, const std::string& account) {
+inline Mutation AccountMutation(const std::string& tenant, const std::string& account,
+                                std::optional<Policy> policy = std::nullopt) {
   Mutation m;
   AccountRecord a;
   a.tenant_id = tenant;
   a.account_id = account;
   a.display_name = "Account " + account;
   a.team_id = "eng";
+  a.policy = policy;
   a.created_at_us = 77;
   m.account = a;
   return m;
