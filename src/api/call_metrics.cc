@@ -3,10 +3,10 @@
 
 #include <string_view>
 
-#include "util/status_names.h"
 #include "tokenledger/v1/admin.grpc.pb.h"
 #include "tokenledger/v1/authorization.grpc.pb.h"
 #include "tokenledger/v1/budget.grpc.pb.h"
+#include "util/status_names.h"
 
 namespace tokenledger {
 

@@ -14,10 +14,10 @@
 #include "absl/synchronization/mutex.h"
 #include "google/protobuf/stubs/logging.h"
 #include "obs/log.h"
+#include "postgres/pg_migrate.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
-#include "postgres/pg_migrate.h"
 
 namespace {
 

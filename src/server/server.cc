@@ -13,10 +13,10 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "obs/log.h"
 #include "obs/process.h"
-#include "server/tls.h"
-#include "spdlog/spdlog.h"
 #include "postgres/pg_migrate.h"
 #include "postgres/pg_store.h"
+#include "server/tls.h"
+#include "spdlog/spdlog.h"
 
 #ifndef TOKENLEDGER_VERSION
 #define TOKENLEDGER_VERSION "dev"

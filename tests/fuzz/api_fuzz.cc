@@ -16,10 +16,10 @@
 // accounts alice (funded, with a policy and a team) and bob, an open hold of alice, one key of
 // each role and a revoked key.
 //
-// After each call: the status is one that docs/api.md allows for it (INVALID_ARGUMENT naming a field
-// of the request, UNAUTHENTICATED exactly for a bad key, PERMISSION_DENIED for a role the method
-// does not allow); a call that failed or only reads changed no balance, hold or transfer. After
-// each input: Reconcile through the API finds the ledger sum 0 and no mismatch. A violation
+// After each call: the status is one that docs/api.md allows for it (INVALID_ARGUMENT naming a
+// field of the request, UNAUTHENTICATED exactly for a bad key, PERMISSION_DENIED for a role the
+// method does not allow); a call that failed or only reads changed no balance, hold or transfer.
+// After each input: Reconcile through the API finds the ledger sum 0 and no mismatch. A violation
 // aborts with a description, which libFuzzer reports as a crash with the input. With env
 // TOKENLEDGER_FUZZ_VERBOSE set, every call and its answer is printed.
 #include <cstdint>

@@ -32,7 +32,6 @@
 namespace tokenledger {
 namespace {
 
-
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
