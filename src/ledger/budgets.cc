@@ -57,7 +57,7 @@ absl::StatusOr<std::optional<TransferRecord>> Budgets::FirstAllocation(
   m.periods.push_back(
       PeriodRecord{account.tenant_id, account.account_id, period, 0, 0, allocation, now_us});
   if (allocation <= 0) return std::nullopt;
-  const AccountState& funding = t.accounts.at(std::string(kFundingAccount));
+  const AccountState& funding = t.accounts.at(kFundingAccount);
   const PostedTotals mine = existing == nullptr ? PostedTotals{} : existing->posted;
   if (!FitsAdd(mine.credits, existing == nullptr ? 0 : existing->pending_credit, allocation) ||
       !FitsAdd(funding.posted.debits, funding.pending_debit, allocation)) {
@@ -166,7 +166,7 @@ void Budgets::Credit(const std::string& tenant, const std::string& account_id, i
   if (acct->second.status == AccountStatus::kClosed) {
     return later.Answer(std::move(done), AccountClosed());
   }
-  AccountState& src = t.accounts.at(std::string(source));
+  AccountState& src = t.accounts.at(source);
   if (!FitsAdd(acct->second.posted.credits, acct->second.pending_credit, amount) ||
       !FitsAdd(acct->second.posted.granted, acct->second.pending_credit, amount) ||
       !FitsAdd(src.posted.debits, src.pending_debit, amount)) {

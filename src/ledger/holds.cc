@@ -293,7 +293,7 @@ void Holds::SpendLocked(TenantState& t, const DebitArgs& args, TransferKind kind
   Mutation m;
   absl::StatusOr<int64_t> captured = ResolveCapture(t, args, now, m);
   if (!captured.ok()) return later.Answer(std::move(done), captured.status());
-  AccountState& out = t.accounts.at(std::string(sink));
+  AccountState& out = t.accounts.at(sink);
   if (!FitsAdd(a.posted.debits, a.pending_debit, args.amount) ||
       !FitsAdd(a.posted.spent, a.pending_debit, args.amount) ||
       !FitsAdd(out.posted.credits, out.pending_credit, args.amount)) {

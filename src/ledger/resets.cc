@@ -147,7 +147,7 @@ bool PeriodResets::SubmitResets(TenantState& t, const std::string& account_id, i
     const int64_t positive = std::max<int64_t>(projected, 0);
     plan.carried = a.last_reset_us == 0 ? positive : std::min(a.policy.rollover_max, positive);
     plan.expired = positive - plan.carried;
-    const AccountState& funding = t.accounts.at(std::string(kFundingAccount));
+    const AccountState& funding = t.accounts.at(kFundingAccount);
     if (!FitsAdd(a.posted.credits, a.pending_credit, plan.granted) ||
         !FitsAdd(funding.posted.debits, funding.pending_debit, plan.granted)) {
       return true;  // cannot be performed without overflow; skipped, not retried in a loop

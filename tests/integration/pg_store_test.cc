@@ -72,6 +72,7 @@ std::string WithServerOptions(const std::string& url, const std::string& options
 // The mutation and record builders the store contract suite uses (store_contract.h).
 using store_contract::AccountMutation;
 using store_contract::GrantMutation;
+using store_contract::TestTenantMutation;
 using store_contract::Transfer;
 
 // The holds of `tenant` in a snapshot, by id, and the segments it has records in.
@@ -106,12 +107,7 @@ class PgStoreTest : public ::testing::Test {
     store_ = OpenStore();
     ASSERT_NE(store_, nullptr);
     tenant_ = "t-" + RandomSuffix();
-    Mutation tenant;
-    tenant.tenant = TenantRecord{.tenant_id = tenant_,
-                                 .display_name = "Test tenant",
-                                 .unit = "tokens",
-                                 .timezone = "Europe/Paris",
-                                 .created_at_us = 12345};
+    Mutation tenant = TestTenantMutation(tenant_);
     Mutation alice = AccountMutation(tenant_, "alice");
     Mutation bob = AccountMutation(tenant_, "bob");
     ASSERT_TRUE(Commit({&tenant, &alice, &bob}).ok());

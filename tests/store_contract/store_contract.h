@@ -64,6 +64,17 @@ inline Mutation AccountMutation(const std::string& tenant, const std::string& ac
   return m;
 }
 
+// The tenant every store test works in (in Europe/Paris, counted in tokens).
+inline Mutation TestTenantMutation(const std::string& tenant) {
+  Mutation m;
+  m.tenant = TenantRecord{.tenant_id = tenant,
+                          .display_name = "Test tenant",
+                          .unit = "tokens",
+                          .timezone = "Europe/Paris",
+                          .created_at_us = 12345};
+  return m;
+}
+
 // A grant from @funding to `account` under idempotency key `key` (transfer id "t-<key>").
 inline Mutation GrantMutation(const std::string& tenant, const std::string& account, int64_t amount,
                               const std::string& key) {
@@ -83,12 +94,7 @@ class StoreContractTest : public ::testing::Test {
     env_.SetUp();
     if (HasFatalFailure()) return;
     tenant_ = env_.NewTenant();
-    Mutation tenant;
-    tenant.tenant = TenantRecord{.tenant_id = tenant_,
-                                 .display_name = "Test tenant",
-                                 .unit = "tokens",
-                                 .timezone = "Europe/Paris",
-                                 .created_at_us = 12345};
+    Mutation tenant = TestTenantMutation(tenant_);
     Mutation alice = AccountMutation(tenant_, "alice");
     Mutation bob = AccountMutation(tenant_, "bob");
     ASSERT_TRUE(Commit({&tenant, &alice, &bob}).ok());

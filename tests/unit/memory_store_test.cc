@@ -41,19 +41,7 @@ Mutation AccountMutation(const std::string& tenant, const std::string& account) 
   return m;
 }
 
-TransferRecord Transfer(const std::string& tenant, const std::string& id, const std::string& from,
-                        const std::string& to, int64_t amount, TransferKind kind,
-                        int64_t created_at_us = 10) {
-  TransferRecord t;
-  t.tenant_id = tenant;
-  t.transfer_id = id;
-  t.debit_account_id = from;
-  t.credit_account_id = to;
-  t.amount = amount;
-  t.kind = kind;
-  t.created_at_us = created_at_us;
-  return t;
-}
+using store_contract::Transfer;
 
 // A grant from @funding under an idempotency key.
 Mutation GrantMutation(const std::string& tenant, const std::string& account, int64_t amount,
