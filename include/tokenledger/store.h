@@ -32,6 +32,8 @@ struct Mutation {
   std::optional<ApiKeyRecord> api_key;   // inserted, or updated (revoked) when the key_id exists
   std::vector<PeriodRecord> periods;     // inserted; an existing (account, period) fails the batch
   std::vector<AuditRecord> audit;        // appended (seq assigned by the store)
+  // Inserted; a (tenant, model, effective_at) that exists fails the batch (kAlreadyExists).
+  std::vector<PriceRecord> prices;
   // Segments whose open-hold records are deleted: every hold in them has closed (its closing
   // record committed) or expired, and nothing is journaled into them any more. A record of a
   // hold's later state (captured, released, expired) is kept.
@@ -64,6 +66,7 @@ struct Snapshot {
   // Every segment that still has open-hold records, open or not (HoldRecord::segment): the
   // engine deletes those whose holds are all closed.
   std::vector<HoldSegment> hold_segments;
+  std::vector<PriceRecord> prices;  // every tenant's whole price book, in no order
 };
 
 // Reconciliation input for one tenant, read in one consistent snapshot.

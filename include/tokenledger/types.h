@@ -38,6 +38,7 @@ enum class DenyReason : int8_t {
   kDailyLimit = 2,
   kTeamLimit = 3,
   kAccountSuspended = 4,
+  kModelLimit = 5,
 };
 
 enum class HoldStatus : int8_t { kOpen = 1, kCaptured = 2, kReleased = 3, kExpired = 4 };
@@ -56,12 +57,44 @@ inline constexpr absl::string_view kAdjustmentsAccount = "@adjustments";
 inline constexpr absl::string_view kSystemAccounts[] = {kFundingAccount, kUsageAccount,
                                                         kExpiredAccount, kAdjustmentsAccount};
 
+// A monthly limit on one model's spend plus holds (Policy::model_limits).
+struct ModelLimit {
+  std::string model;
+  int64_t limit = 0;
+  friend bool operator==(const ModelLimit&, const ModelLimit&) = default;
+};
+
 struct Policy {
   int64_t monthly_allocation = 0;
   int64_t rollover_max = 0;
   int64_t daily_limit = 0;  // 0 = none
   int64_t overdraft_limit = 0;
+  std::vector<ModelLimit> model_limits;  // sorted by model, one per model
   friend bool operator==(const Policy&, const Policy&) = default;
+};
+
+// Tokens of one model call, by kind (Debit.usage).
+struct TokenUsage {
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t cached_input_tokens = 0;
+  friend bool operator==(const TokenUsage&, const TokenUsage&) = default;
+};
+
+// The fallback price's model name: it prices every model without a price of its own.
+inline constexpr absl::string_view kFallbackModel = "*";
+
+// One row of a tenant's price book: the price of 1,000,000 tokens of each kind of `model`, in the
+// tenant's unit, in force from `effective_at_us` until the model's next row. Never edited.
+struct PriceRecord {
+  std::string tenant_id;
+  std::string model;  // an exact model name, or kFallbackModel
+  int64_t effective_at_us = 0;
+  int64_t input_per_million = 0;
+  int64_t output_per_million = 0;
+  int64_t cached_input_per_million = 0;
+  int64_t created_at_us = 0;
+  friend bool operator==(const PriceRecord&, const PriceRecord&) = default;
 };
 
 struct TenantRecord {
@@ -115,6 +148,12 @@ struct TransferRecord {
   std::string hold_id;
   std::string idempotency_key;
   int64_t seq = 0;  // assigned by the store; orders transfers, newest highest
+  // A Debit that reported tokens: the tokens, the price used (its effective_at; absent when no
+  // price was used: a tokens-unit tenant without one) and when the usage happened (absent: not
+  // reported). A transfer with usage may have amount 0 (a free model).
+  std::optional<TokenUsage> usage;
+  std::optional<int64_t> price_effective_at_us;
+  std::optional<int64_t> occurred_at_us;
 };
 
 struct HoldRecord {
@@ -126,6 +165,7 @@ struct HoldRecord {
   int64_t expires_at_us = 0;
   HoldStatus status = HoldStatus::kOpen;
   std::string idempotency_key;
+  std::string model;  // the Authorize's model (counted against its model limit while open)
   // The Authorize that placed the hold: its request fingerprint and encoded answer, replayed for
   // a retry with the same key. Written with the hold's first row; empty on status updates (an
   // update never overwrites them).
@@ -178,6 +218,8 @@ struct UsageSums {
   std::string account_id;
   int64_t period_spent = 0;
   int64_t day_spent = 0;
+  // The period's usage by model (transfers with a model name only), sorted by model.
+  std::vector<std::pair<std::string, int64_t>> model_spent;
 };
 
 // One audit event: a change to keys, budgets, policies or balances made through the API, and the

@@ -137,9 +137,18 @@ absl::Status Holds::PlaceHold(TenantState& t, AccountState& a, const AuthorizeAr
   if (!delayed) {
     segment = journal_.CurrentSegment(t, now_us);
     Mutation m;
-    m.holds.push_back(HoldRecord{t.record.tenant_id, hold_id, args.account_id, args.amount, now_us,
-                                 result.expires_at_us, HoldStatus::kOpen, idem.key,
-                                 idem.fingerprint, response, segment});
+    m.holds.push_back(HoldRecord{.tenant_id = t.record.tenant_id,
+                                 .hold_id = hold_id,
+                                 .account_id = args.account_id,
+                                 .amount = args.amount,
+                                 .created_at_us = now_us,
+                                 .expires_at_us = result.expires_at_us,
+                                 .status = HoldStatus::kOpen,
+                                 .idempotency_key = idem.key,
+                                 .model = args.model,
+                                 .fingerprint = idem.fingerprint,
+                                 .response = response,
+                                 .segment = segment});
     if (absl::Status s = cx_.journal->SubmitDeferred(std::move(m), nullptr); !s.ok()) return s;
   } else {
     t.unjournaled.emplace_back(now_us + absl::ToInt64Microseconds(cx_.options.hold_journal_delay),
