@@ -146,6 +146,43 @@ grpc::ServerUnaryReactor* HandleListAuditEvents(const ApiContext& api, Call call
   return call.Finish(absl::OkStatus());
 }
 
+grpc::ServerUnaryReactor* HandleSetPrice(const ApiContext& api, Call call, const Caller& caller,
+                                         const v1::SetPriceRequest* req,
+                                         v1::SetPriceResponse* resp) {
+  SetPriceArgs args{.model = req->model(),
+                    .effective_at_us = req->effective_at(),
+                    .input_per_million = req->input_per_million(),
+                    .output_per_million = req->output_per_million(),
+                    .cached_input_per_million = req->cached_input_per_million()};
+  api.ledger->SetPrice(caller.tenant_id, args, Audited(*req, Method::kSetPrice, caller),
+                       [call, resp, args](absl::StatusOr<OpResult> r) {
+                         if (r.ok()) {
+                           const PriceRecord price{
+                               .model = r->id,
+                               .effective_at_us = r->price_effective_at_us,
+                               .input_per_million = args.input_per_million,
+                               .output_per_million = args.output_per_million,
+                               .cached_input_per_million = args.cached_input_per_million,
+                               .created_at_us = r->created_at_us};
+                           FillPrice(price, false, resp->mutable_price());
+                         }
+                         call.Finish(r.status());
+                       });
+  return call.reactor();
+}
+
+grpc::ServerUnaryReactor* HandleListPrices(const ApiContext& api, Call call, const Caller& caller,
+                                           const v1::ListPricesRequest* req,
+                                           v1::ListPricesResponse* resp) {
+  auto listing = api.ledger->ListPrices(caller.tenant_id, req->model(), req->as_of());
+  if (!listing.ok()) return call.Finish(listing.status());
+  for (size_t i = 0; i < listing->prices.size(); ++i) {
+    FillPrice(listing->prices[i], listing->in_force[i], resp->add_prices());
+  }
+  resp->set_unit(listing->unit);
+  return call.Finish(absl::OkStatus());
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateTenant(grpc::CallbackServerContext* ctx,
@@ -188,6 +225,18 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(grpc::CallbackServer
                                                             const grpc::ByteBuffer* request,
                                                             grpc::ByteBuffer* reply) {
   return Serve(ctx_, ctx, Method::kListAuditEvents, request, reply, &HandleListAuditEvents);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::SetPrice(grpc::CallbackServerContext* ctx,
+                                                     const grpc::ByteBuffer* request,
+                                                     grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kSetPrice, request, reply, &HandleSetPrice);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListPrices(grpc::CallbackServerContext* ctx,
+                                                       const grpc::ByteBuffer* request,
+                                                       grpc::ByteBuffer* reply) {
+  return Serve(ctx_, ctx, Method::kListPrices, request, reply, &HandleListPrices);
 }
 
 }  // namespace tokenledger

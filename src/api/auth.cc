@@ -60,6 +60,10 @@ absl::string_view MethodName(Method m) {
       return "ListAuditEvents";
     case Method::kRunResets:
       return "RunResets";
+    case Method::kSetPrice:
+      return "SetPrice";
+    case Method::kListPrices:
+      return "ListPrices";
   }
   return "Unknown";
 }
@@ -92,7 +96,11 @@ bool RoleAllows(Role role, Method method) {
     case Method::kGetServerStats:
       return role == Role::kOperator || role == Role::kAdmin;
     case Method::kRunResets:
+    case Method::kSetPrice:
       return role == Role::kAdmin;
+    case Method::kListPrices:
+      return role == Role::kAdmin || role == Role::kHr || role == Role::kAuditor ||
+             role == Role::kGateway;
   }
   return false;
 }

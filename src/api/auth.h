@@ -35,6 +35,8 @@ enum class Method {
   kGetServerStats,
   kRunResets,
   kListAuditEvents,
+  kSetPrice,
+  kListPrices,
 };
 
 absl::string_view MethodName(Method m);

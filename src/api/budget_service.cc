@@ -34,9 +34,7 @@ absl::StatusOr<AccountRecord> ToAccount(const v1::UpsertAccountRequest& req) {
                         .team_id = req.team_id(),
                         .status = static_cast<AccountStatus>(req.status())};
   if (req.has_policy()) {
-    const auto& p = req.policy();
-    account.policy =
-        Policy{p.monthly_allocation(), p.rollover_max(), p.daily_limit(), p.overdraft_limit()};
+    account.policy = ToPolicy(req.policy());
   }
   return account;
 }

@@ -36,7 +36,7 @@ class CallMetrics {
   uint64_t Calls(Method method, grpc::StatusCode code) const;
 
  private:
-  static constexpr int kMethods = static_cast<int>(Method::kListAuditEvents) + 1;
+  static constexpr int kMethods = static_cast<int>(Method::kListPrices) + 1;
   static constexpr int kCodes = static_cast<int>(grpc::StatusCode::UNAUTHENTICATED) + 1;
   static constexpr int kDecisions = 5;  // allowed, then each DenyReason but kNone
 

@@ -42,6 +42,41 @@ void FillPolicy(const Policy& p, v1::Policy* out) {
   out->set_rollover_max(p.rollover_max);
   out->set_daily_limit(p.daily_limit);
   out->set_overdraft_limit(p.overdraft_limit);
+  for (const ModelLimit& l : p.model_limits) (*out->mutable_model_limits())[l.model] = l.limit;
+}
+
+Policy ToPolicy(const v1::Policy& p) {
+  Policy out{.monthly_allocation = p.monthly_allocation(),
+             .rollover_max = p.rollover_max(),
+             .daily_limit = p.daily_limit(),
+             .overdraft_limit = p.overdraft_limit()};
+  for (const auto& [model, limit] : p.model_limits()) out.model_limits.push_back({model, limit});
+  std::sort(out.model_limits.begin(), out.model_limits.end(),
+            [](const ModelLimit& a, const ModelLimit& b) { return a.model < b.model; });
+  return out;
+}
+
+std::optional<TokenUsage> ToUsage(bool present, const v1::TokenUsage& u) {
+  if (!present) return std::nullopt;
+  return TokenUsage{.input_tokens = u.input_tokens(),
+                    .output_tokens = u.output_tokens(),
+                    .cached_input_tokens = u.cached_input_tokens()};
+}
+
+void FillUsage(const TokenUsage& u, v1::TokenUsage* out) {
+  out->set_input_tokens(u.input_tokens);
+  out->set_output_tokens(u.output_tokens);
+  out->set_cached_input_tokens(u.cached_input_tokens);
+}
+
+void FillPrice(const PriceRecord& p, bool in_force, v1::Price* out) {
+  out->set_model(p.model);
+  out->set_effective_at(p.effective_at_us);
+  out->set_input_per_million(p.input_per_million);
+  out->set_output_per_million(p.output_per_million);
+  out->set_cached_input_per_million(p.cached_input_per_million);
+  out->set_created_at(p.created_at_us);
+  out->set_in_force(in_force);
 }
 
 void FillBalance(const BalanceView& b, v1::Balance* out) {
@@ -59,6 +94,7 @@ void FillBalance(const BalanceView& b, v1::Balance* out) {
   out->set_day_spent(b.day_spent);
   out->set_unit(b.unit);
   out->set_status(static_cast<v1::AccountStatus>(b.status));
+  for (const auto& [model, spent] : b.model_spent) (*out->mutable_model_spent())[model] = spent;
 }
 
 void FillTransfer(const TransferRecord& t, v1::Transfer* out) {
@@ -73,6 +109,9 @@ void FillTransfer(const TransferRecord& t, v1::Transfer* out) {
   for (const auto& [k, v] : t.metadata) (*out->mutable_metadata())[k] = v;
   out->set_memo(t.memo);
   out->set_hold_id(t.hold_id);
+  if (t.usage) FillUsage(*t.usage, out->mutable_usage());
+  out->set_price_effective_at(t.price_effective_at_us.value_or(0));
+  out->set_occurred_at(t.occurred_at_us.value_or(0));
 }
 
 void FillAuditEvent(const AuditRecord& a, v1::AuditEvent* out) {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,12 @@ v1::DenyReason ToProto(DenyReason r);
 v1::TransferKind ToProto(TransferKind k);
 
 void FillPolicy(const Policy& p, v1::Policy* out);
+// The policy on the wire as the engine takes it: model limits sorted by model.
+Policy ToPolicy(const v1::Policy& p);
+// A request's usage (none when the field is absent).
+std::optional<TokenUsage> ToUsage(bool present, const v1::TokenUsage& u);
+void FillUsage(const TokenUsage& u, v1::TokenUsage* out);
+void FillPrice(const PriceRecord& p, bool in_force, v1::Price* out);
 void FillBalance(const BalanceView& b, v1::Balance* out);
 void FillTransfer(const TransferRecord& t, v1::Transfer* out);
 void FillAuditEvent(const AuditRecord& a, v1::AuditEvent* out);

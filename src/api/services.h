@@ -87,7 +87,9 @@ using RawAdminService = v1::AdminService::WithRawCallbackMethod_CreateTenant<
                 v1::AdminService::WithRawCallbackMethod_RunResets<
                     v1::AdminService::WithRawCallbackMethod_GetServerStats<
                         v1::AdminService::WithRawCallbackMethod_ListAuditEvents<
-                            v1::AdminService::Service>>>>>>>;
+                            v1::AdminService::WithRawCallbackMethod_SetPrice<
+                                v1::AdminService::WithRawCallbackMethod_ListPrices<
+                                    v1::AdminService::Service>>>>>>>>>;
 
 class AdminServiceImpl final : public RawAdminService {
  public:
@@ -113,6 +115,12 @@ class AdminServiceImpl final : public RawAdminService {
   grpc::ServerUnaryReactor* ListAuditEvents(grpc::CallbackServerContext* ctx,
                                             const grpc::ByteBuffer* request,
                                             grpc::ByteBuffer* reply) override;
+  grpc::ServerUnaryReactor* SetPrice(grpc::CallbackServerContext* ctx,
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* reply) override;
+  grpc::ServerUnaryReactor* ListPrices(grpc::CallbackServerContext* ctx,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* reply) override;
 
  private:
   ApiContext ctx_;

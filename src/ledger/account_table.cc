@@ -1,6 +1,7 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 #include "ledger/account_table.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <new>
@@ -14,6 +15,50 @@ int64_t AccountState::Available() const {
   if (v > std::numeric_limits<int64_t>::max()) return std::numeric_limits<int64_t>::max();
   if (v < std::numeric_limits<int64_t>::min()) return std::numeric_limits<int64_t>::min();
   return static_cast<int64_t>(v);
+}
+
+const ModelLimit* ModelBook::LimitOf(absl::string_view model) const {
+  auto it = std::lower_bound(
+      limits.begin(), limits.end(), model,
+      [](const ModelLimit& l, absl::string_view m) { return absl::string_view(l.model) < m; });
+  return it != limits.end() && it->model == model ? &*it : nullptr;
+}
+
+ModelUsage& ModelBook::UsageOf(absl::string_view model) {
+  if (auto it = usage.find(model); it != usage.end()) return it->second;
+  if (usage.size() >= kModelsPerAccountMax && LimitOf(model) == nullptr) {
+    return usage[kFallbackModel];
+  }
+  return usage[model];
+}
+
+void AccountState::SetPolicy(const std::optional<Policy>& p) {
+  has_policy = p.has_value();
+  const Policy v = p.value_or(Policy{});
+  policy = PolicyAmounts{.monthly_allocation = v.monthly_allocation,
+                         .rollover_max = v.rollover_max,
+                         .daily_limit = v.daily_limit,
+                         .overdraft_limit = v.overdraft_limit};
+  if (!v.model_limits.empty() || models != nullptr) {
+    Models().limits = v.model_limits;
+    std::sort(models->limits.begin(), models->limits.end(),
+              [](const ModelLimit& a, const ModelLimit& b) { return a.model < b.model; });
+  }
+}
+
+std::optional<Policy> AccountState::GetPolicy() const {
+  if (!has_policy) return std::nullopt;
+  Policy p{.monthly_allocation = policy.monthly_allocation,
+           .rollover_max = policy.rollover_max,
+           .daily_limit = policy.daily_limit,
+           .overdraft_limit = policy.overdraft_limit};
+  if (models != nullptr) p.model_limits = models->limits;
+  return p;
+}
+
+ModelBook& AccountState::Models() {
+  if (models == nullptr) models = std::make_unique<ModelBook>();
+  return *models;
 }
 
 AccountTable::~AccountTable() {

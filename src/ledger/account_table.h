@@ -10,10 +10,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
@@ -21,12 +23,42 @@
 
 namespace tokenledger {
 
+// An account's policy in memory, less its model limits (kept with its usage by model, in
+// ModelBook, so that an account without any costs one pointer).
+struct PolicyAmounts {
+  int64_t monthly_allocation = 0;
+  int64_t rollover_max = 0;
+  int64_t daily_limit = 0;  // 0 = none
+  int64_t overdraft_limit = 0;
+};
+
+// One model's usage of one account: spend in the period `ModelBook::window_period_us`, open
+// holds placed for it (only while the account limits the model) and debits in flight.
+struct ModelUsage {
+  int64_t period_spent = 0;
+  int64_t held = 0;
+  int64_t pending = 0;
+};
+
+// An account's model limits and usage by model. Usage of at most kModelsPerAccountMax models is
+// kept apart; the spend of further models (none of them limited) is counted under "*".
+struct ModelBook {
+  static constexpr size_t kModelsPerAccountMax = 1024;
+  std::vector<ModelLimit> limits;  // sorted by model
+  int64_t window_period_us = 0;
+  absl::flat_hash_map<std::string, ModelUsage> usage;
+
+  const ModelLimit* LimitOf(absl::string_view model) const;
+  // The usage entry of `model` (made when absent, or "*"'s when the book is full).
+  ModelUsage& UsageOf(absl::string_view model);
+};
+
 // One account in memory. `posted` mirrors the committed balances row exactly: it changes only
 // when a commit completes. Work in flight is kept apart: debits in flight count against
 // `available` at once (conservative), credits in flight only once committed.
 struct AccountState {
   std::string team_id;
-  Policy policy;
+  PolicyAmounts policy;
   bool has_policy = false;
   AccountStatus status = AccountStatus::kActive;
   PostedTotals posted;
@@ -40,9 +72,17 @@ struct AccountState {
   int64_t period_spent = 0;
   int64_t window_day_us = 0;
   int64_t day_spent = 0;
+  // Model limits and usage by model; null until the account has a limit or spends on a model.
+  std::unique_ptr<ModelBook> models;
 
   // credits - debits - held - pending_debit, saturated to the int64 range.
   int64_t Available() const;
+  // Sets the policy (none: `policy` empty), model limits included.
+  void SetPolicy(const std::optional<Policy>& policy);
+  // The policy as set (none when the account has none).
+  std::optional<Policy> GetPolicy() const;
+  // The book of models, made when absent.
+  ModelBook& Models();
 };
 
 // The accounts of one tenant: a dense arena of (id, state) entries in chunks (stable addresses,

@@ -116,8 +116,7 @@ void Budgets::UpsertAccount(const std::string& tenant, AccountRecord account, co
                      const int64_t now_us = clock->NowMicros();
                      Roll(ts, a, now_us);
                      if (a.team_id != account.team_id) MoveToTeam(ts, a, account.team_id, now_us);
-                     a.has_policy = account.policy.has_value();
-                     a.policy = account.policy.value_or(Policy{});
+                     a.SetPolicy(account.policy);
                      a.status = account.status;
                      if (granted_period) a.last_reset_us = std::max(a.last_reset_us, period);
                      if (first_grant) ApplyPostedTransfer(ts.accounts, *first_grant);
@@ -239,17 +238,24 @@ absl::StatusOr<BalanceView> Budgets::GetBalance(const std::string& tenant,
   if (it == t.accounts.end()) return AccountNotFound(account_id);
   const AccountState& a = it->second;
   const CalendarWindows w = CurrentWindows(t, cx_.clock->NowMicros());
-  return BalanceView{.account_id = account_id,
-                     .posted = a.posted,
-                     .held = a.held,
-                     .pending_debit = a.pending_debit,
-                     .available = a.Available(),
-                     .status = a.status,
-                     .unit = t.record.unit,
-                     .period_start_us = w.period_start_us,
-                     .period_end_us = w.period_end_us,
-                     .period_spent = a.window_period_us == w.period_start_us ? a.period_spent : 0,
-                     .day_spent = a.window_day_us == w.day_start_us ? a.day_spent : 0};
+  BalanceView view{.account_id = account_id,
+                   .posted = a.posted,
+                   .held = a.held,
+                   .pending_debit = a.pending_debit,
+                   .available = a.Available(),
+                   .status = a.status,
+                   .unit = t.record.unit,
+                   .period_start_us = w.period_start_us,
+                   .period_end_us = w.period_end_us,
+                   .period_spent = a.window_period_us == w.period_start_us ? a.period_spent : 0,
+                   .day_spent = a.window_day_us == w.day_start_us ? a.day_spent : 0};
+  if (a.models != nullptr && a.models->window_period_us == w.period_start_us) {
+    for (const auto& [model, usage] : a.models->usage) {
+      if (usage.period_spent > 0) view.model_spent.emplace_back(model, usage.period_spent);
+    }
+    std::sort(view.model_spent.begin(), view.model_spent.end());
+  }
+  return view;
 }
 
 absl::StatusOr<AccountRecord> Budgets::GetAccount(const std::string& tenant,
@@ -264,7 +270,7 @@ absl::StatusOr<AccountRecord> Budgets::GetAccount(const std::string& tenant,
                   .account_id = account_id,
                   .team_id = it->second.team_id,
                   .status = it->second.status};
-  if (it->second.has_policy) r.policy = it->second.policy;
+  r.policy = it->second.GetPolicy();
   return r;
 }
 

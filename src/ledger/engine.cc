@@ -15,6 +15,7 @@ Ledger::Ledger(Journal* journal, LedgerStore* reader, const Clock* clock, Engine
       hold_sweep_(cx_, hold_journal_),
       holds_(cx_, hold_journal_),
       budgets_(cx_, holds_),
+      prices_(cx_),
       resets_(cx_),
       reconciler_(cx_, hold_sweep_) {}
 
@@ -125,9 +126,25 @@ void Ledger::Release(const std::string& tenant, const std::string& hold_id, cons
   holds_.Release(tenant, hold_id, idem, std::move(done));
 }
 
+absl::StatusOr<CheckResult> Ledger::Check(const std::string& tenant, const CheckArgs& args) {
+  return holds_.Check(tenant, args);
+}
+
 absl::StatusOr<CheckResult> Ledger::Check(const std::string& tenant, const std::string& account_id,
                                           int64_t amount) {
-  return holds_.Check(tenant, account_id, amount);
+  return holds_.Check(tenant, CheckArgs{.account_id = account_id, .amount = amount});
+}
+
+// ---- prices ------------------------------------------------------------------------------------
+
+void Ledger::SetPrice(const std::string& tenant, const SetPriceArgs& args, const IdemArgs& idem,
+                      ResultCallback done) {
+  prices_.SetPrice(tenant, args, idem, std::move(done));
+}
+
+absl::StatusOr<PriceListing> Ledger::ListPrices(const std::string& tenant, const std::string& model,
+                                                int64_t as_of_us) const {
+  return prices_.ListPrices(tenant, model, as_of_us);
 }
 
 // ---- admin -------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@
 #include "ledger/hold_sweep.h"
 #include "ledger/holds.h"
 #include "ledger/op_result.h"
+#include "ledger/prices.h"
 #include "ledger/reconcile.h"
 #include "ledger/requests.h"
 #include "ledger/resets.h"
@@ -135,8 +136,15 @@ class Ledger {
   void Debit(const std::string& tenant, DebitArgs args, const IdemArgs& idem, ResultCallback done);
   void Release(const std::string& tenant, const std::string& hold_id, const IdemArgs& idem,
                ResultCallback done);
+  absl::StatusOr<CheckResult> Check(const std::string& tenant, const CheckArgs& args);
   absl::StatusOr<CheckResult> Check(const std::string& tenant, const std::string& account_id,
                                     int64_t amount);
+
+  // ---- prices (see ledger/prices.h) ----
+  void SetPrice(const std::string& tenant, const SetPriceArgs& args, const IdemArgs& idem,
+                ResultCallback done);
+  absl::StatusOr<PriceListing> ListPrices(const std::string& tenant, const std::string& model,
+                                          int64_t as_of_us = 0) const;
 
   // ---- admin ----
   // A repair (fix) is recorded in the audit trail under `actor`.
@@ -173,6 +181,7 @@ class Ledger {
   HoldSweep hold_sweep_;
   Holds holds_;
   Budgets budgets_;
+  Prices prices_;
   PeriodResets resets_;
   Reconciler reconciler_;
 };

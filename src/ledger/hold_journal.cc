@@ -16,6 +16,7 @@ HoldRecord HoldJournal::Row(TenantState& t, const std::string& hold_id, const Ho
                             HoldStatus status) const {
   HoldRecord row{t.record.tenant_id, hold_id,         h.account_id, h.amount,
                  h.created_at_us,    h.expires_at_us, status,       h.idempotency_key};
+  row.model = h.model;
   // Every row carries the Authorize's answer: the open record, in a segment, is deleted once the
   // hold has closed, or once the hold has moved to a newer segment. It is encoded again from the
   // hold (the same bytes as the answer given); a hold loaded without one takes it from the key
@@ -37,7 +38,11 @@ HoldRecord HoldJournal::Row(TenantState& t, const std::string& hold_id, const Ho
 
 void HoldJournal::Close(TenantState& t, const std::string& hold_id, HoldState& h,
                         HoldPhase phase) const {
-  if (h.phase == HoldPhase::kOpen) AddHeld(t, t.accounts.at(h.account_id), -h.amount);
+  if (h.phase == HoldPhase::kOpen) {
+    AccountState& a = t.accounts.at(h.account_id);
+    AddHeld(t, a, -h.amount);
+    AddModelHeld(a, h.model, -h.amount);
+  }
   TL_INVARIANT(t.accounts.at(h.account_id).held >= 0);
   TL_INVARIANT(t.open_holds > 0);
   --t.open_holds;

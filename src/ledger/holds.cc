@@ -9,15 +9,50 @@
 #include "absl/time/time.h"
 #include "ledger/errors.h"
 #include "ledger/ids.h"
+#include "ledger/pricing.h"
 #include "ledger/spending_limits.h"
 #include "types/validate.h"
 
 namespace tokenledger {
 namespace {
 
+// Exactly one of an amount and an estimate, and a valid one.
+absl::Status ValidateAmountOrEstimate(int64_t amount, const std::optional<UsageEstimate>& estimate,
+                                      bool allow_zero) {
+  if (!estimate) return ValidateAmount("amount", amount, allow_zero);
+  if (amount != 0) {
+    return absl::InvalidArgumentError("amount: give either amount or estimate, not both");
+  }
+  absl::Status v = ValidateAmount("estimate.input_tokens", estimate->input_tokens, true);
+  if (v.ok()) v = ValidateAmount("estimate.max_output_tokens", estimate->max_output_tokens, true);
+  if (v.ok() && estimate->input_tokens == 0 && estimate->max_output_tokens == 0) {
+    v = absl::InvalidArgumentError("estimate: input_tokens and max_output_tokens are both 0");
+  }
+  return v;
+}
+
+// Exactly one of an amount and usage, and a valid one.
+absl::Status ValidateAmountOrUsage(const DebitArgs& args) {
+  if (args.occurred_at_us < 0) {
+    return absl::InvalidArgumentError("occurred_at: must not be negative");
+  }
+  if (!args.usage) return ValidateAmount("amount", args.amount);
+  if (args.amount != 0) {
+    return absl::InvalidArgumentError("amount: give either amount or usage, not both");
+  }
+  const TokenUsage& u = *args.usage;
+  absl::Status v = ValidateAmount("usage.input_tokens", u.input_tokens, true);
+  if (v.ok()) v = ValidateAmount("usage.output_tokens", u.output_tokens, true);
+  if (v.ok()) v = ValidateAmount("usage.cached_input_tokens", u.cached_input_tokens, true);
+  if (v.ok() && u.input_tokens == 0 && u.output_tokens == 0 && u.cached_input_tokens == 0) {
+    v = absl::InvalidArgumentError("usage: every token count is 0");
+  }
+  return v;
+}
+
 absl::Status ValidateAuthorize(const AuthorizeArgs& args, const IdemArgs& idem) {
   absl::Status v = ValidateId("account_id", args.account_id);
-  if (v.ok()) v = ValidateAmount("amount", args.amount);
+  if (v.ok()) v = ValidateAmountOrEstimate(args.amount, args.estimate, /*allow_zero=*/false);
   if (v.ok()) v = ValidateIdempotencyKey(idem.key);
   if (v.ok() && (args.hold_ttl_seconds < 0 || args.hold_ttl_seconds > kHoldTtlSecondsMax)) {
     v = absl::InvalidArgumentError(
@@ -30,7 +65,7 @@ absl::Status ValidateAuthorize(const AuthorizeArgs& args, const IdemArgs& idem) 
 
 absl::Status ValidateDebit(const DebitArgs& args, const IdemArgs& idem) {
   absl::Status v = ValidateId("account_id", args.account_id);
-  if (v.ok()) v = ValidateAmount("amount", args.amount);
+  if (v.ok()) v = ValidateAmountOrUsage(args);
   if (v.ok() && !args.hold_id.empty()) v = ValidateServerId("hold_id", args.hold_id);
   if (v.ok()) v = ValidateIdempotencyKey(idem.key);
   if (v.ok()) v = ValidateText("request_id", args.request_id);
@@ -39,20 +74,50 @@ absl::Status ValidateDebit(const DebitArgs& args, const IdemArgs& idem) {
   return v;
 }
 
+// The amount of an Authorize or a Check: as given, or its estimate priced at `now_us`.
+absl::StatusOr<int64_t> AmountOf(const TenantState& t, int64_t amount,
+                                 const std::optional<UsageEstimate>& estimate,
+                                 const std::string& model, int64_t now_us)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu) {
+  if (!estimate) return amount;
+  const TokenUsage usage{.input_tokens = estimate->input_tokens,
+                         .output_tokens = estimate->max_output_tokens};
+  absl::StatusOr<Priced> priced = t.prices.Price(model, usage, now_us, t.record.unit, "estimate");
+  if (!priced.ok()) return priced.status();
+  return priced->amount;
+}
+
+// The amount of a Debit: as given, or its usage priced at the time it occurred.
+absl::StatusOr<Priced> DebitAmount(const TenantState& t, const DebitArgs& args, int64_t now_us)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu) {
+  if (!args.usage) return Priced{.amount = args.amount};
+  if (args.occurred_at_us > now_us) {
+    return absl::InvalidArgumentError("occurred_at: in the future (it must be at most now)");
+  }
+  const int64_t at = args.occurred_at_us == 0 ? now_us : args.occurred_at_us;
+  return t.prices.Price(args.model, *args.usage, at, t.record.unit, "usage");
+}
+
 absl::Status AlreadyCaptured() {
   return absl::FailedPreconditionError("hold_id: already captured");
 }
 
 // Reserves (sign +1) or gives back (-1) what a debit in flight holds: its amount as pending on
 // both accounts, the captured hold's amount out of `held`, and the hold's phase.
+// A debit of a limited model counts its amount as pending against that model's limit
+// (`pending_model`, empty: none).
 void ReserveSpend(TenantState& ts, const TransferRecord& tr, const std::string& hold_id,
-                  int64_t captured, int sign) ABSL_EXCLUSIVE_LOCKS_REQUIRED(ts.mu) {
+                  int64_t captured, const std::string& pending_model, int sign)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(ts.mu) {
   AccountState& acc = ts.accounts.at(tr.debit_account_id);
   acc.pending_debit += sign * tr.amount;
   AddHeld(ts, acc, -sign * captured);
+  if (!pending_model.empty()) acc.Models().UsageOf(pending_model).pending += sign * tr.amount;
   ts.accounts.at(tr.credit_account_id).pending_credit += sign * tr.amount;
   if (!hold_id.empty()) {
-    ts.holds.at(hold_id).phase = sign > 0 ? HoldPhase::kCapturing : HoldPhase::kOpen;
+    HoldState& hold = ts.holds.at(hold_id);
+    AddModelHeld(acc, hold.model, -sign * captured);
+    hold.phase = sign > 0 ? HoldPhase::kCapturing : HoldPhase::kOpen;
   }
 }
 
@@ -60,7 +125,9 @@ void ReserveSpend(TenantState& ts, const TransferRecord& tr, const std::string& 
 void ReserveRelease(TenantState& ts, const std::string& hold_id, int64_t released, int sign)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(ts.mu) {
   HoldState& hs = ts.holds.at(hold_id);
-  AddHeld(ts, ts.accounts.at(hs.account_id), -sign * released);
+  AccountState& acc = ts.accounts.at(hs.account_id);
+  AddHeld(ts, acc, -sign * released);
+  AddModelHeld(acc, hs.model, -sign * released);
   hs.phase = sign > 0 ? HoldPhase::kReleasing : HoldPhase::kOpen;
 }
 
@@ -86,11 +153,13 @@ absl::StatusOr<OpResult> Holds::Authorize(const std::string& tenant, const Autho
   AccountState& a = acct->second;
   if (a.status == AccountStatus::kClosed) return AccountClosed();
   const int64_t now = cx_.clock->NowMicros();
-  OpResult result{.available = a.Available()};
-  result.deny_reason = Decide(t, a, args.amount, now);
+  absl::StatusOr<int64_t> amount = AmountOf(t, args.amount, args.estimate, args.model, now);
+  if (!amount.ok()) return amount.status();
+  OpResult result{.amount = *amount, .available = a.Available()};
+  result.deny_reason = Decide(t, a, *amount, now, args.model);
   if (result.deny_reason != DenyReason::kNone) {
     result.decision = Decision::kDenied;
-  } else if (absl::Status s = ReserveHold(t, a, args, now, result); !s.ok()) {
+  } else if (absl::Status s = ReserveHold(t, a, args, *amount, now, result); !s.ok()) {
     return s;
   }
   std::string response = EncodeResult(result);
@@ -105,7 +174,7 @@ absl::StatusOr<OpResult> Holds::Authorize(const std::string& tenant, const Autho
 }
 
 absl::Status Holds::ReserveHold(TenantState& t, AccountState& a, const AuthorizeArgs& args,
-                                int64_t now_us, OpResult& result) const {
+                                int64_t amount, int64_t now_us, OpResult& result) const {
   if (t.open_holds >= cx_.options.open_holds_max) {
     return absl::ResourceExhaustedError("too many open holds in this tenant");
   }
@@ -114,12 +183,12 @@ absl::Status Holds::ReserveHold(TenantState& t, AccountState& a, const Authorize
         "write queue full: holds cannot be journaled now; retry with backoff");
   }
   int64_t held;
-  if (!CheckedAdd(a.held, args.amount, held)) return Overflow("amount");
+  if (!CheckedAdd(a.held, amount, held)) return Overflow("amount");
   const int64_t ttl = args.hold_ttl_seconds == 0 ? kHoldTtlSecondsDefault : args.hold_ttl_seconds;
   result.id = NewId("h_");
-  result.amount = args.amount;
+  result.amount = amount;
   result.expires_at_us = now_us + ttl * 1'000'000;
-  result.available = SaturatedSub(result.available, args.amount);
+  result.available = SaturatedSub(result.available, amount);
   return absl::OkStatus();
 }
 
@@ -140,7 +209,7 @@ absl::Status Holds::PlaceHold(TenantState& t, AccountState& a, const AuthorizeAr
     m.holds.push_back(HoldRecord{.tenant_id = t.record.tenant_id,
                                  .hold_id = hold_id,
                                  .account_id = args.account_id,
-                                 .amount = args.amount,
+                                 .amount = result.amount,
                                  .created_at_us = now_us,
                                  .expires_at_us = result.expires_at_us,
                                  .status = HoldStatus::kOpen,
@@ -154,11 +223,13 @@ absl::Status Holds::PlaceHold(TenantState& t, AccountState& a, const AuthorizeAr
     t.unjournaled.emplace_back(now_us + absl::ToInt64Microseconds(cx_.options.hold_journal_delay),
                                hold_id);
   }
-  AddHeld(t, a, args.amount);
+  AddHeld(t, a, result.amount);
+  std::string limited = LimitedModel(a, args.model);
+  AddModelHeld(a, limited, result.amount);
   ++t.open_holds;
   t.expiry.emplace(std::make_pair(result.expires_at_us, hold_id), segment);
   t.holds[hold_id] = HoldState{.account_id = args.account_id,
-                               .amount = args.amount,
+                               .amount = result.amount,
                                .created_at_us = now_us,
                                .expires_at_us = result.expires_at_us,
                                .phase = HoldPhase::kOpen,
@@ -167,6 +238,7 @@ absl::Status Holds::PlaceHold(TenantState& t, AccountState& a, const AuthorizeAr
                                .available_after = result.available,
                                .fingerprint = idem.fingerprint,
                                .idempotency_key = idem.key,
+                               .model = std::move(limited),
                                .segment = segment};
   if (segment != 0) {
     HoldSegmentState& seg = t.hold_segments[segment];
@@ -176,11 +248,12 @@ absl::Status Holds::PlaceHold(TenantState& t, AccountState& a, const AuthorizeAr
   return absl::OkStatus();
 }
 
-absl::StatusOr<CheckResult> Holds::Check(const std::string& tenant, const std::string& account_id,
-                                         int64_t amount) {
-  absl::Status v = ValidateId("account_id", account_id);
-  if (v.ok()) v = ValidateAmount("amount", amount, /*allow_zero=*/true);
+absl::StatusOr<CheckResult> Holds::Check(const std::string& tenant, const CheckArgs& args) {
+  absl::Status v = ValidateId("account_id", args.account_id);
+  if (v.ok()) v = ValidateAmountOrEstimate(args.amount, args.estimate, /*allow_zero=*/true);
+  if (v.ok()) v = ValidateText("model", args.model);
   if (!v.ok()) return v;
+  const std::string& account_id = args.account_id;
   std::shared_ptr<TenantState> owner = cx_.tenants.Find(tenant);
   if (!owner) return TenantNotFound();
   TenantState& t = *owner;
@@ -188,8 +261,11 @@ absl::StatusOr<CheckResult> Holds::Check(const std::string& tenant, const std::s
   auto acct = t.accounts.find(account_id);
   if (acct == t.accounts.end()) return AccountNotFound(account_id);
   AccountState& a = acct->second;
-  CheckResult r{.available = a.Available()};
-  r.deny_reason = Decide(t, a, amount, cx_.clock->NowMicros());
+  const int64_t now = cx_.clock->NowMicros();
+  absl::StatusOr<int64_t> amount = AmountOf(t, args.amount, args.estimate, args.model, now);
+  if (!amount.ok()) return amount.status();
+  CheckResult r{.available = a.Available(), .amount = *amount};
+  r.deny_reason = Decide(t, a, *amount, now, args.model);
   r.would_allow = r.deny_reason == DenyReason::kNone;
   return r;
 }
@@ -299,13 +375,16 @@ void Holds::SpendLocked(TenantState& t, const DebitArgs& args, TransferKind kind
                         ResultCallback done, DeferredAnswers& later) {
   AccountState& a = t.accounts.at(args.account_id);
   const int64_t now = cx_.clock->NowMicros();
+  absl::StatusOr<Priced> priced = DebitAmount(t, args, now);
+  if (!priced.ok()) return later.Answer(std::move(done), priced.status());
+  const int64_t amount = priced->amount;
   Mutation m;
   absl::StatusOr<int64_t> captured = ResolveCapture(t, args, now, m);
   if (!captured.ok()) return later.Answer(std::move(done), captured.status());
   AccountState& out = t.accounts.at(sink);
-  if (!FitsAdd(a.posted.debits, a.pending_debit, args.amount) ||
-      !FitsAdd(a.posted.spent, a.pending_debit, args.amount) ||
-      !FitsAdd(out.posted.credits, out.pending_credit, args.amount)) {
+  if (!FitsAdd(a.posted.debits, a.pending_debit, amount) ||
+      !FitsAdd(a.posted.spent, a.pending_debit, amount) ||
+      !FitsAdd(out.posted.credits, out.pending_credit, amount)) {
     return later.Answer(std::move(done), Overflow("amount"));
   }
   std::string hold_id = *captured > 0 ? args.hold_id : "";
@@ -313,7 +392,7 @@ void Holds::SpendLocked(TenantState& t, const DebitArgs& args, TransferKind kind
                     .transfer_id = NewId("t_"),
                     .debit_account_id = args.account_id,
                     .credit_account_id = std::string(sink),
-                    .amount = args.amount,
+                    .amount = amount,
                     .kind = kind,
                     .created_at_us = now,
                     .request_id = args.request_id,
@@ -321,28 +400,35 @@ void Holds::SpendLocked(TenantState& t, const DebitArgs& args, TransferKind kind
                     .metadata = args.metadata,
                     .memo = memo,
                     .hold_id = hold_id,
-                    .idempotency_key = idem.key};
-  const int64_t after = SaturatedSub(SaturatedAdd(a.Available(), *captured), args.amount);
+                    .idempotency_key = idem.key,
+                    .usage = args.usage,
+                    .price_effective_at_us = priced->price_effective_at_us};
+  if (args.occurred_at_us != 0) tr.occurred_at_us = args.occurred_at_us;
+  const int64_t after = SaturatedSub(SaturatedAdd(a.Available(), *captured), amount);
   OpResult result{.id = tr.transfer_id,
-                  .amount = kind == TransferKind::kAdjustment ? -args.amount : args.amount,
+                  .amount = kind == TransferKind::kAdjustment ? -amount : amount,
                   .available = after,
-                  .overage = static_cast<__int128>(after) + a.policy.overdraft_limit < 0};
+                  .overage = static_cast<__int128>(after) + a.policy.overdraft_limit < 0,
+                  .price_effective_at_us = priced->price_effective_at_us.value_or(0)};
+  std::string pending_model = kind == TransferKind::kUsage ? LimitedModel(a, args.model) : "";
   m.transfers.push_back(tr);
-  auto apply = [clock = cx_.clock, journal = &journal_, tr, hold_id,
-                captured = *captured](TenantState& ts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(ts.mu) {
-    ReserveSpend(ts, tr, hold_id, captured, -1);
+  auto apply = [clock = cx_.clock, journal = &journal_, tr, hold_id, captured = *captured,
+                pending_model](TenantState& ts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(ts.mu) {
+    ReserveSpend(ts, tr, hold_id, captured, pending_model, -1);
     ApplyPostedTransfer(ts.accounts, tr);
     if (tr.kind == TransferKind::kUsage) {
       CountUsage(ts, ts.accounts.at(tr.debit_account_id), tr.amount, tr.created_at_us,
-                 clock->NowMicros());
+                 clock->NowMicros(), tr.model);
     }
     if (!hold_id.empty()) journal->Close(ts, hold_id, ts.holds.at(hold_id), HoldPhase::kCaptured);
   };
-  auto undo = [tr, hold_id, captured = *captured](TenantState& ts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
-                  ts.mu) { ReserveSpend(ts, tr, hold_id, captured, -1); };
+  auto undo = [tr, hold_id, captured = *captured, pending_model](TenantState& ts)
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(ts.mu) {
+                    ReserveSpend(ts, tr, hold_id, captured, pending_model, -1);
+                  };
   if (SubmitLocked(cx_, t, idem, result, std::move(m), std::move(apply), std::move(undo),
                    std::move(done), later)) {
-    ReserveSpend(t, tr, hold_id, *captured, +1);
+    ReserveSpend(t, tr, hold_id, *captured, pending_model, +1);
   }
 }
 

@@ -42,8 +42,7 @@ class Holds {
 
   absl::StatusOr<OpResult> Authorize(const std::string& tenant, const AuthorizeArgs& args,
                                      const IdemArgs& idem);
-  absl::StatusOr<CheckResult> Check(const std::string& tenant, const std::string& account_id,
-                                    int64_t amount);
+  absl::StatusOr<CheckResult> Check(const std::string& tenant, const CheckArgs& args);
   void Debit(const std::string& tenant, const DebitArgs& args, const IdemArgs& idem,
              ResultCallback done);
   void Release(const std::string& tenant, const std::string& hold_id, const IdemArgs& idem,
@@ -57,9 +56,9 @@ class Holds {
 
  private:
   // ---- Authorize ----
-  // Takes room for a new hold of `args.amount` on `a` and fills its answer in `result`.
+  // Takes room for a new hold of `amount` on `a` and fills its answer in `result`.
   absl::Status ReserveHold(TenantState& t, AccountState& a, const AuthorizeArgs& args,
-                           int64_t now_us, OpResult& result) const
+                           int64_t amount, int64_t now_us, OpResult& result) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   // Places the hold of `result` in memory and journals it (at once, or after the delay).
   absl::Status PlaceHold(TenantState& t, AccountState& a, const AuthorizeArgs& args,

@@ -38,8 +38,7 @@ absl::Status LoadAccounts(const TenantMap& tenants, const Snapshot& s) {
     for (const Snapshot::AccountBalance* ab : accounts) {
       AccountState& a = t.accounts[ab->account.account_id];
       a.team_id = ab->account.team_id;
-      a.has_policy = ab->account.policy.has_value();
-      a.policy = ab->account.policy.value_or(Policy{});
+      a.SetPolicy(ab->account.policy);
       a.status = ab->account.status;
       a.posted = ab->posted;
     }
@@ -90,6 +89,9 @@ HoldState HoldStateOf(const HoldRecord& h) {
 void LoadOpenHold(TenantState& t, AccountState& a, const HoldRecord& h, HoldState& hs)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu) {
   AddHeld(t, a, h.amount);
+  // It counts against its model's limit when the account limits that model now.
+  hs.model = LimitedModel(a, h.model);
+  AddModelHeld(a, hs.model, h.amount);
   ++t.open_holds;
   t.expiry.emplace(std::make_pair(h.expires_at_us, h.hold_id), h.segment);
   if (h.segment == 0) return;
@@ -159,6 +161,28 @@ void LoadSegmentsAndKeys(LedgerContext& cx, const TenantMap& tenants, const Snap
   }
 }
 
+// The account's usage by model in the current period, from the store's sums.
+void LoadModelSpent(AccountState& a, const UsageSums& u, int64_t period_us) {
+  if (u.model_spent.empty()) return;
+  ModelBook& book = a.Models();
+  if (book.window_period_us != period_us) RollModels(book, period_us);
+  for (const auto& [model, spent] : u.model_spent) {
+    ModelUsage& usage = book.UsageOf(model);
+    usage.period_spent = SaturatedAdd(usage.period_spent, spent);
+  }
+}
+
+// The tenants' price books.
+absl::Status LoadPrices(const TenantMap& tenants, const Snapshot& s) {
+  for (const PriceRecord& p : s.prices) {
+    TenantState* tp = TenantOf(tenants, p.tenant_id);
+    if (tp == nullptr) return absl::DataLossError("price of an unknown tenant in the store");
+    absl::MutexLock lock(&tp->mu);
+    if (!tp->prices.Add(p)) return absl::DataLossError("price stored twice");
+  }
+  return absl::OkStatus();
+}
+
 // Reads the tenant's usage in its current period and day from the store.
 absl::Status LoadUsage(LedgerContext& cx, TenantState& t, int64_t now_us) {
   absl::MutexLock lock(&t.mu);
@@ -176,6 +200,7 @@ absl::Status LoadUsage(LedgerContext& cx, TenantState& t, int64_t now_us) {
     if (it == t.accounts.end()) continue;
     it->second.period_spent = u.period_spent;
     it->second.day_spent = u.day_spent;
+    LoadModelSpent(it->second, u, t.windows.period_start_us);
     if (!it->second.team_id.empty()) {
       auto tm = t.teams.find(it->second.team_id);
       if (tm != t.teams.end()) tm->second.period_spent += u.period_spent;
@@ -193,6 +218,7 @@ absl::StatusOr<TenantMap> BuildTenants(LedgerContext& cx, const Snapshot& s) {
   if (absl::Status st = LoadAccounts(tenants, s); !st.ok()) return st;
   if (absl::Status st = LoadTeamsAndPeriods(tenants, s); !st.ok()) return st;
   if (absl::Status st = LoadHolds(tenants, s, now); !st.ok()) return st;
+  if (absl::Status st = LoadPrices(tenants, s); !st.ok()) return st;
   LoadSegmentsAndKeys(cx, tenants, s);
   for (auto& [id, t] : tenants) {
     if (absl::Status u = LoadUsage(cx, *t, now); !u.ok()) return u;

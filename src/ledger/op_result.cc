@@ -6,36 +6,44 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace tokenledger {
 
-// Format: "r1|id|amount|available|expires_at|decision|deny_reason|overage|flag". Server-made ids
-// and caller ids never contain '|'.
+// Format: "r2|id|amount|available|expires_at|decision|deny_reason|overage|flag|
+// price_effective_at|created_at"; "r1" records, written before prices, lack the last two. The id
+// is everything between the version and the numbers, so that it may hold '|' (a model name).
 std::string EncodeResult(const OpResult& r) {
-  return absl::StrCat("r1|", r.id, "|", r.amount, "|", r.available, "|", r.expires_at_us, "|",
+  return absl::StrCat("r2|", r.id, "|", r.amount, "|", r.available, "|", r.expires_at_us, "|",
                       static_cast<int>(r.decision), "|", static_cast<int>(r.deny_reason), "|",
-                      r.overage ? 1 : 0, "|", r.flag ? 1 : 0);
+                      r.overage ? 1 : 0, "|", r.flag ? 1 : 0, "|", r.price_effective_at_us, "|",
+                      r.created_at_us);
 }
 
 absl::StatusOr<OpResult> DecodeResult(absl::string_view s) {
+  const absl::Status malformed = absl::DataLossError("stored idempotent response is malformed");
   std::vector<absl::string_view> parts = absl::StrSplit(s, '|');
-  if (parts.size() != 9 || parts[0] != "r1") {
-    return absl::DataLossError("stored idempotent response is malformed");
-  }
+  if (parts.empty() || (parts[0] != "r1" && parts[0] != "r2")) return malformed;
+  const size_t numbers = parts[0] == "r1" ? 7 : 9;
+  if (parts.size() < numbers + 2) return malformed;
+  // The id may hold '|' (a model name): it is every part between the version and the numbers.
+  const size_t first = parts.size() - numbers;
   OpResult r;
-  r.id = std::string(parts[1]);
-  int decision = 0, deny = 0, overage = 0, flag = 0;
-  if (!absl::SimpleAtoi(parts[2], &r.amount) || !absl::SimpleAtoi(parts[3], &r.available) ||
-      !absl::SimpleAtoi(parts[4], &r.expires_at_us) || !absl::SimpleAtoi(parts[5], &decision) ||
-      !absl::SimpleAtoi(parts[6], &deny) || !absl::SimpleAtoi(parts[7], &overage) ||
-      !absl::SimpleAtoi(parts[8], &flag)) {
-    return absl::DataLossError("stored idempotent response is malformed");
+  r.id = absl::StrJoin(parts.begin() + 1, parts.begin() + first, "|");
+  int64_t v[9] = {};
+  for (size_t i = 0; i < numbers; ++i) {
+    if (!absl::SimpleAtoi(parts[first + i], &v[i])) return malformed;
   }
-  r.decision = static_cast<Decision>(decision);
-  r.deny_reason = static_cast<DenyReason>(deny);
-  r.overage = overage != 0;
-  r.flag = flag != 0;
+  r.amount = v[0];
+  r.available = v[1];
+  r.expires_at_us = v[2];
+  r.decision = static_cast<Decision>(v[3]);
+  r.deny_reason = static_cast<DenyReason>(v[4]);
+  r.overage = v[5] != 0;
+  r.flag = v[6] != 0;
+  r.price_effective_at_us = v[7];
+  r.created_at_us = v[8];
   return r;
 }
 

@@ -30,6 +30,9 @@ struct OpResult {
   DenyReason deny_reason = DenyReason::kNone;
   bool overage = false;
   bool flag = false;  // created (upserts), revoked (keys)
+  // A priced Debit: the effective_at of the price used (0: none). SetPrice: the price's.
+  int64_t price_effective_at_us = 0;
+  int64_t created_at_us = 0;  // SetPrice: when the price was set
   friend bool operator==(const OpResult&, const OpResult&) = default;
 };
 std::string EncodeResult(const OpResult& r);

@@ -33,12 +33,21 @@ AuditRecord AuditOf(const Mutation& m, const IdemArgs& idem, int64_t now_us) {
       absl::StrAppend(&a.detail, "policy monthly_allocation ", r.policy->monthly_allocation,
                       ", rollover_max ", r.policy->rollover_max, ", daily_limit ",
                       r.policy->daily_limit, ", overdraft_limit ", r.policy->overdraft_limit);
+      for (const ModelLimit& l : r.policy->model_limits) {
+        absl::StrAppend(&a.detail, ", model_limit '", l.model, "' ", l.limit);
+      }
     } else {
       absl::StrAppend(&a.detail, "no policy");
     }
   } else if (m.team) {
     a.target = m.team->team_id;
     a.detail = absl::StrCat("team set: monthly_cap ", m.team->monthly_cap);
+  } else if (!m.prices.empty()) {
+    const PriceRecord& p = m.prices.front();
+    a.target = p.model;
+    a.detail = absl::StrCat("price set: per million input ", p.input_per_million, ", output ",
+                            p.output_per_million, ", cached input ", p.cached_input_per_million,
+                            ", effective at ", p.effective_at_us);
   } else if (!m.transfers.empty()) {
     const TransferRecord& t = m.transfers.front();
     const bool credit = t.credit_account_id.front() != '@';

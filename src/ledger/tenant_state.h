@@ -1,9 +1,9 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
 // The in-memory state of one served tenant: its accounts, teams, holds (open and recently
-// closed), hold segments, calendar windows and recent idempotency keys. This is not a cache in
-// front of the store but the engine's own state: while this process owns the tenant it is the
-// authority for Authorize, and it mirrors the store's committed balances exactly (see
+// closed), hold segments, calendar windows, recent idempotency keys and price book. This is not a
+// cache in front of the store but the engine's own state: while this process owns the tenant it is
+// the authority for Authorize, and it mirrors the store's committed balances exactly (see
 // ledger/engine.h for the rules).
 //
 // Thread-safety: every field but `record` and `tz` (set once at creation) is guarded by `mu`.
@@ -29,6 +29,7 @@
 #include "ledger/account_table.h"
 #include "ledger/calendar.h"
 #include "ledger/idempotency_cache.h"
+#include "ledger/pricing.h"
 #include "tokenledger/types.h"
 
 namespace tokenledger {
@@ -58,6 +59,8 @@ struct HoldState {
   int64_t available_after = 0;  // the answer's `available`
   uint64_t fingerprint = 0;     // of the Authorize request
   std::string idempotency_key;
+  // The model whose limit it counts against while open (empty: none; see LimitedModel).
+  std::string model;
   // The segment its open record was journaled into while it is counted there (0: none).
   int64_t segment = 0;
 };
@@ -122,6 +125,10 @@ struct TenantState : std::enable_shared_from_this<TenantState> {
   // until a journaling succeeds.
   bool journal_full ABSL_GUARDED_BY(mu) = false;
   IdempotencyCache idempotency ABSL_GUARDED_BY(mu);
+  PriceBook prices ABSL_GUARDED_BY(mu);
+  // Prices (model, effective_at) being committed: a second one is refused before it reaches the
+  // store, where its duplicate key would fail its whole batch.
+  absl::flat_hash_set<std::pair<std::string, int64_t>> prices_in_flight ABSL_GUARDED_BY(mu);
 };
 
 }  // namespace tokenledger

@@ -143,7 +143,47 @@ absl::Status ValidatePolicy(const Policy& p) {
   }
   if (auto s = ValidateAmount("policy.rollover_max", p.rollover_max, true); !s.ok()) return s;
   if (auto s = ValidateAmount("policy.daily_limit", p.daily_limit, true); !s.ok()) return s;
-  return ValidateAmount("policy.overdraft_limit", p.overdraft_limit, true);
+  if (auto s = ValidateAmount("policy.overdraft_limit", p.overdraft_limit, true); !s.ok()) return s;
+  if (p.model_limits.size() > kModelLimitsMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy.model_limits: more than ", kModelLimitsMax, " models"));
+  }
+  for (size_t i = 0; i < p.model_limits.size(); ++i) {
+    const ModelLimit& l = p.model_limits[i];
+    if (auto s = ValidateModelName("policy.model_limits", l.model); !s.ok()) return s;
+    if (auto s = ValidateAmount(absl::StrCat("policy.model_limits[", l.model, "]"), l.limit, true);
+        !s.ok()) {
+      return s;
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (p.model_limits[j].model == l.model) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("policy.model_limits: '", l.model, "' is named twice"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateModelName(absl::string_view field, absl::string_view value) {
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": model required"));
+  if (value.size() > kIdLengthMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": model longer than ", kIdLengthMax, " bytes"));
+  }
+  if (!IsValidUtf8(value)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": model is not valid UTF-8"));
+  }
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": model holds a control character"));
+    }
+  }
+  if (value == kFallbackModel) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": '*' names the fallback price, not a model"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateServerId(absl::string_view field, absl::string_view value) {

@@ -17,6 +17,7 @@ inline constexpr size_t kIdLengthMax = 128;
 inline constexpr size_t kTextLengthMax = 1024;  // display names, memos, model, request id
 inline constexpr size_t kMetadataEntriesMax = 64;
 inline constexpr size_t kMetadataBytesMax = 8192;
+inline constexpr size_t kModelLimitsMax = 64;  // per policy
 inline constexpr int64_t kHoldTtlSecondsDefault = 600;
 inline constexpr int64_t kHoldTtlSecondsMax = 86400;
 
@@ -32,6 +33,9 @@ absl::Status ValidateAmount(absl::string_view field, int64_t amount, bool allow_
 absl::Status ValidateText(absl::string_view field, absl::string_view value);
 absl::Status ValidateMetadata(absl::string_view field, const Metadata& metadata);
 absl::Status ValidatePolicy(const Policy& policy);
+// A model name in a price or a model limit: 1 to 128 bytes of UTF-8 without control characters,
+// not "*" (the fallback price's name, checked by its callers).
+absl::Status ValidateModelName(absl::string_view field, absl::string_view value);
 // Server-made ids (hold_id, transfer_id, key_id): 1 to 128 of [A-Za-z0-9_-].
 absl::Status ValidateServerId(absl::string_view field, absl::string_view value);
 

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ledger/engine.h"
+#include "ledger_process.h"
 #include "store/group_commit.h"
 #include "testing/faulty_store.h"
 #include "testing/memory_store.h"
@@ -25,22 +26,7 @@ absl::TimeZone Zone(const std::string& name) {
   return tz;
 }
 
-// One process: a writer and a ledger over a shared store.
-struct Process {
-  Process(LedgerStore* store, const Clock* clock) {
-    WriterOptions wo;
-    wo.commit_retry_for = absl::Milliseconds(100);
-    wo.retry_backoff = absl::Milliseconds(10);
-    writer = std::make_unique<GroupCommitWriter>(store, SystemClock::Default(), wo);
-    ledger = std::make_unique<Ledger>(writer.get(), store, clock, EngineOptions{});
-    auto snap = store->Load();
-    EXPECT_TRUE(snap.ok()) << snap.status();
-    EXPECT_TRUE(ledger->Load(*snap).ok());
-  }
-  ~Process() { writer->Stop(); }
-  std::unique_ptr<GroupCommitWriter> writer;
-  std::unique_ptr<Ledger> ledger;
-};
+using Process = LedgerProcess;
 
 class PeriodsTest : public ::testing::Test {
  protected:
@@ -64,14 +50,7 @@ class PeriodsTest : public ::testing::Test {
 
   template <typename Fn>
   static absl::StatusOr<OpResult> Wait(Fn fn) {
-    absl::Notification done;
-    absl::StatusOr<OpResult> out = absl::UnknownError("");
-    fn([&](absl::StatusOr<OpResult> r) {
-      out = std::move(r);
-      done.Notify();
-    });
-    done.WaitForNotification();
-    return out;
+    return WaitFor(std::move(fn));
   }
   IdemArgs Key() { return IdemArgs{"k" + std::to_string(++keys_), 1}; }
 
