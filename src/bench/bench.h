@@ -8,8 +8,11 @@
 // accounts, and prints a summary of every figure against its target.
 //
 // Phases, in the order run (--phases selects some; setup is added when a phase needs it):
-//   setup      a new tenant with admin, hr and gateway keys; --accounts funded accounts
-//   debit      direct durable Debits at each --concurrency and 64, with the writer's figures
+//   setup      a new tenant with admin, hr and gateway keys; --accounts funded accounts; the
+//              price of one model (SetPrice with the admin key) for the priced runs
+//   debit      direct durable Debits at each --concurrency and 64, with the writer's figures,
+//              each followed by the same with token usage priced by the ledger instead of an
+//              amount (back to back: their ratio is the pricing's cost)
 //   gateway    Authorize then Debit capturing that hold, at 64
 //   hot        every Debit on one account at 64, then a no-lost-update check
 //   naive      the naive PostgreSQL ledger, 8 and 64 clients
@@ -18,8 +21,9 @@
 //   resets     a fresh daemon finding the monthly reset of --reset_accounts accounts due at
 //              start: how long until all are committed, and Authorize@8 meanwhile vs after
 //   floor      the gRPC floor at each --concurrency, each run next to Authorize's
-//   authorize  Authorize at each --concurrency (last but Check: its holds expire 60 s later, and
-//              the expiry sweep's writes would disturb the durable phases)
+//   authorize  Authorize at each --concurrency, each followed by Authorize with a priced estimate
+//              (last but Check: its holds expire 60 s later, and the expiry sweep's writes would
+//              disturb the durable phases)
 //   check      Check at each --concurrency
 //
 // Where each part lives: bench.cc (the run's order and the helpers every phase shares),
@@ -191,6 +195,11 @@ class Bench {
 
   // ---- the throughput phases (phase_throughput.cc) ----
   bool Setup();
+  // Prices env_.model for the priced runs (SetPrice, admin key); on failure they are skipped.
+  void SetUpPrice();
+  // Settles, drives `factory` as run `key`, settles again and records the writer's figures.
+  RunResult DriveWriting(const std::string& key, const std::string& label, int concurrency,
+                         const OpFactory& factory);
   void DebitPhase();
   void GatewayPhase();
   // The size of the gateway tenant's open-hold records, printed with `when`.
@@ -240,6 +249,7 @@ class Bench {
   void AddRow(std::string figure, double project, const std::string& unit, double reference,
               const std::string& ref_label, std::string target, std::optional<bool> ok);
   void SummarizeThroughput();
+  void SummarizePricing();
   void SummarizeStartUp();
   void SummarizeResets();
   void SecondsWithDecimals();
@@ -262,6 +272,8 @@ class Bench {
   std::shared_ptr<grpc::Channel> control_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
   std::unique_ptr<v1::BudgetService::Stub> budget_;
+  // The priced runs' model (setup prices it; env_.model is set once it is).
+  const std::string priced_model_ = "bench-model";
   std::string tenant_id_;
   std::string admin_key_, hr_key_, gateway_key_;
   OpEnv env_;

@@ -51,29 +51,45 @@ class FloorOp final : public SlotOp {
   floor::PingReply resp_;
 };
 
+// Authorize 1, or (`priced`) the estimate of kEstimate* tokens of env->model.
 class AuthorizeOp final : public SlotOp {
  public:
-  AuthorizeOp(const OpEnv* env, const std::string& tag, const std::shared_ptr<grpc::Channel>& ch)
-      : env_(*env), tag_(tag), stub_(v1::AuthorizationService::NewStub(ch)) {}
+  AuthorizeOp(const OpEnv* env, const std::string& tag, bool priced,
+              const std::shared_ptr<grpc::Channel>& ch)
+      : env_(*env), tag_(tag), priced_(priced), stub_(v1::AuthorizationService::NewStub(ch)) {
+    if (priced_) {
+      req_.set_model(env_.model);
+      req_.mutable_estimate()->set_input_tokens(kEstimateInputTokens);
+      req_.mutable_estimate()->set_max_output_tokens(kEstimateMaxOutputTokens);
+    } else {
+      req_.set_amount(1);
+    }
+  }
   void Start(Slot& slot) override {
     req_.set_account_id(RandomAccount(env_, slot));
-    req_.set_amount(1);
     req_.set_idempotency_key(IdemKey(env_, tag_, slot));
     req_.set_hold_ttl_seconds(60);
-    stub_->async()->Authorize(
-        Fresh(ctx_, env_.gateway_bearer, env_.call_timeout), &req_, &resp_,
-        [this, &slot](grpc::Status s) {
-          const bool allowed = resp_.decision() == v1::ALLOWED;
-          slot.Done(s, allowed,
-                    s.ok() && !allowed
-                        ? absl::StrCat("Authorize DENIED, reason ", resp_.deny_reason())
-                        : "");
-        });
+    stub_->async()->Authorize(Fresh(ctx_, env_.gateway_bearer, env_.call_timeout), &req_, &resp_,
+                              [this, &slot](grpc::Status s) { Answered(slot, s); });
   }
 
  private:
+  void Answered(Slot& slot, const grpc::Status& s) {
+    if (!s.ok()) return slot.Done(s);
+    if (resp_.decision() != v1::ALLOWED) {
+      return slot.Done(s, false, absl::StrCat("Authorize DENIED, reason ", resp_.deny_reason()));
+    }
+    if (priced_ && resp_.amount() != kPricedEstimateAmount) {
+      return slot.Done(s, false,
+                       absl::StrCat("priced Authorize held ", resp_.amount(), ", expected ",
+                                    kPricedEstimateAmount));
+    }
+    slot.Done(s);
+  }
+
   const OpEnv& env_;
   const std::string tag_;
+  const bool priced_;
   std::unique_ptr<v1::AuthorizationService::Stub> stub_;
   std::optional<grpc::ClientContext> ctx_;
   v1::AuthorizeRequest req_;
@@ -102,23 +118,44 @@ class CheckOp final : public SlotOp {
   v1::CheckResponse resp_;
 };
 
+// A direct Debit of 1, or (`priced`) of kDebit* tokens of env->model.
 class DebitOp final : public SlotOp {
  public:
-  DebitOp(const OpEnv* env, const std::string& tag, bool hot,
+  DebitOp(const OpEnv* env, const std::string& tag, bool hot, bool priced,
           const std::shared_ptr<grpc::Channel>& ch)
-      : env_(*env), tag_(tag), hot_(hot), stub_(v1::AuthorizationService::NewStub(ch)) {}
+      : env_(*env),
+        tag_(tag),
+        hot_(hot),
+        priced_(priced),
+        stub_(v1::AuthorizationService::NewStub(ch)) {
+    if (priced_) {
+      req_.set_model(env_.model);
+      req_.mutable_usage()->set_input_tokens(kDebitInputTokens);
+      req_.mutable_usage()->set_output_tokens(kDebitOutputTokens);
+      req_.mutable_usage()->set_cached_input_tokens(kDebitCachedInputTokens);
+    } else {
+      req_.set_amount(1);
+    }
+  }
   void Start(Slot& slot) override {
     req_.set_account_id(hot_ ? env_.hot_account : RandomAccount(env_, slot));
-    req_.set_amount(1);
     req_.set_idempotency_key(IdemKey(env_, tag_, slot));
     stub_->async()->Debit(Fresh(ctx_, env_.gateway_bearer, env_.call_timeout), &req_, &resp_,
-                          [&slot](grpc::Status s) { slot.Done(s); });
+                          [this, &slot](grpc::Status s) {
+                            if (!s.ok() || !priced_ || resp_.amount() == kPricedDebitAmount) {
+                              return slot.Done(s);
+                            }
+                            slot.Done(s, false,
+                                      absl::StrCat("priced Debit charged ", resp_.amount(),
+                                                   ", expected ", kPricedDebitAmount));
+                          });
   }
 
  private:
   const OpEnv& env_;
   const std::string tag_;
   const bool hot_;
+  const bool priced_;
   std::unique_ptr<v1::AuthorizationService::Stub> stub_;
   std::optional<grpc::ClientContext> ctx_;
   v1::DebitRequest req_;
@@ -208,7 +245,13 @@ OpFactory FloorOps(const OpEnv* env) {
 
 OpFactory AuthorizeOps(const OpEnv* env, std::string tag) {
   return [env, tag](int, const std::shared_ptr<grpc::Channel>& ch) {
-    return std::make_unique<AuthorizeOp>(env, tag, ch);
+    return std::make_unique<AuthorizeOp>(env, tag, /*priced=*/false, ch);
+  };
+}
+
+OpFactory PricedAuthorizeOps(const OpEnv* env, std::string tag) {
+  return [env, tag](int, const std::shared_ptr<grpc::Channel>& ch) {
+    return std::make_unique<AuthorizeOp>(env, tag, /*priced=*/true, ch);
   };
 }
 
@@ -220,7 +263,13 @@ OpFactory CheckOps(const OpEnv* env) {
 
 OpFactory DebitOps(const OpEnv* env, std::string tag, bool hot) {
   return [env, tag, hot](int, const std::shared_ptr<grpc::Channel>& ch) {
-    return std::make_unique<DebitOp>(env, tag, hot, ch);
+    return std::make_unique<DebitOp>(env, tag, hot, /*priced=*/false, ch);
+  };
+}
+
+OpFactory PricedDebitOps(const OpEnv* env, std::string tag) {
+  return [env, tag](int, const std::shared_ptr<grpc::Channel>& ch) {
+    return std::make_unique<DebitOp>(env, tag, /*hot=*/false, /*priced=*/true, ch);
   };
 }
 

@@ -1,8 +1,9 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
 // The throughput phases of tokenledger-bench, all on the tenant that setup makes through the
-// daemon under test: direct Debits, the gateway cycle, one hot account, the naive PostgreSQL
-// ledger beside them, the gRPC floor next to Authorize, and Check.
+// daemon under test: direct Debits (by amount, then priced from tokens), the gateway cycle, one
+// hot account, the naive PostgreSQL ledger beside them, the gRPC floor next to Authorize (by
+// amount, then a priced estimate), and Check.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -55,21 +56,63 @@ bool Bench::Setup() {
   }
   std::printf("%-26s tenant %s: %d accounts + 1 hot account, each granted %lld\n", "",
               tenant_id_.c_str(), c_.accounts, static_cast<long long>(kGrant));
+  SetUpPrice();
   return true;
+}
+
+void Bench::SetUpPrice() {
+  v1::SetPriceRequest req;
+  req.set_model(priced_model_);
+  req.set_input_per_million(kPriceInputPerMillion);
+  req.set_output_per_million(kPriceOutputPerMillion);
+  req.set_cached_input_per_million(kPriceCachedInputPerMillion);
+  req.set_idempotency_key(absl::StrCat(run_id_, "-price"));
+  v1::SetPriceResponse resp;
+  const grpc::Status s = admin_->SetPrice(Ctx(admin_key_).get(), req, &resp);
+  if (!s.ok()) {
+    notes_.push_back(absl::StrCat("priced runs skipped: SetPrice failed: ",
+                                  CodeName(s.error_code()), ": ", s.error_message()));
+    std::printf("%-26s SetPrice failed (%s): no priced runs\n", "",
+                CodeName(s.error_code()).c_str());
+    return;
+  }
+  env_.model = priced_model_;
+  std::printf(
+      "%-26s model %s priced %lld/%lld/%lld per 1M input/output/cached tokens: a priced Debit "
+      "(%lld/%lld/%lld tokens) charges %lld, a priced Authorize (%lld in, %lld out at most) holds "
+      "%lld\n",
+      "", priced_model_.c_str(), static_cast<long long>(kPriceInputPerMillion),
+      static_cast<long long>(kPriceOutputPerMillion),
+      static_cast<long long>(kPriceCachedInputPerMillion),
+      static_cast<long long>(kDebitInputTokens), static_cast<long long>(kDebitOutputTokens),
+      static_cast<long long>(kDebitCachedInputTokens), static_cast<long long>(kPricedDebitAmount),
+      static_cast<long long>(kEstimateInputTokens),
+      static_cast<long long>(kEstimateMaxOutputTokens),
+      static_cast<long long>(kPricedEstimateAmount));
+}
+
+RunResult Bench::DriveWriting(const std::string& key, const std::string& label, int concurrency,
+                              const OpFactory& factory) {
+  Settle();
+  auto before = Stats("");
+  RunResult r = Drive(key, label, concurrency, factory);
+  Settle();  // what the run queued is committed before the figures are read
+  auto after = Stats("");
+  if (before && after) writer_.push_back(Delta(key, *before, *after, r.seconds));
+  return r;
 }
 
 void Bench::DebitPhase() {
   std::set<int> levels(c_.concurrency.begin(), c_.concurrency.end());
   levels.insert(kDebitConcurrency);
+  // Each priced run right after the amount run at its concurrency: a ratio is only fair between
+  // neighbours in time.
   for (int n : levels) {
-    Settle();
-    auto before = Stats("");
-    const std::string key = absl::StrCat("debit@", n);
-    RunResult r = Drive(key, absl::StrCat("Debit (durable)"), n,
-                        DebitOps(&env_, absl::StrCat("d", n), /*hot=*/false));
-    Settle();  // what the run queued is committed before the figures are read
-    auto after = Stats("");
-    if (before && after) writer_.push_back(Delta(key, *before, *after, r.seconds));
+    DriveWriting(absl::StrCat("debit@", n), "Debit (durable)", n,
+                 DebitOps(&env_, absl::StrCat("d", n), /*hot=*/false));
+    if (env_.model.empty()) continue;
+    DriveWriting(absl::StrCat("debit-priced@", n), "Debit, priced tokens", n,
+                 PricedDebitOps(&env_, absl::StrCat("dp", n)));
   }
 }
 
@@ -206,13 +249,12 @@ void Bench::FloorAndAuthorizePhase() {
     if (!floor_target.empty()) {
       Drive(absl::StrCat("floor@", n), "gRPC floor (ref)", n, FloorOps(&floor_env), floor_target);
     }
-    if (Wants("authorize")) {
-      auto before = Stats("");
-      const std::string key = absl::StrCat("authorize@", n);
-      RunResult r = Drive(key, "Authorize", n, AuthorizeOps(&env_, absl::StrCat("a", n)));
-      Settle();  // its holds are journaled too
-      auto after = Stats("");
-      if (before && after) writer_.push_back(Delta(key, *before, *after, r.seconds));
+    if (Wants("authorize")) {  // settled after each run: the holds are journaled too
+      DriveWriting(absl::StrCat("authorize@", n), "Authorize", n,
+                   AuthorizeOps(&env_, absl::StrCat("a", n)));
+      if (env_.model.empty()) continue;
+      DriveWriting(absl::StrCat("authorize-priced@", n), "Authorize, priced estimate", n,
+                   PricedAuthorizeOps(&env_, absl::StrCat("ap", n)));
     }
   }
   if (floor.Alive()) {

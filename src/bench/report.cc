@@ -39,6 +39,7 @@ std::string Ratio(double a, double b) {
 
 void Bench::Summary() {
   SummarizeThroughput();
+  SummarizePricing();
   SummarizeStartUp();
   SummarizeResets();
   SecondsWithDecimals();
@@ -86,6 +87,24 @@ void Bench::SummarizeThroughput() {
   const double hot = RateOf("hot@64");
   AddRow("hot account Debit@64", hot, "/s", d64, "/s Debit@64", ">= 0.50x Debit@64, no lost update",
          Given(d64, hot >= 0.5 * d64 && hot_pass_.value_or(false)));
+}
+
+// Each priced run against the amount run just before it at the same concurrency: the price
+// lookup and the token arithmetic on the hot path must cost no more than the noise between two
+// neighbouring runs.
+void Bench::SummarizePricing() {
+  for (const char* rpc : {"debit", "authorize"}) {
+    for (int n : {8, 64}) {
+      const std::string plain = absl::StrCat(rpc, "@", n);
+      const std::string priced = absl::StrCat(rpc, "-priced@", n);
+      if (Find(priced) == nullptr) continue;
+      const std::string name =
+          absl::StrCat(rpc[0] == 'd' ? "priced Debit@" : "priced Authorize@", n);
+      const double p = RateOf(priced), a = RateOf(plain);
+      AddRow(name, p, "/s", a, absl::StrCat("/s ", plain), ">= 0.90x amount (noise)",
+             Given(a, p >= 0.9 * a));
+    }
+  }
 }
 
 void Bench::SummarizeStartUp() {
@@ -144,10 +163,10 @@ void Bench::PrintWriterTable() const {
   if (writer_.empty()) {
     std::printf("(none: GetServerStats unavailable or no writing run)\n");
   } else {
-    std::printf("%-14s %9s %10s %11s %15s %10s %7s %12s\n", "run", "batches", "mutations",
+    std::printf("%-19s %9s %10s %11s %15s %10s %7s %12s\n", "run", "batches", "mutations",
                 "mean batch", "mean commit us", "commits/s", "failed", "max commit us");
     for (const WriterDelta& d : writer_) {
-      std::printf("%-14s %9llu %10llu %11s %15s %10s %7llu %12llu\n", d.run.c_str(),
+      std::printf("%-19s %9llu %10llu %11s %15s %10s %7llu %12llu\n", d.run.c_str(),
                   static_cast<unsigned long long>(d.batches),
                   static_cast<unsigned long long>(d.mutations), Num(d.MeanBatch(), 1).c_str(),
                   Num(d.MeanCommitMicros()).c_str(),

@@ -1,7 +1,7 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 //
 // The commands of AdminService: tenants, API keys, reconciliation, the audit trail, period
-// resets and the server's figures.
+// resets, the server's figures and the price book.
 #include <cstdint>
 #include <iostream>
 
@@ -69,6 +69,35 @@ int RunStats(Client& client, const Args& args) {
   if (!args.empty()) return UsageError("usage: stats");
   v1::GetServerStatsRequest req;
   return client.Call(client.Admin().get(), &v1::AdminService::Stub::GetServerStats, req);
+}
+
+int RunPriceSet(Client& client, const Args& args) {
+  if (args.size() != 1) {
+    return UsageError(
+        "usage: price set <model> --input-per-million N --output-per-million N "
+        "[--cached-input-per-million N] [--effective-at US]");
+  }
+  const auto input = absl::GetFlag(FLAGS_input_per_million);
+  const auto output = absl::GetFlag(FLAGS_output_per_million);
+  if (!input || !output) {
+    return UsageError("price set needs --input-per-million and --output-per-million");
+  }
+  v1::SetPriceRequest req;
+  req.set_model(args[0]);
+  req.set_effective_at(absl::GetFlag(FLAGS_effective_at));
+  req.set_input_per_million(*input);
+  req.set_output_per_million(*output);
+  req.set_cached_input_per_million(absl::GetFlag(FLAGS_cached_input_per_million).value_or(0));
+  req.set_idempotency_key(client.IdempotencyKey());
+  return client.Call(client.Admin().get(), &v1::AdminService::Stub::SetPrice, req);
+}
+
+int RunPriceList(Client& client, const Args& args) {
+  if (!args.empty()) return UsageError("usage: price list [--model M] [--as-of US]");
+  v1::ListPricesRequest req;
+  req.set_model(absl::GetFlag(FLAGS_model));
+  req.set_as_of(absl::GetFlag(FLAGS_as_of));
+  return client.Call(client.Admin().get(), &v1::AdminService::Stub::ListPrices, req);
 }
 
 }  // namespace tokenledger::cli

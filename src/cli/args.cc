@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <iostream>
+#include <map>
+#include <utility>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -81,6 +83,30 @@ bool SplitArgs(int argc, char** argv, std::vector<std::string>* flags,
   return true;
 }
 
+// A list flag (e.g. --model-limit) given more than once: its values joined with ',' into the
+// first occurrence, so that each adds to the list instead of replacing it.
+void MergeRepeatedLists(std::vector<std::string>* flags) {
+  std::vector<std::string> merged;
+  std::map<std::string, size_t> first;  // a list flag's name to its index in `merged`
+  for (std::string& f : *flags) {
+    const size_t eq = f.find('=');
+    const std::string name = f.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (eq == std::string::npos || flag == nullptr || !flag->IsOfType<std::vector<std::string>>()) {
+      merged.push_back(std::move(f));
+      continue;
+    }
+    auto [it, inserted] = first.emplace(name, merged.size());
+    if (inserted) {
+      merged.push_back(std::move(f));
+    } else if (eq + 1 < f.size()) {
+      std::string& to = merged[it->second];
+      absl::StrAppend(&to, to.back() == '=' ? "" : ",", f.substr(eq + 1));
+    }
+  }
+  *flags = std::move(merged);
+}
+
 // Checks each value first so that a bad one is a usage error, not absl's exit(1).
 bool CheckFlagValues(const std::vector<std::string>& flags) {
   for (const std::string& f : flags) {
@@ -116,6 +142,7 @@ int UsageError(absl::string_view message) {
 bool ParseArgs(int argc, char** argv, std::vector<std::string>* positional, bool* want_help) {
   std::vector<std::string> flags;
   if (!SplitArgs(argc, argv, &flags, positional, want_help)) return false;
+  MergeRepeatedLists(&flags);
   if (!CheckFlagValues(flags)) return false;
   ApplyFlags(argv[0], flags);
   return true;
@@ -137,6 +164,22 @@ bool ParseMetadata(google::protobuf::Map<std::string, std::string>* out) {
       return false;
     }
     (*out)[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return true;
+}
+
+bool ParseModelLimits(google::protobuf::Map<std::string, int64_t>* out) {
+  for (const std::string& kv : absl::GetFlag(FLAGS_model_limit)) {
+    const size_t eq = kv.rfind('=');  // a model name may hold '=', the amount does not
+    int64_t limit = 0;
+    if (eq == std::string::npos || eq == 0) {
+      UsageError(absl::StrCat("--model-limit wants MODEL=AMOUNT, got '", kv, "'"));
+      return false;
+    }
+    if (!ParseAmount(kv.substr(eq + 1), absl::StrCat("the limit of ", kv.substr(0, eq)), &limit)) {
+      return false;
+    }
+    (*out)[kv.substr(0, eq)] = limit;
   }
   return true;
 }

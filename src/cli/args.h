@@ -30,13 +30,16 @@ int UsageError(absl::string_view message);
 
 // Parses argv into flags (set through absl) and positional arguments. Accepts --flag-name and
 // --flag_name, "--flag value" and "--flag=value", flags anywhere, and negative numbers as
-// positional arguments. Returns false (after printing why) on a bad flag.
+// positional arguments; a list flag given twice holds both values. Returns false (after printing
+// why) on a bad flag.
 bool ParseArgs(int argc, char** argv, std::vector<std::string>* positional, bool* want_help);
 
 // An integer argument named `what`; false (after printing why) when `text` is not one.
 bool ParseAmount(absl::string_view text, absl::string_view what, int64_t* out);
 // --metadata k=v,... into `out`; false (after printing why) on a pair without a key or '='.
 bool ParseMetadata(google::protobuf::Map<std::string, std::string>* out);
+// --model-limit MODEL=AMOUNT,... into `out`; false (after printing why) on a bad pair.
+bool ParseModelLimits(google::protobuf::Map<std::string, int64_t>* out);
 // --status as the proto's enum (unset: ACCOUNT_STATUS_UNSPECIFIED); false when unknown.
 bool ParseStatus(v1::AccountStatus* out);
 

@@ -21,12 +21,14 @@ int RunAccountUpsert(Client& client, const Args& args) {
   const auto rollover = absl::GetFlag(FLAGS_rollover_max);
   const auto daily = absl::GetFlag(FLAGS_daily_limit);
   const auto overdraft = absl::GetFlag(FLAGS_overdraft_limit);
-  if (allocation || rollover || daily || overdraft) {
+  const bool model_limits = !absl::GetFlag(FLAGS_model_limit).empty();
+  if (allocation || rollover || daily || overdraft || model_limits) {
     v1::Policy* policy = req.mutable_policy();
     policy->set_monthly_allocation(allocation.value_or(0));
     policy->set_rollover_max(rollover.value_or(0));
     policy->set_daily_limit(daily.value_or(0));
     policy->set_overdraft_limit(overdraft.value_or(0));
+    if (!ParseModelLimits(policy->mutable_model_limits())) return kExitUsage;
   }
   v1::AccountStatus status;
   if (!ParseStatus(&status)) return kExitUsage;

@@ -24,6 +24,8 @@ int RunReconcile(Client& client, const Args& args);
 int RunAudit(Client& client, const Args& args);
 int RunResetsRun(Client& client, const Args& args);
 int RunStats(Client& client, const Args& args);
+int RunPriceSet(Client& client, const Args& args);
+int RunPriceList(Client& client, const Args& args);
 
 // BudgetService.
 int RunAccountUpsert(Client& client, const Args& args);

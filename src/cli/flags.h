@@ -46,5 +46,15 @@ ABSL_DECLARE_FLAG(int64_t, since);
 ABSL_DECLARE_FLAG(int64_t, until);
 ABSL_DECLARE_FLAG(bool, fix);
 ABSL_DECLARE_FLAG(int64_t, as_of);
+ABSL_DECLARE_FLAG(std::vector<std::string>, model_limit);
+ABSL_DECLARE_FLAG(std::optional<int64_t>, input_per_million);
+ABSL_DECLARE_FLAG(std::optional<int64_t>, output_per_million);
+ABSL_DECLARE_FLAG(std::optional<int64_t>, cached_input_per_million);
+ABSL_DECLARE_FLAG(int64_t, effective_at);
+ABSL_DECLARE_FLAG(std::optional<int64_t>, input_tokens);
+ABSL_DECLARE_FLAG(std::optional<int64_t>, output_tokens);
+ABSL_DECLARE_FLAG(std::optional<int64_t>, cached_input_tokens);
+ABSL_DECLARE_FLAG(std::optional<int64_t>, max_output_tokens);
+ABSL_DECLARE_FLAG(int64_t, occurred_at);
 
 #endif  // TOKENLEDGER_CLI_FLAGS_H_

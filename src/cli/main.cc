@@ -45,15 +45,20 @@ Commands:
   key revoke <key_id>
   account upsert <account_id> [--display-name X] [--team T] [--status active|suspended|closed]
                  [--monthly-allocation N] [--rollover-max N] [--daily-limit N] [--overdraft-limit N]
-                                         any policy flag sends a policy (unset fields are 0);
-                                         with none the account has no policy
+                 [--model-limit MODEL=N ...]
+                                         any policy flag sends a whole policy (unset fields are
+                                         0); with none the account has no policy
   team upsert <team_id> [--display-name X] [--monthly-cap N]
   grant <account_id> <amount> [--memo M]
   adjust <account_id> <amount_delta> [--memo M]    e.g. adjust alice -500
   authorize <account_id> <amount> [--ttl S] [--model M] [--metadata k=v,...]
+  authorize <account_id> --input-tokens N --max-output-tokens N [--model M] [...]
+                                         holds the estimate's cost at M's price
   debit <account_id> <amount> [--hold H] [--request-id R] [--model M] [--metadata k=v,...]
+  debit <account_id> --input-tokens N --output-tokens N [--cached-input-tokens N] [--model M]
+        [--occurred-at US] [...]         charges the tokens at M's price in force at US (now)
   release <hold_id>
-  check <account_id> <amount>
+  check <account_id> (<amount> | --input-tokens N --max-output-tokens N) [--model M]
   balance <account_id>
   transfers <account_id> [--limit N] [--page-token T] [--since US] [--until US]
   reconcile [--fix]
@@ -63,6 +68,10 @@ Commands:
                                          have not run yet; prints resets_performed (admin key)
   stats                                  the daemon's writer and cache figures (operator or
                                          admin key)
+  price set <model> --input-per-million N --output-per-million N [--cached-input-per-million N]
+            [--effective-at US]          the price of 1,000,000 tokens from US (default now);
+                                         model "*": the fallback (admin key)
+  price list [--model M] [--as-of US]    the prices in force at US (default now), or M's history
   help                                   this text
 
 Global flags:
@@ -106,6 +115,8 @@ constexpr Command kCommands[] = {
     {"audit", true, RunAudit},
     {"resets run", true, RunResetsRun},
     {"stats", true, RunStats},
+    {"price set", true, RunPriceSet},
+    {"price list", true, RunPriceList},
 };
 
 // Finds the command named by the first one or two positional arguments; sets *words.
@@ -131,7 +142,7 @@ int UnknownCommand(const Args& positional) {
   const bool group =
       positional.size() >= 2 &&
       (positional[0] == "tenant" || positional[0] == "key" || positional[0] == "account" ||
-       positional[0] == "team" || positional[0] == "resets");
+       positional[0] == "team" || positional[0] == "resets" || positional[0] == "price");
   return UsageError(absl::StrCat("unknown command '", positional[0],
                                  group ? absl::StrCat(" ", positional[1]) : "", "'"));
 }

@@ -123,14 +123,29 @@ struct TableText {
   std::vector<size_t> widths;
 };
 
-// Adds field `f` of every row of `t` as a column, unless all its values are empty.
-void AddColumn(const Table& t, const pb::FieldDescriptor* f, int n, TableText* text) {
+// One cell of a table: field `f` of `row`. An unset time (0) is empty, as is any field of a
+// sub-message the row does not have (`parent`: that sub-message's field, else null).
+std::string Cell(const pb::Message& row, const pb::FieldDescriptor* parent,
+                 const pb::FieldDescriptor* f) {
+  const pb::Message* m = &row;
+  if (parent != nullptr) {
+    if (!row.GetReflection()->HasField(row, parent)) return "";
+    m = &row.GetReflection()->GetMessage(row, parent);
+  }
+  if (f->is_map()) return FormatMap(*m, f);
+  if (IsTimeField(f) && m->GetReflection()->GetInt64(*m, f) == 0) return "";
+  return FormatScalar(*m, f, -1);
+}
+
+// Adds field `f` (of sub-message `parent` when not null) of every row of `t` as a column named
+// after `f`, unless all its values are empty.
+void AddColumn(const Table& t, const pb::FieldDescriptor* parent, const pb::FieldDescriptor* f,
+               int n, TableText* text) {
   const pb::Reflection* r = t.message->GetReflection();
   std::vector<std::string> values;
   bool any = false;
   for (int i = 0; i < n; ++i) {
-    const pb::Message& row = r->GetRepeatedMessage(*t.message, t.field, i);
-    values.push_back(f->is_map() ? FormatMap(row, f) : FormatScalar(row, f, -1));
+    values.push_back(Cell(r->GetRepeatedMessage(*t.message, t.field, i), parent, f));
     any = any || !values.back().empty();
   }
   if (!any) return;
@@ -143,6 +158,11 @@ void AddColumn(const Table& t, const pb::FieldDescriptor* f, int n, TableText* t
   text->widths.push_back(width);
 }
 
+bool IsScalarOrMap(const pb::FieldDescriptor* f) {
+  if (f->is_map()) return true;
+  return !f->is_repeated() && f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE;
+}
+
 void PrintTableLine(const std::vector<std::string>& line, const std::vector<size_t>& widths) {
   std::string out;
   for (size_t c = 0; c < line.size(); ++c) {
@@ -153,7 +173,8 @@ void PrintTableLine(const std::vector<std::string>& line, const std::vector<size
   std::cout << out << "\n";
 }
 
-// A repeated message field as an aligned table; columns empty in every row are left out.
+// A repeated message field as an aligned table, a sub-message's fields as columns of their own;
+// columns empty in every row are left out.
 void PrintTable(const Table& t) {
   const pb::Reflection* r = t.message->GetReflection();
   const int n = r->FieldSize(*t.message, t.field);
@@ -164,9 +185,14 @@ void PrintTable(const Table& t) {
   text.cells.resize(n);
   for (int c = 0; c < d->field_count(); ++c) {
     const pb::FieldDescriptor* f = d->field(c);
-    if (f->is_repeated() && !f->is_map()) continue;
-    if (!f->is_map() && f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) continue;
-    AddColumn(t, f, n, &text);
+    if (IsScalarOrMap(f)) {
+      AddColumn(t, nullptr, f, n, &text);
+    } else if (!f->is_repeated()) {  // a sub-message (e.g. usage): a column per scalar field
+      const pb::Descriptor* sub = f->message_type();
+      for (int k = 0; k < sub->field_count(); ++k) {
+        if (IsScalarOrMap(sub->field(k))) AddColumn(t, f, sub->field(k), n, &text);
+      }
+    }
   }
   PrintTableLine(text.header, text.widths);
   for (const auto& line : text.cells) PrintTableLine(line, text.widths);

@@ -21,7 +21,8 @@ void PrintRows(const Rows& rows);
 
 // The message flattened into rows, `extra` after them, then a table per repeated message field.
 // Fields of a top-level sub-message (e.g. the `account` of UpsertAccountResponse) are printed
-// without prefix.
+// without prefix. In a table, a row's sub-message (e.g. a transfer's `usage`) gives a column per
+// field, and an unset time (0) an empty cell: columns empty in every row are left out.
 void PrintHuman(const google::protobuf::Message& m, const Rows& extra);
 
 // One JSON object on a line; on failure "error: INTERNAL: ..." on stderr.
