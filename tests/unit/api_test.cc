@@ -50,6 +50,15 @@ TEST(RolesTest, EachRoleMayCallExactlyItsMethods) {
   EXPECT_FALSE(RoleAllows(Role::kAdmin, Method::kCreateTenant));
   EXPECT_TRUE(RoleAllows(Role::kAdmin, Method::kRunResets));
   EXPECT_FALSE(RoleAllows(Role::kHr, Method::kRunResets));
+  // Prices: only an admin sets them; every role of a tenant reads them.
+  EXPECT_TRUE(RoleAllows(Role::kAdmin, Method::kSetPrice));
+  for (Role r : {Role::kHr, Role::kGateway, Role::kAuditor, Role::kOperator}) {
+    EXPECT_FALSE(RoleAllows(r, Method::kSetPrice)) << RoleName(r);
+  }
+  for (Role r : {Role::kAdmin, Role::kHr, Role::kGateway, Role::kAuditor}) {
+    EXPECT_TRUE(RoleAllows(r, Method::kListPrices)) << RoleName(r);
+  }
+  EXPECT_FALSE(RoleAllows(Role::kOperator, Method::kListPrices));
 }
 
 TEST(KeysTest, KeysAreRandomAndOnlyTheirHashIsKept) {
