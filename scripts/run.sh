@@ -218,6 +218,10 @@ tl "${hr_key}" account upsert alice --display-name "Alice Example" \
   die "could not upsert account alice"
 tl "${hr_key}" grant alice 25000000 --memo "run.sh demo grant" \
   --idempotency-key run-sh-grant-alice-v1 >/dev/null || die "could not grant alice a budget"
+# A demo price: gpt-4o at $2.50 per million input tokens and $10.00 per million output tokens.
+tl "${admin_key}" price set gpt-4o --input-per-million 2500000 --output-per-million 10000000 \
+  --cached-input-per-million 1250000 --idempotency-key run-sh-price-gpt-4o-v1 >/dev/null ||
+  die "could not set the demo price of gpt-4o"
 balance="$(tl "${hr_key}" balance alice)" || die "could not read alice's balance"
 
 cat <<TXT
@@ -237,9 +241,11 @@ Account alice (amounts in usd_micros: 1000000 = 1 USD):
 ${balance}
 
 Try:
-  # 1. Reserve 1 USD for a model call as the gateway, then record 0.8 USD of usage.
-  TOKENLEDGER_KEY=${gateway_key} ${cli} --target ${target} authorize alice 1000000 --model gpt-4o
-  TOKENLEDGER_KEY=${gateway_key} ${cli} --target ${target} debit alice 800000 --hold <hold_id> --model gpt-4o
+  # 1. As the gateway: hold the priced cost of a gpt-4o call (\$2.50 / \$10.00 per million
+  #    input / output tokens), then debit the tokens it used; the ledger prices them.
+  TOKENLEDGER_KEY=${gateway_key} ${cli} --target ${target} authorize alice --input-tokens 1234 --max-output-tokens 1000 --model gpt-4o
+  TOKENLEDGER_KEY=${gateway_key} ${cli} --target ${target} debit alice --input-tokens 1234 --output-tokens 567 --hold <hold_id> --model gpt-4o
+  TOKENLEDGER_KEY=${admin_key} ${cli} --target ${target} price list
 
   # 2. Read alice's balance and transfers as HR (add --json for machine output).
   TOKENLEDGER_KEY=${hr_key} ${cli} --target ${target} balance alice
