@@ -190,8 +190,11 @@ void MergeAccountTeamKey(const Mutation& m, BatchRows& rows) {
   }
 }
 
-void MergeHoldsAndPeriods(const Mutation& m, BatchRows& rows) {
+absl::Status MergeHoldsAndPeriods(const Mutation& m, BatchRows& rows) {
   for (const HoldRecord& h : m.holds) {
+    // The holds table's CHECK (amount >= 0), for the open holds too: hold_batches stores them
+    // encoded, where no CHECK can see them.
+    if (h.amount < 0) return absl::InternalError("holds: check violation: amount >= 0");
     // A hold only ever closes, here as in the statement: a later record of it in the batch
     // moves its status on from open, and an open record after a closing one (a compaction
     // rewriting a hold whose capture is in flight) changes nothing.
@@ -211,6 +214,7 @@ void MergeHoldsAndPeriods(const Mutation& m, BatchRows& rows) {
     rows.periods.granted.AddInt(p.granted);
     rows.periods.created.AddInt(p.created_at_us);
   }
+  return absl::OkStatus();
 }
 
 // Not merged: a second row for one (tenant, model, effective_at) must fail the batch.
@@ -278,7 +282,7 @@ absl::Status MergeRows(absl::Span<const Mutation* const> batch,
     const Mutation& m = *batch[i];
     if (m.tenant.has_value()) MergeTenant(*m.tenant, rows);
     MergeAccountTeamKey(m, rows);
-    MergeHoldsAndPeriods(m, rows);
+    if (absl::Status s = MergeHoldsAndPeriods(m, rows); !s.ok()) return s;
     MergePrices(m, rows);
     if (absl::Status s = MergeTransfers(m, rows); !s.ok()) return s;
   }

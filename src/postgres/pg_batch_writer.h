@@ -9,7 +9,8 @@
 //
 // Errors: libpqxx exceptions pass through to the caller, which maps them (pg_conn.h); a returned
 // Status is kUnavailable (an idempotency key vanished meanwhile: retry) or kInternal (a balance
-// delta out of range). Not thread-safe: one BatchRunner per commit attempt.
+// delta out of range, a hold of a negative amount). Not thread-safe: one BatchRunner per commit
+// attempt.
 #ifndef TOKENLEDGER_POSTGRES_PG_BATCH_WRITER_H_
 #define TOKENLEDGER_POSTGRES_PG_BATCH_WRITER_H_
 
