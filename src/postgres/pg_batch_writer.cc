@@ -41,6 +41,12 @@ using FirstClaims = std::map<Key, size_t>;
 struct TransferColumns {
   ArrayLiteral tenant_id, transfer_id, debit, credit, amount, kind, created_at, request_id, model,
       metadata, memo, hold_id, idempotency_key;
+  // NULL for a transfer without usage (or without a price, or an occurred_at).
+  ArrayLiteral input_tokens, output_tokens, cached_input_tokens, price_effective_at, occurred_at;
+};
+
+struct PriceColumns {
+  ArrayLiteral tenant, model, effective_at, input, output, cached_input, created;
 };
 
 struct PeriodColumns {
@@ -60,6 +66,7 @@ struct BatchRows {
   std::set<SegmentKey> dropped_segments;
   std::map<Key, PostedTotals> deltas;
   PeriodColumns periods;
+  PriceColumns prices;
   TenantColumns tenants;
   TransferColumns transfers;
   AuditColumns audit;
@@ -183,8 +190,11 @@ void MergeAccountTeamKey(const Mutation& m, BatchRows& rows) {
   }
 }
 
-void MergeHoldsAndPeriods(const Mutation& m, BatchRows& rows) {
+absl::Status MergeHoldsAndPeriods(const Mutation& m, BatchRows& rows) {
   for (const HoldRecord& h : m.holds) {
+    // The holds table's CHECK (amount >= 0), for the open holds too: hold_batches stores them
+    // encoded, where no CHECK can see them.
+    if (h.amount < 0) return absl::InternalError("holds: check violation: amount >= 0");
     // A hold only ever closes, here as in the statement: a later record of it in the batch
     // moves its status on from open, and an open record after a closing one (a compaction
     // rewriting a hold whose capture is in flight) changes nothing.
@@ -203,6 +213,29 @@ void MergeHoldsAndPeriods(const Mutation& m, BatchRows& rows) {
     rows.periods.expired.AddInt(p.expired);
     rows.periods.granted.AddInt(p.granted);
     rows.periods.created.AddInt(p.created_at_us);
+  }
+  return absl::OkStatus();
+}
+
+// Not merged: a second row for one (tenant, model, effective_at) must fail the batch.
+void MergePrices(const Mutation& m, BatchRows& rows) {
+  PriceColumns& pc = rows.prices;
+  for (const PriceRecord& p : m.prices) {
+    pc.tenant.AddText(p.tenant_id);
+    pc.model.AddText(p.model);
+    pc.effective_at.AddInt(p.effective_at_us);
+    pc.input.AddInt(p.input_per_million);
+    pc.output.AddInt(p.output_per_million);
+    pc.cached_input.AddInt(p.cached_input_per_million);
+    pc.created.AddInt(p.created_at_us);
+  }
+}
+
+void AddOptionalInt(ArrayLiteral& column, const std::optional<int64_t>& v) {
+  if (v.has_value()) {
+    column.AddInt(*v);
+  } else {
+    column.AddNull();
   }
 }
 
@@ -226,6 +259,17 @@ absl::Status MergeTransfers(const Mutation& m, BatchRows& rows) {
     tc.memo.AddText(t.memo);
     tc.hold_id.AddText(t.hold_id);
     tc.idempotency_key.AddText(t.idempotency_key);
+    if (t.usage.has_value()) {
+      tc.input_tokens.AddInt(t.usage->input_tokens);
+      tc.output_tokens.AddInt(t.usage->output_tokens);
+      tc.cached_input_tokens.AddInt(t.usage->cached_input_tokens);
+    } else {
+      tc.input_tokens.AddNull();
+      tc.output_tokens.AddNull();
+      tc.cached_input_tokens.AddNull();
+    }
+    AddOptionalInt(tc.price_effective_at, t.price_effective_at_us);
+    AddOptionalInt(tc.occurred_at, t.occurred_at_us);
   }
   for (const AuditRecord& a : m.audit) rows.audit.Add(a);
   return absl::OkStatus();
@@ -238,7 +282,8 @@ absl::Status MergeRows(absl::Span<const Mutation* const> batch,
     const Mutation& m = *batch[i];
     if (m.tenant.has_value()) MergeTenant(*m.tenant, rows);
     MergeAccountTeamKey(m, rows);
-    MergeHoldsAndPeriods(m, rows);
+    if (absl::Status s = MergeHoldsAndPeriods(m, rows); !s.ok()) return s;
+    MergePrices(m, rows);
     if (absl::Status s = MergeTransfers(m, rows); !s.ok()) return s;
   }
   return absl::OkStatus();
@@ -257,7 +302,7 @@ void WriteTenants(BatchRunner& run, TenantColumns& t) {
 void WriteAccounts(BatchRunner& run, const std::map<Key, AccountRecord>& accounts) {
   if (accounts.empty()) return;
   ArrayLiteral tenant, id, name, team, has_policy, alloc, rollover, daily, overdraft, status,
-      created;
+      created, model_limits;
   for (const auto& [key, a] : accounts) {
     const Policy policy = a.policy.value_or(Policy{});
     tenant.AddText(a.tenant_id);
@@ -271,6 +316,7 @@ void WriteAccounts(BatchRunner& run, const std::map<Key, AccountRecord>& account
     overdraft.AddInt(policy.overdraft_limit);
     status.AddInt(static_cast<int64_t>(a.status));
     created.AddInt(a.created_at_us);
+    model_limits.AddText(ModelLimitsJson(policy.model_limits));
   }
   // Copies for the balance rows: the account columns are consumed by the first statement.
   ArrayLiteral b_tenant, b_id;
@@ -281,7 +327,8 @@ void WriteAccounts(BatchRunner& run, const std::map<Key, AccountRecord>& account
   run.Exec0(kUpsertAccounts, std::move(tenant).Finish(), std::move(id).Finish(),
             std::move(name).Finish(), std::move(team).Finish(), std::move(has_policy).Finish(),
             std::move(alloc).Finish(), std::move(rollover).Finish(), std::move(daily).Finish(),
-            std::move(overdraft).Finish(), std::move(status).Finish(), std::move(created).Finish());
+            std::move(overdraft).Finish(), std::move(status).Finish(), std::move(created).Finish(),
+            std::move(model_limits).Finish());
   run.Exec0(kInsertBalanceRows, std::move(b_tenant).Finish(), std::move(b_id).Finish());
 }
 
@@ -351,7 +398,8 @@ size_t WriteOpenHolds(BatchRunner& run, const std::map<Key, HoldRecord>& holds) 
 
 // Holds in any later state: a row of `holds` each.
 void WriteClosedHolds(BatchRunner& run, const std::map<Key, HoldRecord>& holds) {
-  ArrayLiteral tenant, id, account, amount, created, expires, status, idem, fingerprint, response;
+  ArrayLiteral tenant, id, account, amount, created, expires, status, idem, fingerprint, response,
+      model;
   for (const auto& [key, h] : holds) {
     if (h.status == HoldStatus::kOpen) continue;
     if (h.response.empty()) {
@@ -369,11 +417,21 @@ void WriteClosedHolds(BatchRunner& run, const std::map<Key, HoldRecord>& holds) 
     expires.AddInt(h.expires_at_us);
     status.AddInt(static_cast<int64_t>(h.status));
     idem.AddText(h.idempotency_key);
+    model.AddText(h.model);
   }
   run.Exec0(kUpsertHolds, std::move(tenant).Finish(), std::move(id).Finish(),
             std::move(account).Finish(), std::move(amount).Finish(), std::move(created).Finish(),
             std::move(expires).Finish(), std::move(status).Finish(), std::move(idem).Finish(),
-            std::move(fingerprint).Finish(), std::move(response).Finish());
+            std::move(fingerprint).Finish(), std::move(response).Finish(),
+            std::move(model).Finish());
+}
+
+void WritePrices(BatchRunner& run, PriceColumns& p) {
+  if (p.tenant.size() == 0) return;
+  run.Exec0(kInsertPrices, std::move(p.tenant).Finish(), std::move(p.model).Finish(),
+            std::move(p.effective_at).Finish(), std::move(p.input).Finish(),
+            std::move(p.output).Finish(), std::move(p.cached_input).Finish(),
+            std::move(p.created).Finish());
 }
 
 void WritePeriods(BatchRunner& run, PeriodColumns& p) {
@@ -392,7 +450,9 @@ void WriteTransfers(BatchRunner& run, TransferColumns& tc) {
             std::move(tc.created_at).Finish(), std::move(tc.request_id).Finish(),
             std::move(tc.model).Finish(), std::move(tc.metadata).Finish(),
             std::move(tc.memo).Finish(), std::move(tc.hold_id).Finish(),
-            std::move(tc.idempotency_key).Finish());
+            std::move(tc.idempotency_key).Finish(), std::move(tc.input_tokens).Finish(),
+            std::move(tc.output_tokens).Finish(), std::move(tc.cached_input_tokens).Finish(),
+            std::move(tc.price_effective_at).Finish(), std::move(tc.occurred_at).Finish());
 }
 
 // One aggregated update per touched account.
@@ -436,6 +496,7 @@ absl::Status WriteBatch(BatchRunner& run, absl::Span<const Mutation* const> batc
   WriteAccounts(run, rows.accounts);
   WriteTeams(run, rows.teams);
   WriteApiKeys(run, rows.api_keys);
+  WritePrices(run, rows.prices);
   DropHoldSegments(run, rows.dropped_segments);
   const size_t open_count = WriteOpenHolds(run, rows.holds);
   if (rows.holds.size() > open_count) WriteClosedHolds(run, rows.holds);

@@ -2,14 +2,15 @@
 //
 // The batch writer: what one PgStore::Commit sends for a batch of mutations, as named steps in
 // the order they run (idempotency keys; then tenants, accounts and their balance rows, teams, API
-// keys, dropped hold segments, open holds, closed holds, periods, transfers, balance deltas,
-// audit events; last the batch id and the occasional prune). Rows written more than once in a
-// batch are merged first as sequential writes would leave them (one statement cannot touch a row
+// keys, prices, dropped hold segments, open holds, closed holds, periods, transfers, balance
+// deltas, audit events; last the batch id and the occasional prune). Rows written more than once in
+// a batch are merged first as sequential writes would leave them (one statement cannot touch a row
 // twice). The fencing check and the transaction are the caller's (pg_commit.cc).
 //
 // Errors: libpqxx exceptions pass through to the caller, which maps them (pg_conn.h); a returned
 // Status is kUnavailable (an idempotency key vanished meanwhile: retry) or kInternal (a balance
-// delta out of range). Not thread-safe: one BatchRunner per commit attempt.
+// delta out of range, a hold of a negative amount). Not thread-safe: one BatchRunner per commit
+// attempt.
 #ifndef TOKENLEDGER_POSTGRES_PG_BATCH_WRITER_H_
 #define TOKENLEDGER_POSTGRES_PG_BATCH_WRITER_H_
 

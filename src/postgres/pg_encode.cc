@@ -60,7 +60,9 @@ std::string ArrayLiteral::Finish() && {
 
 namespace {
 
-constexpr char kHoldsFormat = 1;
+// The format EncodeHolds writes; DecodeHolds reads it and kHoldsFormatNoModel.
+constexpr char kHoldsFormat = 2;
+constexpr char kHoldsFormatNoModel = 1;  // written before holds had a model
 
 void PutFixed(std::string& out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
@@ -83,13 +85,49 @@ bool GetString(absl::string_view& in, std::string& s) {
   return true;
 }
 
+// One hold of a holds value of `format`; false when the value ends before the hold does.
+bool GetHold(absl::string_view& in, char format, HoldRecord& h) {
+  uint64_t amount = 0, created = 0, expires = 0;
+  if (!GetString(in, h.hold_id) || !GetString(in, h.account_id) ||
+      !GetString(in, h.idempotency_key) || !GetString(in, h.response) ||
+      (format == kHoldsFormat && !GetString(in, h.model)) || !GetFixed(in, 8, amount) ||
+      !GetFixed(in, 8, created) || !GetFixed(in, 8, expires) || !GetFixed(in, 8, h.fingerprint)) {
+    return false;
+  }
+  h.amount = static_cast<int64_t>(amount);
+  h.created_at_us = static_cast<int64_t>(created);
+  h.expires_at_us = static_cast<int64_t>(expires);
+  return true;
+}
+
+// `s` as a JSON string.
+void AppendJsonString(std::string& out, absl::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      // JSON forbids raw control characters in strings.
+      out += "\\u00";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
 }  // namespace
 
 std::string EncodeHolds(absl::Span<const HoldRecord* const> holds) {
   std::string out(1, kHoldsFormat);
   for (const HoldRecord* h : holds) {
     for (const std::string* text :
-         {&h->hold_id, &h->account_id, &h->idempotency_key, &h->response}) {
+         {&h->hold_id, &h->account_id, &h->idempotency_key, &h->response, &h->model}) {
       PutFixed(out, text->size(), 4);
       out += *text;
     }
@@ -103,58 +141,46 @@ std::string EncodeHolds(absl::Span<const HoldRecord* const> holds) {
 
 absl::StatusOr<std::vector<HoldRecord>> DecodeHolds(const std::string& tenant_id,
                                                     absl::string_view bytes) {
-  if (bytes.empty() || bytes[0] != kHoldsFormat) {
+  if (bytes.empty() || (bytes[0] != kHoldsFormat && bytes[0] != kHoldsFormatNoModel)) {
     return absl::DataLossError("hold_batches: unknown format of a holds value");
   }
+  const char format = bytes[0];
   bytes.remove_prefix(1);
   std::vector<HoldRecord> out;
   while (!bytes.empty()) {
     HoldRecord h;
     h.tenant_id = tenant_id;
     h.status = HoldStatus::kOpen;
-    uint64_t amount = 0, created = 0, expires = 0;
-    if (!GetString(bytes, h.hold_id) || !GetString(bytes, h.account_id) ||
-        !GetString(bytes, h.idempotency_key) || !GetString(bytes, h.response) ||
-        !GetFixed(bytes, 8, amount) || !GetFixed(bytes, 8, created) ||
-        !GetFixed(bytes, 8, expires) || !GetFixed(bytes, 8, h.fingerprint)) {
+    if (!GetHold(bytes, format, h)) {
       return absl::DataLossError("hold_batches: a holds value is truncated");
     }
-    h.amount = static_cast<int64_t>(amount);
-    h.created_at_us = static_cast<int64_t>(created);
-    h.expires_at_us = static_cast<int64_t>(expires);
     out.push_back(std::move(h));
   }
   return out;
 }
 
 std::string MetadataJson(const Metadata& metadata) {
-  auto append_string = [](std::string& out, absl::string_view s) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    out += '"';
-    for (char c : s) {
-      const auto u = static_cast<unsigned char>(c);
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += c;
-      } else if (u < 0x20) {
-        // JSON forbids raw control characters in strings.
-        out += "\\u00";
-        out += kHex[u >> 4];
-        out += kHex[u & 0xf];
-      } else {
-        out += c;
-      }
-    }
-    out += '"';
-  };
   std::string out = "{";
   bool first = true;
   for (const auto& [k, v] : NormalizeMetadata(metadata)) {
     if (!first) out += ',';
     first = false;
-    append_string(out, k);
+    AppendJsonString(out, k);
     out += ':';
-    append_string(out, v);
+    AppendJsonString(out, v);
+  }
+  out += '}';
+  return out;
+}
+
+std::string ModelLimitsJson(const std::vector<ModelLimit>& limits) {
+  std::string out = "{";
+  bool first = true;
+  for (const ModelLimit& l : NormalizeModelLimits(limits)) {
+    if (!first) out += ',';
+    first = false;
+    AppendJsonString(out, l.model);
+    absl::StrAppend(&out, ":", l.limit);
   }
   out += '}';
   return out;

@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "postgres/pg_conn.h"
 #include "postgres/pg_encode.h"
@@ -70,6 +71,7 @@ absl::Status MergeHoldBatches(pqxx::transaction_base& txn, const std::string& te
         it->second->fingerprint = e.fingerprint;
         it->second->response = std::move(e.response);
       }
+      if (it->second->model.empty()) it->second->model = std::move(e.model);
     } else if (!closed_long_ago.contains(key)) {
       open.push_back(std::move(e));
     }
@@ -81,10 +83,32 @@ absl::Status MergeHoldBatches(pqxx::transaction_base& txn, const std::string& te
 
 namespace {
 
+// A policy's model limits from kCopyAccountsSql's two arrays (models, limits).
+absl::StatusOr<std::vector<ModelLimit>> ModelLimitsFrom(const std::string& models,
+                                                        const std::string& limits) {
+  std::vector<ModelLimit> out;
+  if (models == "{}" && limits == "{}") return out;
+  std::vector<std::string> names = TextArray(models);
+  std::vector<std::string> values = TextArray(limits);
+  if (names.size() != values.size()) {
+    return absl::InternalError("accounts: malformed model_limits");
+  }
+  out.reserve(names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    ModelLimit& l = out.emplace_back();
+    l.model = std::move(names[i]);
+    if (!absl::SimpleAtoi(values[i], &l.limit)) {
+      return absl::InternalError("accounts: malformed model_limits");
+    }
+  }
+  return out;
+}
+
 absl::Status CopyAccounts(pqxx::transaction_base& txn, std::vector<Snapshot::AccountBalance>& out) {
   pqxx::stream_from copy(txn, kCopyAccountsSql);
   std::tuple<std::string, std::string, std::string, std::string, bool, int64_t, int64_t, int64_t,
-             int64_t, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>
+             int64_t, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, std::string,
+             std::string>
       r;
   while (copy >> r) {
     Snapshot::AccountBalance& ab = out.emplace_back();
@@ -98,6 +122,10 @@ absl::Status CopyAccounts(pqxx::transaction_base& txn, std::vector<Snapshot::Acc
                         .rollover_max = std::get<6>(r),
                         .daily_limit = std::get<7>(r),
                         .overdraft_limit = std::get<8>(r)};
+      absl::StatusOr<std::vector<ModelLimit>> limits =
+          ModelLimitsFrom(std::get<16>(r), std::get<17>(r));
+      if (!limits.ok()) return limits.status();
+      a.policy->model_limits = *std::move(limits);
     }
     a.status = static_cast<AccountStatus>(std::get<9>(r));
     a.created_at_us = std::get<10>(r);
@@ -142,6 +170,18 @@ absl::Status LoadHolds(pqxx::transaction_base& txn, int64_t closed_since, int64_
   return MergeHoldBatches(txn, "", s.holds, &s.hold_segments);
 }
 
+void LoadPrices(pqxx::transaction_base& txn, Snapshot& s) {
+  for (const pqxx::row& r : txn.exec(kLoadPricesSql)) {
+    s.prices.push_back(PriceRecord{.tenant_id = r[0].as<std::string>(),
+                                   .model = r[1].as<std::string>(),
+                                   .effective_at_us = r[2].as<int64_t>(),
+                                   .input_per_million = r[3].as<int64_t>(),
+                                   .output_per_million = r[4].as<int64_t>(),
+                                   .cached_input_per_million = r[5].as<int64_t>(),
+                                   .created_at_us = r[6].as<int64_t>()});
+  }
+}
+
 void LoadKeysAndPeriods(pqxx::transaction_base& txn, int64_t idempotency_max, Snapshot& s) {
   for (const pqxx::row& r : txn.exec_params(kLoadIdempotencySql, idempotency_max)) {
     s.idempotency.push_back(IdempotencyFromRow(r));
@@ -175,6 +215,7 @@ absl::StatusOr<Snapshot> PgStore::Load() {
     absl::Status h = pg_internal::LoadHolds(txn, closed_since, closed_max, s);
     if (!h.ok()) return h;
     pg_internal::LoadKeysAndPeriods(txn, idempotency_max, s);
+    pg_internal::LoadPrices(txn, s);
     txn.commit();
     return s;
   });

@@ -18,9 +18,9 @@ namespace pg_internal {
 
 // Adds to `holds` (rows of `holds` read already) the holds of the hold_batches rows of `tenant`
 // ("" = every tenant), and to `segments` (when given) the segments of those rows. An entry whose
-// hold has a row in `holds` is that row's business (the entry's answer fills the row's when the
-// row carries none); the others are open holds. The engine deletes a segment's rows once its
-// holds have all closed or expired (Mutation::dropped_hold_segments); rows are also pruned once
+// hold has a row in `holds` is that row's business (the entry's answer and model fill the row's
+// when the row carries none); the others are open holds. The engine deletes a segment's rows once
+// its holds have all closed or expired (Mutation::dropped_hold_segments); rows are also pruned once
 // every hold in them has been expired for the closed-hold window (rows of segment 0, written
 // before segments, and rows a failed drop left).
 absl::Status MergeHoldBatches(pqxx::transaction_base& txn, const std::string& tenant,

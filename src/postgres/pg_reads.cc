@@ -35,7 +35,7 @@ using pg_internal::kRecomputePeriodsSql;
 using pg_internal::kRecomputeSql;
 using pg_internal::kRepairBalancesSql;
 using pg_internal::kSumUsageSql;
-using pg_internal::TextArray;
+using pg_internal::TransferFromRow;
 
 absl::StatusOr<std::vector<TransferRecord>> PgStore::ListTransfers(const TransferQuery& q) {
   if (q.limit <= 0) return absl::InvalidArgumentError("limit must be positive");
@@ -51,29 +51,9 @@ absl::StatusOr<std::vector<TransferRecord>> PgStore::ListTransfers(const Transfe
         txn.exec_params(kListTransfersSql, q.tenant_id, q.account_id, before, since, until, limit);
     out.reserve(r.size());
     for (const pqxx::row& row : r) {
-      TransferRecord t;
-      t.tenant_id = q.tenant_id;
-      t.seq = row[0].as<int64_t>();
-      t.transfer_id = row[1].as<std::string>();
-      t.debit_account_id = row[2].as<std::string>();
-      t.credit_account_id = row[3].as<std::string>();
-      t.amount = row[4].as<int64_t>();
-      t.kind = static_cast<TransferKind>(row[5].as<int>());
-      t.created_at_us = row[6].as<int64_t>();
-      t.request_id = row[7].as<std::string>();
-      t.model = row[8].as<std::string>();
-      t.memo = row[9].as<std::string>();
-      t.hold_id = row[10].as<std::string>();
-      t.idempotency_key = row[11].as<std::string>();
-      std::vector<std::string> keys = TextArray(row[12]);
-      std::vector<std::string> values = TextArray(row[13]);
-      if (keys.size() != values.size()) {
-        return absl::InternalError("transfers: malformed metadata");
-      }
-      for (size_t i = 0; i < keys.size(); ++i) {
-        t.metadata.emplace_back(std::move(keys[i]), std::move(values[i]));
-      }
-      out.push_back(std::move(t));
+      absl::StatusOr<TransferRecord> t = TransferFromRow(row, q.tenant_id);
+      if (!t.ok()) return t.status();
+      out.push_back(*std::move(t));
     }
     return out;
   });
@@ -175,11 +155,24 @@ absl::StatusOr<std::vector<UsageSums>> PgStore::SumUsage(const std::string& tena
   return WithReader<Result>([&](pqxx::connection& conn) -> absl::StatusOr<Result> {
     pqxx::nontransaction txn(conn);
     Result out;
+    // Rows by (account, model), in that order: an account's rows are added up into its sums.
     for (const pqxx::row& r :
          txn.exec_params(kSumUsageSql, tenant_id, period_start_us, day_start_us)) {
-      out.push_back(UsageSums{.account_id = r[0].as<std::string>(),
-                              .period_spent = r[1].as<int64_t>(),
-                              .day_spent = r[2].as<int64_t>()});
+      std::string account_id = r[0].as<std::string>();
+      if (out.empty() || out.back().account_id != account_id) {
+        out.push_back(UsageSums{.account_id = std::move(account_id)});
+      }
+      UsageSums& u = out.back();
+      std::string model = r[1].as<std::string>();
+      const int64_t period = r[2].as<int64_t>();
+      if (!CheckedAdd(u.period_spent, period, u.period_spent) ||
+          !CheckedAdd(u.day_spent, r[3].as<int64_t>(), u.day_spent)) {
+        return absl::InternalError("sum usage: out of range for bigint");
+      }
+      // A named model with usage in the period (a free model's sum is 0).
+      if (!model.empty() && r[4].as<int64_t>() > 0) {
+        u.model_spent.emplace_back(std::move(model), period);
+      }
     }
     return out;
   });

@@ -23,12 +23,16 @@ std::string Bytes(const pqxx::field& f);
 // Parses a one-dimensional text[] column. Each step consumes input, so the loop is bounded by
 // the field's length.
 std::vector<std::string> TextArray(const pqxx::field& f);
+// The same from an array's text form (as COPY gives it): {"a","b"} or {1,2}.
+std::vector<std::string> TextArray(const std::string& literal);
 
 // kInsertIdempotencySql's RETURNING aside, every idempotency_keys read: tenant_id, key,
 // fingerprint, response.
 IdempotencyRecord IdempotencyFromRow(const pqxx::row& r);
 // A row of kLoadOpenHoldsSql, kLoadClosedHoldsSql or kGetHoldSql.
 HoldRecord HoldFromRow(const pqxx::row& r);
+// A row of kListTransfersSql, of `tenant_id`; kInternal for metadata it cannot read.
+absl::StatusOr<TransferRecord> TransferFromRow(const pqxx::row& r, const std::string& tenant_id);
 // kLoadTenantsSql.
 TenantRecord TenantFromRow(const pqxx::row& r);
 // kLoadApiKeysSql.

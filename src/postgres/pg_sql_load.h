@@ -25,19 +25,26 @@ inline constexpr char kLoadTeamsSql[] =
 // "C"): it makes the plan a merge join of the two key indexes, which streams from its first row,
 // where a hash join first built a table of every balance (1.4 s against 1.0 s for a million
 // accounts, the first row after 0.45 s). The engine indexes accounts by id; the order is not used.
+// The model limits come as two arrays, the models and their limits in the models' bytewise order
+// (no subquery for the common '{}').
+#define TL_MODEL_LIMITS_ARRAY(what)                                   \
+  "CASE WHEN a.model_limits = '{}' THEN '{}' ELSE ARRAY(SELECT " what \
+  " FROM jsonb_each(a.model_limits) ORDER BY key COLLATE \"C\")::text END"
 inline constexpr char kCopyAccountsSql[] =
     "(SELECT a.tenant_id, a.account_id, a.display_name, a.team_id, a.has_policy, "
     "a.monthly_allocation, a.rollover_max, a.daily_limit, a.overdraft_limit, a.status, "
     "a.created_at, coalesce(b.credits, 0), coalesce(b.debits, 0), coalesce(b.granted, 0), "
-    "coalesce(b.spent, 0), coalesce(b.expired, 0) "
+    "coalesce(b.spent, 0), coalesce(b.expired, 0), " TL_MODEL_LIMITS_ARRAY("key") ", "
+    TL_MODEL_LIMITS_ARRAY("value::bigint") " "
     "FROM accounts a LEFT JOIN balances b "
     "ON b.tenant_id = a.tenant_id AND b.account_id = a.account_id "
     "ORDER BY a.tenant_id, a.account_id)";
+#undef TL_MODEL_LIMITS_ARRAY
 // The open holds; and of the holds closed since $1 the $2 most recently closed, newest first
 // (read backwards from the closed_at index: no sort).
 #define TL_HOLD_COLUMNS                                                             \
   "SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, " \
-  "idempotency_key, fingerprint, response FROM holds "
+  "idempotency_key, fingerprint, response, model FROM holds "
 inline constexpr char kLoadOpenHoldsSql[] = TL_HOLD_COLUMNS "WHERE status = 1";
 inline constexpr char kLoadClosedHoldsSql[] =
     TL_HOLD_COLUMNS "WHERE closed_at >= $1 ORDER BY closed_at DESC LIMIT $2";
@@ -51,6 +58,11 @@ inline constexpr char kHoldRowsOfSql[] =
     "SELECT h.tenant_id, h.hold_id FROM holds h "
     "JOIN unnest($1::text[], $2::text[]) AS u(tenant_id, hold_id) "
     "ON h.tenant_id = u.tenant_id AND h.hold_id = u.hold_id";
+
+// Every tenant's whole price book.
+inline constexpr char kLoadPricesSql[] =
+    "SELECT tenant_id, model, effective_at, input_per_million, output_per_million, "
+    "cached_input_per_million, created_at FROM prices";
 
 // Each account's latest reset.
 inline constexpr char kLoadLastPeriodsSql[] =

@@ -28,7 +28,8 @@ inline constexpr char kListTransfersSql[] =
     "SELECT t.seq, t.transfer_id, t.debit_account_id, t.credit_account_id, t.amount, t.kind, "
     "t.created_at, t.request_id, t.model, t.memo, t.hold_id, "
     "t.idempotency_key, " TL_METADATA_COLUMNS
-    " FROM ("
+    ", t.input_tokens, t.output_tokens, t.cached_input_tokens, t.price_effective_at, "
+    "t.occurred_at FROM ("
     "(SELECT * FROM transfers WHERE tenant_id = $1 AND debit_account_id = $2 AND seq < $3 "
     "AND created_at >= $4 AND created_at < $5 ORDER BY seq DESC LIMIT $6) "
     "UNION ALL "
@@ -43,7 +44,8 @@ inline constexpr char kGetIdempotencySql[] =
 
 inline constexpr char kGetHoldSql[] =
     "SELECT tenant_id, hold_id, account_id, amount, created_at, expires_at, status, "
-    "idempotency_key, fingerprint, response FROM holds WHERE tenant_id = $1 AND hold_id = $2";
+    "idempotency_key, fingerprint, response, model FROM holds "
+    "WHERE tenant_id = $1 AND hold_id = $2";
 
 // Kind-specific sums mirror ApplyDebitSide/ApplyCreditSide: granted = GRANT(1) and
 // RESET_GRANT(4) credits, spent = USAGE(2) debits, expired = RESET_EXPIRE(3) debits.
@@ -88,13 +90,17 @@ inline constexpr char kRecomputePeriodsSql[] =
     "LEFT JOIN e ON e.account_id = p.account_id AND e.created_at = p.created_at "
     "LEFT JOIN g ON g.account_id = p.account_id AND g.created_at = p.created_at";
 
-// Served by the partial index transfers_usage (tenant_id, created_at) WHERE kind = 2.
+// Served by the partial index transfers_usage (tenant_id, created_at) WHERE kind = 2. One row per
+// (account, model), the accounts in order: the caller adds an account's rows up into its sums.
+// The last column counts the model's transfers in the period (a free model's sum is 0).
 inline constexpr char kSumUsageSql[] =
-    "SELECT debit_account_id, "
+    "SELECT debit_account_id, model, "
     "coalesce(sum(amount) FILTER (WHERE created_at >= $2), 0)::bigint, "
-    "coalesce(sum(amount) FILTER (WHERE created_at >= $3), 0)::bigint "
+    "coalesce(sum(amount) FILTER (WHERE created_at >= $3), 0)::bigint, "
+    "count(*) FILTER (WHERE created_at >= $2) "
     "FROM transfers WHERE tenant_id = $1 AND kind = 2 AND created_at >= least($2, $3) "
-    "GROUP BY debit_account_id ORDER BY debit_account_id COLLATE \"C\"";
+    "GROUP BY debit_account_id, model "
+    "ORDER BY debit_account_id COLLATE \"C\", model COLLATE \"C\"";
 
 inline constexpr char kRepairBalancesSql[] =
     "INSERT INTO balances (tenant_id, account_id, credits, debits, granted, spent, expired) "

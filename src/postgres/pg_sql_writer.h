@@ -47,14 +47,16 @@ inline constexpr char kInsertTenantsSql[] =
 inline constexpr char kUpsertAccounts[] = "tl_upsert_accounts";
 inline constexpr char kUpsertAccountsSql[] =
     "INSERT INTO accounts (tenant_id, account_id, display_name, team_id, has_policy, "
-    "monthly_allocation, rollover_max, daily_limit, overdraft_limit, status, created_at) "
+    "monthly_allocation, rollover_max, daily_limit, overdraft_limit, status, created_at, "
+    "model_limits) "
     "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], "
-    "$6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::smallint[], $11::bigint[]) "
+    "$6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::smallint[], $11::bigint[], "
+    "$12::jsonb[]) "
     "ON CONFLICT (tenant_id, account_id) DO UPDATE SET display_name = excluded.display_name, "
     "team_id = excluded.team_id, has_policy = excluded.has_policy, "
     "monthly_allocation = excluded.monthly_allocation, rollover_max = excluded.rollover_max, "
     "daily_limit = excluded.daily_limit, overdraft_limit = excluded.overdraft_limit, "
-    "status = excluded.status";
+    "status = excluded.status, model_limits = excluded.model_limits";
 
 inline constexpr char kInsertBalanceRows[] = "tl_insert_balance_rows";
 inline constexpr char kInsertBalanceRowsSql[] =
@@ -85,13 +87,13 @@ inline constexpr char kUpsertApiKeysSql[] =
 inline constexpr char kUpsertHolds[] = "tl_upsert_holds";
 inline constexpr char kUpsertHoldsSql[] =
     "INSERT INTO holds AS h (tenant_id, hold_id, account_id, amount, created_at, expires_at, "
-    "status, idempotency_key, fingerprint, response, closed_at) "
+    "status, idempotency_key, fingerprint, response, model, closed_at) "
     "SELECT u.*, CASE WHEN u.status <> 1 THEN " TL_NOW_MICROS
     " END "
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], "
-    "$7::smallint[], $8::text[], $9::bigint[], $10::bytea[]) AS u(tenant_id, hold_id, "
-    "account_id, amount, created_at, expires_at, status, idempotency_key, fingerprint, "
-    "response) "
+    "$7::smallint[], $8::text[], $9::bigint[], $10::bytea[], $11::text[]) AS u(tenant_id, "
+    "hold_id, account_id, amount, created_at, expires_at, status, idempotency_key, fingerprint, "
+    "response, model) "
     "ON CONFLICT (tenant_id, hold_id) DO UPDATE SET status = excluded.status, "
     "closed_at = CASE WHEN excluded.status = 1 THEN NULL "
     "ELSE coalesce(h.closed_at, excluded.closed_at) END "
@@ -123,19 +125,31 @@ inline constexpr char kInsertPeriodsSql[] =
     "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], "
     "$6::bigint[], $7::bigint[])";
 
+// Prices are only ever inserted: a (tenant, model, effective_at) that exists fails the batch.
+inline constexpr char kInsertPrices[] = "tl_insert_prices";
+inline constexpr char kInsertPricesSql[] =
+    "INSERT INTO prices (tenant_id, model, effective_at, input_per_million, output_per_million, "
+    "cached_input_per_million, created_at) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], "
+    "$6::bigint[], $7::bigint[])";
+
 // ORDER BY ord: seq (identity) is drawn as rows are inserted, so transfers get increasing seq
-// in batch order.
+// in batch order. The usage columns are NULL for a transfer without usage.
 inline constexpr char kInsertTransfers[] = "tl_insert_transfers";
 inline constexpr char kInsertTransfersSql[] =
     "INSERT INTO transfers (tenant_id, transfer_id, debit_account_id, credit_account_id, amount, "
-    "kind, created_at, request_id, model, metadata, memo, hold_id, idempotency_key) "
+    "kind, created_at, request_id, model, metadata, memo, hold_id, idempotency_key, "
+    "input_tokens, output_tokens, cached_input_tokens, price_effective_at, occurred_at) "
     "SELECT u.tenant_id, u.transfer_id, u.debit_account_id, u.credit_account_id, u.amount, "
     "u.kind, u.created_at, u.request_id, u.model, u.metadata, u.memo, u.hold_id, "
-    "u.idempotency_key "
+    "u.idempotency_key, u.input_tokens, u.output_tokens, u.cached_input_tokens, "
+    "u.price_effective_at, u.occurred_at "
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::smallint[], "
-    "$7::bigint[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[], $13::text[]) "
+    "$7::bigint[], $8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[], $13::text[], "
+    "$14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[]) "
     "WITH ORDINALITY AS u(tenant_id, transfer_id, debit_account_id, credit_account_id, amount, "
-    "kind, created_at, request_id, model, metadata, memo, hold_id, idempotency_key, ord) "
+    "kind, created_at, request_id, model, metadata, memo, hold_id, idempotency_key, "
+    "input_tokens, output_tokens, cached_input_tokens, price_effective_at, occurred_at, ord) "
     "ORDER BY u.ord";
 
 // One row per touched account, with the batch's summed deltas. An upsert rather than an
@@ -185,6 +199,7 @@ inline constexpr std::pair<const char*, const char*> kWriterStatements[] = {
     {kPruneHoldBatches, kPruneHoldBatchesSql},
     {kDropHoldSegments, kDropHoldSegmentsSql},
     {kInsertPeriods, kInsertPeriodsSql},
+    {kInsertPrices, kInsertPricesSql},
     {kInsertTransfers, kInsertTransfersSql},
     {kAddBalances, kAddBalancesSql},
     {kInsertBatch, kInsertBatchSql},

@@ -65,6 +65,7 @@ void CheckLedgerText(const Mutation& m, TextCheck& check) {
     check("hold.hold_id", h.hold_id);
     check("hold.account_id", h.account_id);
     check("hold.idempotency_key", h.idempotency_key);
+    check("hold.model", h.model);
   }
   for (const HoldSegment& d : m.dropped_hold_segments) {
     check("dropped segment.tenant_id", d.tenant_id);
@@ -75,7 +76,8 @@ void CheckLedgerText(const Mutation& m, TextCheck& check) {
   }
 }
 
-// The text of the records an operator or admin writes: audit, tenant, account, team, API key.
+// The text of the records an operator or admin writes: audit, tenant, account, team, API key,
+// price.
 void CheckRecordText(const Mutation& m, TextCheck& check) {
   for (const AuditRecord& a : m.audit) {
     check("audit.tenant_id", a.tenant_id);
@@ -95,6 +97,11 @@ void CheckRecordText(const Mutation& m, TextCheck& check) {
     check("account.account_id", m.account->account_id);
     check("account.display_name", m.account->display_name);
     check("account.team_id", m.account->team_id);
+    if (m.account->policy.has_value()) {
+      for (const ModelLimit& l : m.account->policy->model_limits) {
+        check("account.policy.model_limits model", l.model);
+      }
+    }
   }
   if (m.team.has_value()) {
     check("team.tenant_id", m.team->tenant_id);
@@ -105,6 +112,10 @@ void CheckRecordText(const Mutation& m, TextCheck& check) {
     check("api_key.key_id", m.api_key->key_id);
     check("api_key.tenant_id", m.api_key->tenant_id);
     check("api_key.key_hash", m.api_key->key_hash);
+  }
+  for (const PriceRecord& p : m.prices) {
+    check("price.tenant_id", p.tenant_id);
+    check("price.model", p.model);
   }
 }
 
@@ -155,6 +166,15 @@ Metadata NormalizeMetadata(const Metadata& metadata) {
   std::map<std::string, std::string> sorted;
   for (const auto& [k, v] : metadata) sorted[k] = v;
   return Metadata(sorted.begin(), sorted.end());
+}
+
+std::vector<ModelLimit> NormalizeModelLimits(const std::vector<ModelLimit>& limits) {
+  std::map<std::string, int64_t> sorted;
+  for (const ModelLimit& l : limits) sorted[l.model] = l.limit;
+  std::vector<ModelLimit> out;
+  out.reserve(sorted.size());
+  for (const auto& [model, limit] : sorted) out.push_back(ModelLimit{model, limit});
+  return out;
 }
 
 }  // namespace tokenledger

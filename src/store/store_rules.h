@@ -4,7 +4,8 @@
 // tests/testing) must do alike, written once so that the stores cannot drift apart.
 //   - what text a store can hold (CheckStorableText: the PostgreSQL text column's limits),
 //   - the accounts a new tenant gets (SystemAccountsOf: kSystemAccounts, with zero balances),
-//   - the stored form of metadata (NormalizeMetadata),
+//   - the stored form of metadata and of a policy's model limits (NormalizeMetadata,
+//     NormalizeModelLimits),
 //   - how reconciliation checks period rows against their reset transfers (PeriodGroup),
 //   - the bound of every transfer listing (kListTransfersMax).
 //
@@ -39,6 +40,10 @@ std::vector<AccountRecord> SystemAccountsOf(const TenantRecord& tenant);
 // Metadata as the store keeps it: a JSON object, so sorted by key (bytewise) with one value per
 // key (the last one given). Both stores return metadata in this form.
 Metadata NormalizeMetadata(const Metadata& metadata);
+
+// A policy's model limits as the store keeps them: a JSON object, so sorted by model (bytewise)
+// with one limit per model (the last one given). Both stores load them in this form.
+std::vector<ModelLimit> NormalizeModelLimits(const std::vector<ModelLimit>& limits);
 
 // The period rows of one account written with one created_at: one reset, or several periods
 // caught up at once. The reset's transfers carry the same created_at (the engine stamps the

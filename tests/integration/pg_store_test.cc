@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@
 
 #include "absl/random/random.h"
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -473,9 +475,29 @@ TEST_F(PgStoreTest, StoredStringsRoundTripThroughEveryPath) {
   const std::string every_nasty = absl::StrJoin(nasty, "\t");
   account.account->display_name = every_nasty;
   account.account->team_id = nasty[23];
+  // Model names in the policy's model limits (JSON, then arrays through COPY), prices and holds
+  // (open: a hold batch row; closed: a row of their own).
+  Policy policy;
+  Mutation prices_and_holds;
+  for (size_t i = 0; i < nasty.size(); ++i) {
+    policy.model_limits.push_back(ModelLimit{nasty[i], static_cast<int64_t>(i)});
+    if (!nasty[i].empty()) {
+      prices_and_holds.prices.push_back(PriceRecord{
+          .tenant_id = tenant_, .model = nasty[i], .effective_at_us = 1, .input_per_million = 2});
+    }
+    prices_and_holds.holds.push_back(
+        HoldRecord{.tenant_id = tenant_,
+                   .hold_id = absl::StrCat("h", i),
+                   .account_id = "alice",
+                   .amount = 1,
+                   .expires_at_us = absl::ToUnixMicros(absl::Now() + absl::Minutes(10)),
+                   .status = i % 2 == 0 ? HoldStatus::kOpen : HoldStatus::kReleased,
+                   .model = nasty[i]});
+  }
+  account.account->policy = policy;
   Mutation team;
   team.team = TeamRecord{.tenant_id = tenant_, .team_id = nasty[14], .display_name = nasty[25]};
-  ASSERT_TRUE(Commit({&account, &team}).ok());
+  ASSERT_TRUE(Commit({&account, &team, &prices_and_holds}).ok());
 
   std::string all_bytes;
   for (int c = 0; c < 256; ++c) all_bytes += static_cast<char>(c);
@@ -532,6 +554,17 @@ TEST_F(PgStoreTest, StoredStringsRoundTripThroughEveryPath) {
   EXPECT_EQ(accounts[odd_account].account.display_name, every_nasty);
   EXPECT_EQ(accounts[odd_account].account.team_id, nasty[23]);
   EXPECT_EQ(accounts[odd_account].posted.credits, static_cast<int64_t>(nasty.size()));
+  ASSERT_TRUE(accounts[odd_account].account.policy.has_value());
+  EXPECT_EQ(accounts[odd_account].account.policy->model_limits,
+            NormalizeModelLimits(policy.model_limits));
+  std::vector<PriceRecord> prices = store_contract::PricesOf(*s, tenant_);
+  std::set<std::string> price_models;
+  for (const PriceRecord& p : prices) price_models.insert(p.model);
+  EXPECT_EQ(price_models.size(), nasty.size() - 1);
+  for (size_t i = 1; i < nasty.size(); ++i) EXPECT_TRUE(price_models.contains(nasty[i])) << i;
+  std::map<std::string, HoldRecord> holds = HoldsOf(*s, tenant_);
+  ASSERT_EQ(holds.size(), nasty.size());
+  for (size_t i = 0; i < nasty.size(); ++i) EXPECT_EQ(holds[absl::StrCat("h", i)].model, nasty[i]);
   bool found_team = false;
   for (const TeamRecord& t : s->teams) {
     if (t.tenant_id == tenant_ && t.team_id == nasty[14]) {
@@ -994,6 +1027,7 @@ TEST(HoldEncodingTest, RoundTripsAnyBytesAndRefusesDamage) {
                                .created_at_us = INT64_MIN,
                                .expires_at_us = -1,
                                .idempotency_key = s,
+                               .model = s,
                                .fingerprint = UINT64_MAX,
                                .response = s});
   }
@@ -1008,6 +1042,7 @@ TEST(HoldEncodingTest, RoundTripsAnyBytesAndRefusesDamage) {
     EXPECT_EQ((*back)[i].account_id, holds[i].account_id);
     EXPECT_EQ((*back)[i].idempotency_key, holds[i].idempotency_key);
     EXPECT_EQ((*back)[i].response, holds[i].response);
+    EXPECT_EQ((*back)[i].model, holds[i].model);
     EXPECT_EQ((*back)[i].amount, holds[i].amount);
     EXPECT_EQ((*back)[i].created_at_us, holds[i].created_at_us);
     EXPECT_EQ((*back)[i].expires_at_us, holds[i].expires_at_us);
@@ -1018,7 +1053,57 @@ TEST(HoldEncodingTest, RoundTripsAnyBytesAndRefusesDamage) {
   EXPECT_EQ(pg_internal::DecodeHolds("t", bytes.substr(0, bytes.size() - 1)).status().code(),
             absl::StatusCode::kDataLoss);
   EXPECT_EQ(pg_internal::DecodeHolds("t", "").status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(pg_internal::DecodeHolds("t", "\x02").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(pg_internal::DecodeHolds("t", "\x03").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(bytes[0], '\x02');  // the format that carries the model
+  const std::string one(1, '\x01');
+  EXPECT_EQ(pg_internal::DecodeHolds("t", one + bytes.substr(1)).status().code(),
+            absl::StatusCode::kDataLoss);  // a format 2 value read as format 1 does not parse
+}
+
+// hold_batches.holds as PgStore wrote it before holds had a model (format 1).
+std::string HoldsFormat1(const std::vector<HoldRecord>& holds) {
+  std::string out(1, '\x01');
+  auto put = [&out](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+  };
+  for (const HoldRecord& h : holds) {
+    for (const std::string* text : {&h.hold_id, &h.account_id, &h.idempotency_key, &h.response}) {
+      put(text->size(), 4);
+      out += *text;
+    }
+    for (int64_t v : {h.amount, h.created_at_us, h.expires_at_us}) put(static_cast<uint64_t>(v), 8);
+    put(h.fingerprint, 8);
+  }
+  return out;
+}
+
+TEST(HoldEncodingTest, ReadsFormat1WrittenBeforeHoldsHadAModel) {
+  const std::vector<HoldRecord> holds = {
+      HoldRecord{.hold_id = "h1",
+                 .account_id = "alice",
+                 .amount = 5,
+                 .created_at_us = 10,
+                 .expires_at_us = 20,
+                 .idempotency_key = "k",
+                 .fingerprint = 7,
+                 .response = "answer"},
+      HoldRecord{.hold_id = "h2", .account_id = "bob", .amount = 1}};
+  absl::StatusOr<std::vector<HoldRecord>> back = pg_internal::DecodeHolds("t", HoldsFormat1(holds));
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[0].hold_id, "h1");
+  EXPECT_EQ((*back)[0].account_id, "alice");
+  EXPECT_EQ((*back)[0].idempotency_key, "k");
+  EXPECT_EQ((*back)[0].response, "answer");
+  EXPECT_EQ((*back)[0].amount, 5);
+  EXPECT_EQ((*back)[0].created_at_us, 10);
+  EXPECT_EQ((*back)[0].expires_at_us, 20);
+  EXPECT_EQ((*back)[0].fingerprint, 7u);
+  EXPECT_EQ((*back)[0].model, "");
+  EXPECT_EQ((*back)[0].tenant_id, "t");
+  EXPECT_EQ((*back)[1].hold_id, "h2");
+  EXPECT_EQ((*back)[1].account_id, "bob");
+  EXPECT_EQ((*back)[1].model, "");
 }
 
 TEST_F(PgStoreTest, LargeBatchCommitsInOneTransaction) {
@@ -1170,7 +1255,7 @@ TEST(PgMigrateTest, ApplyingTwiceIsANoOpAndConcurrentRunsAreSafe) {
     pqxx::nontransaction txn(admin);
     pqxx::row r = txn.exec_params1(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", schema);
-    EXPECT_EQ(r[0].as<int>(), 14);  // thirteen tables of the migrations and schema_migrations
+    EXPECT_EQ(r[0].as<int>(), 15);  // fourteen tables of the migrations and schema_migrations
     pqxx::row versions =
         txn.exec1("SELECT count(*) FROM " + txn.quote_name(schema) + ".schema_migrations");
     EXPECT_EQ(versions[0].as<size_t>(), did.size());
@@ -1181,6 +1266,126 @@ TEST(PgMigrateTest, ApplyingTwiceIsANoOpAndConcurrentRunsAreSafe) {
 TEST(PgMigrateTest, BadDirectoryIsAnError) {
   EXPECT_EQ(ApplyMigrations("postgresql://unused", "/nonexistent/migrations").code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// A database of the release before prices, with rows in it: 0009 applies over them, they read
+// back as before (no usage, no model, no model limits), and the new rows and rules work beside
+// them.
+TEST(PgMigrateTest, PricesMigrateADatabaseWithEarlierRows) {
+  const std::string url = DatabaseUrl();
+  ASSERT_FALSE(url.empty()) << "TOKENLEDGER_TEST_DATABASE_URL is not set";
+  const std::string schema = "mig_" + RandomSuffix();
+  const std::string schema_url = WithServerOptions(url, "-c search_path=" + schema);
+  pqxx::connection admin(url);
+  {
+    pqxx::nontransaction txn(admin);
+    txn.exec("CREATE SCHEMA " + txn.quote_name(schema));
+  }
+  // The migrations before 0009, from a directory of their own.
+  namespace fs = std::filesystem;
+  const fs::path old_dir = fs::temp_directory_path() / ("tl-migrations-" + RandomSuffix());
+  fs::create_directories(old_dir);
+  for (const fs::directory_entry& e : fs::directory_iterator(DefaultMigrationsDir())) {
+    const std::string name = e.path().filename().string();
+    if (name.ends_with(".sql") && name < "0009") fs::copy_file(e.path(), old_dir / name);
+  }
+  ASSERT_TRUE(ApplyMigrations(schema_url, old_dir.string()).ok());
+  fs::remove_all(old_dir);
+  const int64_t now = absl::ToUnixMicros(absl::Now());
+  const int64_t later = now + 600'000'000;
+  {
+    pqxx::connection conn(schema_url);
+    pqxx::work txn(conn);
+    txn.exec(
+        "INSERT INTO tenants (tenant_id, created_at) VALUES ('old', 1);"
+        "INSERT INTO accounts (tenant_id, account_id, has_policy, monthly_allocation, created_at) "
+        "VALUES ('old', 'alice', true, 100, 1), ('old', '@usage', false, 0, 1);"
+        "INSERT INTO transfers (tenant_id, transfer_id, debit_account_id, credit_account_id, "
+        "amount, kind, created_at, model) VALUES ('old', 't1', 'alice', '@usage', 5, 2, 100, "
+        "'gpt-4o');");
+    txn.exec_params0(
+        "INSERT INTO holds (tenant_id, hold_id, account_id, amount, created_at, expires_at, "
+        "status, closed_at) VALUES ('old', 'closed', 'alice', 3, 1, $1, 2, $2)",
+        later, now);
+    const std::string open = HoldsFormat1({HoldRecord{
+        .hold_id = "open", .account_id = "alice", .amount = 4, .expires_at_us = later}});
+    txn.exec_params0(
+        "INSERT INTO hold_batches (tenant_id, expires_max, holds) "
+        "VALUES ('old', $1, decode($2, 'hex'))",
+        later, absl::BytesToHexString(open));
+    txn.commit();
+  }
+  std::vector<std::string> applied;
+  ASSERT_TRUE(ApplyMigrations(schema_url, DefaultMigrationsDir(), &applied).ok());
+  EXPECT_THAT(applied, ElementsAre("0009_prices.sql"));
+
+  absl::StatusOr<std::unique_ptr<PgStore>> store =
+      PgStore::Open(url, PgStoreOptions{.search_path = schema});
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<Snapshot> s = (*store)->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_THAT(s->prices, IsEmpty());
+  for (const Snapshot::AccountBalance& ab : s->accounts) {
+    if (ab.account.account_id != "alice") continue;
+    ASSERT_TRUE(ab.account.policy.has_value());
+    EXPECT_EQ(ab.account.policy->monthly_allocation, 100);
+    EXPECT_THAT(ab.account.policy->model_limits, IsEmpty());
+  }
+  std::map<std::string, HoldRecord> holds = HoldsOf(*s, "old");
+  ASSERT_EQ(holds.size(), 2u);
+  EXPECT_EQ(holds["open"].amount, 4);
+  EXPECT_EQ(holds["open"].model, "");
+  EXPECT_EQ(holds["closed"].model, "");
+  EXPECT_EQ(holds["closed"].status, HoldStatus::kCaptured);
+  auto page = (*store)->ListTransfers(
+      TransferQuery{.tenant_id = "old", .account_id = "alice", .limit = 10});
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].amount, 5);
+  EXPECT_FALSE((*page)[0].usage.has_value());
+  EXPECT_FALSE((*page)[0].price_effective_at_us.has_value());
+  EXPECT_FALSE((*page)[0].occurred_at_us.has_value());
+
+  // New rows beside the old ones; the relaxed and the new checks hold.
+  Mutation m;
+  m.prices = {PriceRecord{.tenant_id = "old", .model = "*", .effective_at_us = 1}};
+  TransferRecord free = Transfer("old", "t2", "alice", "@usage", 0, TransferKind::kUsage, 200);
+  free.model = "gpt-4o";
+  free.usage = TokenUsage{.input_tokens = 3};
+  free.price_effective_at_us = 1;
+  m.transfers = {free};
+  m.holds = {HoldRecord{.tenant_id = "old",
+                        .hold_id = "new",
+                        .account_id = "alice",
+                        .amount = 0,
+                        .expires_at_us = later,
+                        .model = "gpt-4o"}};
+  const Mutation* batch[] = {&m};
+  ASSERT_TRUE((*store)->Commit(batch, RandomBatchId()).ok());
+  Mutation zero;
+  zero.transfers = {Transfer("old", "t3", "alice", "@usage", 0, TransferKind::kUsage)};
+  const Mutation* zero_batch[] = {&zero};
+  EXPECT_EQ((*store)->Commit(zero_batch, RandomBatchId()).status().code(),
+            absl::StatusCode::kInternal);
+  absl::StatusOr<std::vector<UsageSums>> sums = (*store)->SumUsage("old", 0, 0);
+  ASSERT_TRUE(sums.ok()) << sums.status();
+  ASSERT_EQ(sums->size(), 1u);
+  EXPECT_EQ((*sums)[0].period_spent, 5);
+  EXPECT_THAT((*sums)[0].model_spent, ElementsAre(Pair("gpt-4o", 5)));
+  s = (*store)->Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(HoldsOf(*s, "old")["new"].model, "gpt-4o");
+  EXPECT_EQ(s->prices.size(), 1u);
+
+  store->reset();
+  pqxx::nontransaction txn(admin);
+  // The checks 0009 replaced are gone (a migration names them: their names matter).
+  pqxx::row r = txn.exec_params1(
+      "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+      "WHERE n.nspname = $1 AND c.conname IN ('transfers_amount_check', 'holds_amount_check')",
+      schema);
+  EXPECT_EQ(r[0].as<int>(), 0);
+  txn.exec("DROP SCHEMA " + txn.quote_name(schema) + " CASCADE");
 }
 
 // ---- leases and fencing ------------------------------------------------------------------------

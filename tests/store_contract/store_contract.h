@@ -19,10 +19,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -323,10 +325,285 @@ TYPED_TEST_P(StoreContractTest, AnOpenRecordAfterAClosingOneInABatchLeavesTheHol
   EXPECT_TRUE(this->SegmentsOf(*s).empty());
 }
 
+// ---- prices, usage and model limits ------------------------------------------------------------
+
+inline PriceRecord Price(const std::string& tenant, const std::string& model,
+                         int64_t effective_at_us, int64_t input, int64_t output, int64_t cached) {
+  return PriceRecord{.tenant_id = tenant,
+                     .model = model,
+                     .effective_at_us = effective_at_us,
+                     .input_per_million = input,
+                     .output_per_million = output,
+                     .cached_input_per_million = cached,
+                     .created_at_us = effective_at_us + 7};
+}
+
+// The prices of `tenant` in a snapshot, by (model, effective_at).
+inline std::vector<PriceRecord> PricesOf(const Snapshot& s, const std::string& tenant) {
+  std::vector<PriceRecord> out;
+  for (const PriceRecord& p : s.prices) {
+    if (p.tenant_id == tenant) out.push_back(p);
+  }
+  std::sort(out.begin(), out.end(), [](const PriceRecord& a, const PriceRecord& b) {
+    return std::tie(a.model, a.effective_at_us) < std::tie(b.model, b.effective_at_us);
+  });
+  return out;
+}
+
+TYPED_TEST_P(StoreContractTest, PricesRoundTripThroughCommitAndLoad) {
+  const std::string& tenant_ = this->tenant_;
+  // Several models, the fallback, a model's history (a later price, one in the future), in one
+  // batch of several mutations and in a later batch.
+  Mutation first, second, later;
+  first.prices = {Price(tenant_, "gpt-4o", 1000, 2500000, 10000000, 1250000),
+                  Price(tenant_, "*", 1000, 1, 2, 0)};
+  second.prices = {Price(tenant_, "claude-3 \"opus\" ü\\", 5, 15000000, 75000000, 0)};
+  later.prices = {Price(tenant_, "gpt-4o", 2000, 2000000, 8000000, 1000000),
+                  Price(tenant_, "gpt-4o", int64_t{1} << 52, 0, 0, 0)};
+  ASSERT_TRUE(this->Commit({&first, &second}).ok());
+  ASSERT_TRUE(this->Commit({&later}).ok());
+
+  this->env_.Reopen();
+  absl::StatusOr<Snapshot> s = this->store().Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_THAT(
+      PricesOf(*s, tenant_),
+      ::testing::ElementsAre(Price(tenant_, "*", 1000, 1, 2, 0),
+                             Price(tenant_, "claude-3 \"opus\" ü\\", 5, 15000000, 75000000, 0),
+                             Price(tenant_, "gpt-4o", 1000, 2500000, 10000000, 1250000),
+                             Price(tenant_, "gpt-4o", 2000, 2000000, 8000000, 1000000),
+                             Price(tenant_, "gpt-4o", int64_t{1} << 52, 0, 0, 0)));
+}
+
+TYPED_TEST_P(StoreContractTest, ADuplicatePriceFailsItsWholeBatch) {
+  const std::string& tenant_ = this->tenant_;
+  Mutation set;
+  set.prices = {Price(tenant_, "m", 1000, 10, 20, 5)};
+  ASSERT_TRUE(this->Commit({&set}).ok());
+
+  // The same (model, effective_at) again, with other prices: nothing of its batch is committed.
+  Mutation grant = GrantMutation(tenant_, "alice", 100, "g");
+  Mutation other;
+  other.prices = {Price(tenant_, "other", 1000, 1, 1, 1)};
+  Mutation again;
+  again.prices = {Price(tenant_, "m", 1000, 99, 99, 99)};
+  absl::StatusOr<std::vector<MutationOutcome>> out = this->Commit({&grant, &other, &again});
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kAlreadyExists) << out.status();
+  // Twice in one batch, new to the store.
+  Mutation twice[2];
+  twice[0].prices = {Price(tenant_, "n", 1000, 1, 1, 1)};
+  twice[1].prices = {Price(tenant_, "n", 1000, 2, 2, 2)};
+  out = this->Commit({&twice[0], &grant, &twice[1]});
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kAlreadyExists) << out.status();
+  // A price of a tenant that does not exist, and a negative price.
+  Mutation no_tenant;
+  no_tenant.prices = {Price(tenant_ + "-none", "m", 1, 1, 1, 1)};
+  EXPECT_EQ(this->Commit({&no_tenant}).status().code(), absl::StatusCode::kInternal);
+  Mutation negative;
+  negative.prices = {Price(tenant_, "neg", 1, 1, -1, 1)};
+  EXPECT_EQ(this->Commit({&negative}).status().code(), absl::StatusCode::kInternal);
+
+  absl::StatusOr<Snapshot> s = this->store().Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_THAT(PricesOf(*s, tenant_), ::testing::ElementsAre(Price(tenant_, "m", 1000, 10, 20, 5)));
+  EXPECT_EQ(this->Accounts(*s)["alice"].posted, PostedTotals{});
+  EXPECT_FALSE(this->store().GetIdempotency(tenant_, "g")->has_value());
+
+  // Another effective_at of the same model is a new row.
+  Mutation next;
+  next.prices = {Price(tenant_, "m", 1001, 11, 21, 6)};
+  ASSERT_TRUE(this->Commit({&next, &grant}).ok());
+  s = this->store().Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(PricesOf(*s, tenant_).size(), 2u);
+  EXPECT_EQ(this->Accounts(*s)["alice"].posted.credits, 100);
+}
+
+TYPED_TEST_P(StoreContractTest, TransfersKeepTheirUsageAndItsTimes) {
+  const std::string& tenant_ = this->tenant_;
+  Mutation grant = GrantMutation(tenant_, "alice", 1000, "g");
+  TransferRecord priced =
+      Transfer(tenant_, "priced", "alice", "@usage", 26, TransferKind::kUsage, 2000);
+  priced.model = "gpt-4o";
+  priced.usage = TokenUsage{.input_tokens = 1000, .output_tokens = 2000, .cached_input_tokens = 4};
+  priced.price_effective_at_us = 1500;
+  priced.occurred_at_us = 1900;
+  // A free model: amount 0 with usage; the largest token counts; no price used, no time given.
+  TransferRecord free = Transfer(tenant_, "free", "alice", "@usage", 0, TransferKind::kUsage, 2001);
+  free.model = "local";
+  free.usage = TokenUsage{.input_tokens = INT64_MAX, .output_tokens = 0, .cached_input_tokens = 0};
+  Mutation usage;
+  usage.transfers = {priced, free};
+  ASSERT_TRUE(this->Commit({&grant, &usage}).ok());
+
+  // Amount 0 without usage, and negative tokens, are refused.
+  Mutation zero;
+  zero.transfers = {Transfer(tenant_, "zero", "alice", "@usage", 0, TransferKind::kUsage)};
+  EXPECT_EQ(this->Commit({&zero}).status().code(), absl::StatusCode::kInternal);
+  Mutation negative;
+  negative.transfers = {Transfer(tenant_, "neg", "alice", "@usage", 1, TransferKind::kUsage)};
+  negative.transfers[0].usage = TokenUsage{.input_tokens = 1, .output_tokens = -1};
+  EXPECT_EQ(this->Commit({&negative}).status().code(), absl::StatusCode::kInternal);
+
+  this->env_.Reopen();
+  auto page = this->store().ListTransfers(
+      TransferQuery{.tenant_id = tenant_, .account_id = "alice", .limit = 10});
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->size(), 3u);
+  const TransferRecord& f = (*page)[0];
+  EXPECT_EQ(f.transfer_id, "free");
+  EXPECT_EQ(f.amount, 0);
+  EXPECT_EQ(f.model, "local");
+  EXPECT_EQ(f.usage, (TokenUsage{.input_tokens = INT64_MAX}));
+  EXPECT_FALSE(f.price_effective_at_us.has_value());
+  EXPECT_FALSE(f.occurred_at_us.has_value());
+  const TransferRecord& p = (*page)[1];
+  EXPECT_EQ(p.transfer_id, "priced");
+  EXPECT_EQ(p.amount, 26);
+  EXPECT_EQ(p.usage, priced.usage);
+  EXPECT_EQ(p.price_effective_at_us, 1500);
+  EXPECT_EQ(p.occurred_at_us, 1900);
+  const TransferRecord& g = (*page)[2];
+  EXPECT_EQ(g.transfer_id, "t-g");
+  EXPECT_FALSE(g.usage.has_value());
+  EXPECT_FALSE(g.price_effective_at_us.has_value());
+  EXPECT_FALSE(g.occurred_at_us.has_value());
+  // A free transfer moves nothing.
+  EXPECT_EQ(this->Balance("alice").spent, 26);
+}
+
+TYPED_TEST_P(StoreContractTest, ModelLimitsRoundTripThroughLoad) {
+  const std::string& tenant_ = this->tenant_;
+  // Given in any order: loaded sorted by model, bytewise.
+  Policy policy{
+      .monthly_allocation = 1000,
+      .model_limits = {{"gpt-4o", 500}, {"Claude \"3\" ü\\", 0}, {"*", 7}, {"big", INT64_MAX}}};
+  Mutation carol = AccountMutation(tenant_, "carol", policy);
+  ASSERT_TRUE(this->Commit({&carol}).ok());
+  this->env_.Reopen();
+  absl::StatusOr<Snapshot> s = this->store().Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::optional<Policy> loaded = this->Accounts(*s)["carol"].account.policy;
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(loaded->monthly_allocation, 1000);
+  EXPECT_THAT(loaded->model_limits,
+              ::testing::ElementsAre(ModelLimit{"*", 7}, ModelLimit{"Claude \"3\" ü\\", 0},
+                                     ModelLimit{"big", INT64_MAX}, ModelLimit{"gpt-4o", 500}));
+  EXPECT_FALSE(this->Accounts(*s)["alice"].account.policy.has_value());
+
+  // An update replaces them; a negative limit is refused.
+  policy.model_limits = {{"gpt-4o", 600}};
+  carol = AccountMutation(tenant_, "carol", policy);
+  ASSERT_TRUE(this->Commit({&carol}).ok());
+  Mutation negative = AccountMutation(tenant_, "carol", Policy{.model_limits = {{"gpt-4o", -1}}});
+  EXPECT_EQ(this->Commit({&negative}).status().code(), absl::StatusCode::kInternal);
+  s = this->store().Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  loaded = this->Accounts(*s)["carol"].account.policy;
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_THAT(loaded->model_limits, ::testing::ElementsAre(ModelLimit{"gpt-4o", 600}));
+}
+
+TYPED_TEST_P(StoreContractTest, AHoldKeepsItsModelOpenAndClosed) {
+  const std::string& tenant_ = this->tenant_;
+  const int64_t expires = absl::ToUnixMicros(absl::Now() + absl::Minutes(10));
+  auto hold = [&](const std::string& id, const std::string& model, int64_t amount,
+                  HoldStatus status) {
+    return HoldRecord{.tenant_id = tenant_,
+                      .hold_id = id,
+                      .account_id = "alice",
+                      .amount = amount,
+                      .expires_at_us = expires,
+                      .status = status,
+                      .model = model,
+                      .fingerprint = 3,
+                      .response = "answer-" + id,
+                      .segment = 4};
+  };
+  // Open (PgStore: a hold batch row), one of them of amount 0 (an estimate priced at 0); closed
+  // (a row of its own); opened then captured by a later batch.
+  Mutation open, closed, placed, captured;
+  open.holds = {hold("open", "gpt-4o", 5, HoldStatus::kOpen),
+                hold("free", "local \"ü\"", 0, HoldStatus::kOpen),
+                hold("none", "", 1, HoldStatus::kOpen)};
+  closed.holds = {hold("closed", "claude", 6, HoldStatus::kReleased)};
+  placed.holds = {hold("captured", "gpt-4o-mini", 7, HoldStatus::kOpen)};
+  ASSERT_TRUE(this->Commit({&open, &closed, &placed}).ok());
+  captured.holds = {hold("captured", "gpt-4o-mini", 7, HoldStatus::kCaptured)};
+  captured.holds[0].response.clear();  // a closing record carries no answer, and here no model
+  captured.holds[0].model.clear();
+  ASSERT_TRUE(this->Commit({&captured}).ok());
+  Mutation negative;
+  negative.holds = {hold("negative", "m", -1, HoldStatus::kOpen)};
+  EXPECT_EQ(this->Commit({&negative}).status().code(), absl::StatusCode::kInternal);
+
+  this->env_.Reopen();
+  absl::StatusOr<Snapshot> s = this->store().Load();
+  ASSERT_TRUE(s.ok()) << s.status();
+  std::map<std::string, HoldRecord> loaded = this->HoldsOf(*s);
+  ASSERT_EQ(loaded.size(), 5u);
+  EXPECT_EQ(loaded["open"].model, "gpt-4o");
+  EXPECT_EQ(loaded["open"].status, HoldStatus::kOpen);
+  EXPECT_EQ(loaded["free"].model, "local \"ü\"");
+  EXPECT_EQ(loaded["free"].amount, 0);
+  EXPECT_EQ(loaded["none"].model, "");
+  EXPECT_EQ(loaded["closed"].model, "claude");
+  EXPECT_EQ(loaded["closed"].status, HoldStatus::kReleased);
+  EXPECT_EQ(loaded["captured"].model, "gpt-4o-mini");
+  EXPECT_EQ(loaded["captured"].status, HoldStatus::kCaptured);
+  EXPECT_EQ(loaded["captured"].response, "answer-captured");
+  absl::StatusOr<std::optional<HoldRecord>> row = this->store().GetHold(tenant_, "closed");
+  ASSERT_TRUE(row.ok()) << row.status();
+  ASSERT_TRUE(row->has_value());
+  EXPECT_EQ((*row)->model, "claude");
+}
+
+TYPED_TEST_P(StoreContractTest, SumUsageGivesThePeriodsSpendByModel) {
+  const std::string& tenant_ = this->tenant_;
+  auto usage = [&](const std::string& id, const std::string& account, const std::string& model,
+                   int64_t amount, int64_t at) {
+    TransferRecord t = Transfer(tenant_, id, account, "@usage", amount, TransferKind::kUsage, at);
+    t.model = model;
+    if (amount == 0) t.usage = TokenUsage{.input_tokens = 10};
+    return t;
+  };
+  Mutation m;
+  m.transfers = {usage("u1", "alice", "gpt-4o", 10, 100),  // before the period, in the day
+                 usage("u2", "alice", "gpt-4o", 20, 200),
+                 usage("u3", "alice", "claude", 40, 300),
+                 usage("u4", "alice", "gpt-4o", 1, 300),
+                 usage("u5", "alice", "", 5, 300),       // no model: in the sums only
+                 usage("u6", "alice", "local", 0, 300),  // a free model
+                 usage("u7", "alice", "old", 9, 100),    // only before the period
+                 usage("u8", "bob", "gpt-4o", 3, 300)};
+  TransferRecord adjustment =
+      Transfer(tenant_, "a1", "alice", "@adjustments", 7, TransferKind::kAdjustment, 300);
+  adjustment.model = "gpt-4o";  // not usage
+  m.transfers.push_back(adjustment);
+  ASSERT_TRUE(this->Commit({&m}).ok());
+
+  absl::StatusOr<std::vector<UsageSums>> sums = this->store().SumUsage(tenant_, 150, 50);
+  ASSERT_TRUE(sums.ok()) << sums.status();
+  ASSERT_EQ(sums->size(), 2u);
+  const UsageSums& alice = (*sums)[0];
+  EXPECT_EQ(alice.account_id, "alice");
+  EXPECT_EQ(alice.period_spent, 66);
+  EXPECT_EQ(alice.day_spent, 85);
+  EXPECT_THAT(alice.model_spent,
+              ::testing::ElementsAre(::testing::Pair("claude", 40), ::testing::Pair("gpt-4o", 21),
+                                     ::testing::Pair("local", 0)));
+  const UsageSums& bob = (*sums)[1];
+  EXPECT_EQ(bob.account_id, "bob");
+  EXPECT_THAT(bob.model_spent, ::testing::ElementsAre(::testing::Pair("gpt-4o", 3)));
+}
+
 REGISTER_TYPED_TEST_SUITE_P(StoreContractTest, BatchIsAllOrNothing,
                             PeriodsGuardResetsAndAreCheckedAgainstTheirTransfers,
                             SumUsageCountsUsageSinceThePeriodAndTheDay,
-                            AnOpenRecordAfterAClosingOneInABatchLeavesTheHoldClosed);
+                            AnOpenRecordAfterAClosingOneInABatchLeavesTheHoldClosed,
+                            PricesRoundTripThroughCommitAndLoad, ADuplicatePriceFailsItsWholeBatch,
+                            TransfersKeepTheirUsageAndItsTimes, ModelLimitsRoundTripThroughLoad,
+                            AHoldKeepsItsModelOpenAndClosed, SumUsageGivesThePeriodsSpendByModel);
 
 }  // namespace store_contract
 }  // namespace tokenledger

@@ -31,8 +31,27 @@ std::string Quoted(absl::string_view a, absl::string_view b) {
 }
 
 bool ValidPolicy(const std::optional<Policy>& p) {
-  return !p.has_value() || (p->monthly_allocation >= 0 && p->rollover_max >= 0 &&
-                            p->daily_limit >= 0 && p->overdraft_limit >= 0);
+  if (!p.has_value()) return true;
+  for (const ModelLimit& l : p->model_limits) {
+    if (l.limit < 0) return false;  // accounts_model_limits
+  }
+  return p->monthly_allocation >= 0 && p->rollover_max >= 0 && p->daily_limit >= 0 &&
+         p->overdraft_limit >= 0;
+}
+
+// The transfers CHECKs beyond the kind: transfers_amount and transfers_usage.
+absl::Status CheckTransferAmount(const TransferRecord& t) {
+  if (t.usage.has_value() && (t.usage->input_tokens < 0 || t.usage->output_tokens < 0 ||
+                              t.usage->cached_input_tokens < 0)) {
+    return CheckViolation("transfers", "tokens >= 0");
+  }
+  if (t.amount < 0 || (t.amount == 0 && !t.usage.has_value())) {
+    return CheckViolation("transfers", "amount > 0, or 0 with usage");
+  }
+  if (t.debit_account_id == t.credit_account_id) {
+    return CheckViolation("transfers", "debit_account_id <> credit_account_id");
+  }
+  return absl::OkStatus();
 }
 
 bool AddTotals(const PostedTotals& a, const PostedTotals& b, PostedTotals& out) {
@@ -58,6 +77,7 @@ absl::StatusOr<std::vector<MutationOutcome>> MemoryStore::Commit(
   if (s.ok()) s = StageAccounts(st);
   if (s.ok()) s = StageTeams(st);
   if (s.ok()) s = StageApiKeys(st);
+  if (s.ok()) s = StagePrices(st);
   if (s.ok()) s = StageHolds(st);
   if (s.ok()) s = StagePeriods(st);
   if (s.ok()) s = StageTransfers(st);
@@ -135,6 +155,9 @@ absl::Status MemoryStore::StageAccounts(Staging& st) {
       return ForeignKeyViolation("accounts", absl::StrCat("no tenant \"", a.tenant_id, "\""));
     }
     AccountRecord rec = a;
+    if (rec.policy.has_value()) {
+      rec.policy->model_limits = NormalizeModelLimits(rec.policy->model_limits);
+    }
     if (auto it = st.accounts.find(key); it != st.accounts.end()) {
       rec.created_at_us = it->second.created_at_us;
     } else if (auto it = accounts_.find(key); it != accounts_.end()) {
@@ -196,7 +219,7 @@ absl::Status MemoryStore::StageApiKeys(Staging& st) {
 absl::Status MemoryStore::StageHolds(Staging& st) {
   for (const Mutation* m : st.live) {
     for (const HoldRecord& h : m->holds) {
-      if (h.amount <= 0) return CheckViolation("holds", "amount > 0");
+      if (h.amount < 0) return CheckViolation("holds", "amount >= 0");
       if (h.status < HoldStatus::kOpen || h.status > HoldStatus::kExpired) {
         return CheckViolation("holds", "status out of range");
       }
@@ -233,6 +256,29 @@ absl::Status MemoryStore::StageHolds(Staging& st) {
   return absl::OkStatus();
 }
 
+// Prices: inserted; a (tenant, model, effective_at) that exists, in the store or earlier in the
+// batch, fails the batch.
+absl::Status MemoryStore::StagePrices(Staging& st) {
+  for (const Mutation* m : st.live) {
+    for (const PriceRecord& p : m->prices) {
+      if (p.model.empty()) return CheckViolation("prices", "model <> ''");
+      if (p.effective_at_us < 0) return CheckViolation("prices", "effective_at >= 0");
+      if (p.input_per_million < 0 || p.output_per_million < 0 || p.cached_input_per_million < 0) {
+        return CheckViolation("prices", "prices >= 0");
+      }
+      if (!TenantExists(st, p.tenant_id)) {
+        return ForeignKeyViolation("prices", absl::StrCat("no tenant \"", p.tenant_id, "\""));
+      }
+      PriceKey key{p.tenant_id, p.model, p.effective_at_us};
+      if (prices_.contains(key) || !st.prices.emplace(key, p).second) {
+        return UniqueViolation("prices", absl::StrCat("effective_at ", p.effective_at_us, " of ",
+                                                      Quoted(p.tenant_id, p.model)));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Periods: inserted; an (account, period) that exists fails the batch (the exactly-once guard
 // of resets).
 absl::Status MemoryStore::StagePeriods(Staging& st) {
@@ -262,10 +308,7 @@ absl::Status MemoryStore::StageTransfers(Staging& st) {
   std::map<Key, PostedTotals> deltas;
   for (const Mutation* m : st.live) {
     for (const TransferRecord& t : m->transfers) {
-      if (t.amount <= 0) return CheckViolation("transfers", "amount > 0");
-      if (t.debit_account_id == t.credit_account_id) {
-        return CheckViolation("transfers", "debit_account_id <> credit_account_id");
-      }
+      if (absl::Status s = CheckTransferAmount(t); !s.ok()) return s;
       if (t.kind < TransferKind::kGrant || t.kind > TransferKind::kAdjustment) {
         return CheckViolation("transfers", "kind out of range");
       }
@@ -347,6 +390,7 @@ void MemoryStore::Apply(Staging& st, uint64_t batch_id) {
     holds_[key] = std::move(h);
   }
   for (auto& [key, p] : st.periods) periods_[key] = std::move(p);
+  for (auto& [key, p] : st.prices) prices_[key] = std::move(p);
   for (TransferRecord& t : st.transfers) {
     const size_t pos = transfers_.size();
     transfer_ids_.insert({t.tenant_id, t.transfer_id});
@@ -391,6 +435,7 @@ absl::StatusOr<Snapshot> MemoryStore::Load() {
         HoldSegment{tenant_id, segment, it == records.end() ? 0 : it->second});
   }
   for (const auto& [key, rec] : idempotency_) s.idempotency.push_back(rec);
+  for (const auto& [key, p] : prices_) s.prices.push_back(p);
   // periods_ is ordered by (tenant, account, period_start): the last row of each account is its
   // latest reset.
   for (auto it = periods_.begin(); it != periods_.end(); ++it) {
@@ -538,6 +583,8 @@ absl::StatusOr<std::vector<UsageSums>> MemoryStore::SumUsage(const std::string& 
                                                              int64_t day_start_us) {
   absl::MutexLock lock(&mu_);
   std::map<std::string, UsageSums> sums;
+  // The period's sums of named models, per account (PgStore: a row per (account, model)).
+  std::map<std::string, std::map<std::string, int64_t>> by_model;
   for (const TransferRecord& t : transfers_) {
     if (t.tenant_id != tenant_id || t.kind != TransferKind::kUsage) continue;
     const bool in_period = t.created_at_us >= period_start_us;
@@ -549,10 +596,19 @@ absl::StatusOr<std::vector<UsageSums>> MemoryStore::SumUsage(const std::string& 
         (in_day && !CheckedAdd(u.day_spent, t.amount, u.day_spent))) {
       return absl::InternalError("sum usage: out of range for bigint");
     }
+    if (in_period && !t.model.empty()) {
+      int64_t& spent = by_model[t.debit_account_id][t.model];
+      if (!CheckedAdd(spent, t.amount, spent)) {
+        return absl::InternalError("sum usage: out of range for bigint");
+      }
+    }
   }
   std::vector<UsageSums> out;
   out.reserve(sums.size());
-  for (auto& [id, u] : sums) out.push_back(std::move(u));
+  for (auto& [id, u] : sums) {
+    for (const auto& [model, spent] : by_model[id]) u.model_spent.emplace_back(model, spent);
+    out.push_back(std::move(u));
+  }
   return out;
 }
 

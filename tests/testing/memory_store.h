@@ -9,8 +9,8 @@
 //
 // A batch is applied in the same phases as PgStore applies it: idempotency keys first (a
 // mutation whose key exists, in the store or earlier in the batch, is skipped entirely), then
-// tenants, accounts, teams, api keys, holds, periods, transfers, balances, the batch id. Within a
-// batch, a row written twice ends as PgStore leaves it (see MemoryStore::Commit).
+// tenants, accounts, teams, api keys, prices, holds, periods, transfers, balances, the batch id.
+// Within a batch, a row written twice ends as PgStore leaves it (see MemoryStore::Commit).
 //
 // Thread-safe.
 #ifndef TOKENLEDGER_TESTING_MEMORY_STORE_H_
@@ -22,6 +22,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -73,6 +74,7 @@ class MemoryStore final : public LedgerStore {
  private:
   using Key = std::pair<std::string, std::string>;  // (tenant_id, id)
   using PeriodKey = std::pair<Key, int64_t>;        // ((tenant_id, account_id), period_start)
+  using PriceKey = std::tuple<std::string, std::string, int64_t>;  // (tenant, model, effective_at)
 
   // Ordered maps, so that Load and Recompute return rows in key order like PgStore.
   mutable absl::Mutex mu_;
@@ -92,6 +94,7 @@ class MemoryStore final : public LedgerStore {
   std::map<Key, std::vector<size_t>> transfers_by_account_ ABSL_GUARDED_BY(mu_);
   std::map<Key, IdempotencyRecord> idempotency_ ABSL_GUARDED_BY(mu_);
   std::map<PeriodKey, PeriodRecord> periods_ ABSL_GUARDED_BY(mu_);
+  std::map<PriceKey, PriceRecord> prices_ ABSL_GUARDED_BY(mu_);
   std::set<uint64_t> batches_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   std::vector<AuditRecord> audit_ ABSL_GUARDED_BY(mu_);  // seq = position + 1
@@ -114,6 +117,7 @@ class MemoryStore final : public LedgerStore {
     std::set<std::string> new_hashes;
     std::map<Key, HoldRecord> holds;
     std::map<PeriodKey, PeriodRecord> periods;
+    std::map<PriceKey, PriceRecord> prices;
     std::vector<TransferRecord> transfers;
     std::set<Key> transfer_ids;
     std::map<Key, PostedTotals> balances;  // final totals of every balance row written
@@ -132,6 +136,7 @@ class MemoryStore final : public LedgerStore {
   absl::Status StageAccounts(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StageTeams(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StageApiKeys(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StagePrices(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StageHolds(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StagePeriods(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StageTransfers(Staging& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
