@@ -22,6 +22,7 @@ Snapshot Only(Snapshot s, const absl::flat_hash_set<std::string>& tenants) {
   filter(s.idempotency);
   filter(s.last_periods);
   filter(s.hold_segments);
+  filter(s.prices);
   std::erase_if(s.accounts, [&](const auto& a) { return !keep(a.account); });
   return s;
 }
