@@ -12,6 +12,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ledger_process.h"
 #include "store/group_commit.h"
 #include "testing/faulty_store.h"
 #include "testing/memory_store.h"
@@ -53,14 +54,7 @@ class EngineTest : public ::testing::Test {
   // Runs an asynchronous engine call and waits for its answer.
   template <typename Fn>
   absl::StatusOr<OpResult> Wait(Fn fn) {
-    absl::Notification done;
-    absl::StatusOr<OpResult> out = absl::UnknownError("not answered");
-    fn([&](absl::StatusOr<OpResult> r) {
-      out = std::move(r);
-      done.Notify();
-    });
-    done.WaitForNotification();
-    return out;
+    return WaitFor(std::move(fn));
   }
 
   static IdemArgs Key(const std::string& key, uint64_t fp = 1) { return IdemArgs{key, fp}; }
