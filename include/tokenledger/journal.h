@@ -24,8 +24,10 @@ class Journal {
   // (nothing of `m` is durable): kUnavailable when the store could not be reached in time or no
   // longer serves the tenant (fencing), kInternal when the store refused the batch for good (a
   // constraint: retrying would fail again). A commit in doubt is resolved before `done` runs, so
-  // `done` never sees kUnknown. Returns kResourceExhausted without queueing (and without calling
-  // `done`) when the queue is full, kUnavailable when stopped.
+  // `done` never sees kUnknown; a journal stopped before it could resolve one answers
+  // kDeadlineExceeded (the outcome unknown: a retry with the same key finds it). Returns
+  // kResourceExhausted without queueing (and without calling `done`) when the queue is full,
+  // kUnavailable when stopped.
   virtual absl::Status Submit(Mutation m, Done done) = 0;
 
   // Like Submit, for a write nobody waits for (a hold, an expiry): it may wait up to the

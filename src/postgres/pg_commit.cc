@@ -107,6 +107,9 @@ Attempt OneRoundTrip(PgConn& writer, absl::Span<const Mutation* const> batch, ui
     if (!s.ok()) return Answer(s);
     std::optional<pqxx::nontransaction> txn;
     try {
+      if (pg_internal::ClosedByServer(writer.conn)) {
+        throw pqxx::broken_connection("the server closed the connection while it was idle");
+      }
       txn.emplace(writer.conn);
     } catch (...) {
       // Nothing was sent: a connection found dead here is simply opened again.

@@ -1,6 +1,8 @@
 // Copyright 2026 The tokenledger Authors. Apache-2.0.
 #include "postgres/pg_conn.h"
 
+#include <poll.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +18,15 @@ std::string Message(const std::exception& e) {
 // Classifies the exception being handled (call only inside a catch block). `at_commit`: the
 // exception came from COMMIT, where a lost connection leaves the outcome unknown; before COMMIT,
 // a lost connection means the server rolled the transaction back.
+bool ClosedByServer(const pqxx::connection& conn) {
+  const int fd = conn.sock();
+  if (fd < 0) return true;
+  // An idle session gets nothing from the server unprompted but for this end (no LISTEN here).
+  pollfd p{.fd = fd, .events = POLLIN | POLLRDHUP, .revents = 0};
+  const int n = ::poll(&p, 1, /*timeout_ms=*/0);
+  return n != 0;  // readable, hung up, or poll failed: do not send on it
+}
+
 Failure ClassifyCurrentException(bool at_commit) {
   try {
     throw;

@@ -44,6 +44,12 @@ using Key = std::pair<std::string, std::string>;  // (tenant_id, id)
 
 std::string Message(const std::exception& e);
 
+// Whether an idle connection was closed by the server since its last use (a shutdown, a restart,
+// a terminated backend): the server's last message and its end of stream then wait in the
+// socket. Looked at without sending anything or blocking, so that a batch is never sent on such
+// a connection, where its fate would be in doubt although the server cannot have run it.
+bool ClosedByServer(const pqxx::connection& conn);
+
 // What a caught exception means for the caller and for the connection.
 struct Failure {
   absl::Status status;

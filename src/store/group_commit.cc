@@ -19,6 +19,7 @@ GroupCommitWriter::GroupCommitWriter(LedgerStore* store, const Clock* clock, Wri
   absl::BitGen gen;
   next_batch_id_ = absl::Uniform<uint64_t>(gen, 1, uint64_t{1} << 62);
   completer_ = std::thread([this] { Complete(); });
+  resolver_ = std::thread([this] { Resolve(); });
   for (int i = 0; i < std::max(1, options_.committers); ++i) {
     threads_.emplace_back([this] { Run(); });
   }
@@ -67,6 +68,12 @@ void GroupCommitWriter::Stop() {
   }
   for (auto& t : threads_) t.join();
   threads_.clear();
+  {
+    absl::MutexLock lock(&done_mu_);
+    resolver_stopping_ = true;
+    stop_time_ = clock_->Now();
+  }
+  if (resolver_.joinable()) resolver_.join();
   {
     absl::MutexLock lock(&done_mu_);
     writer_done_ = true;
@@ -137,8 +144,9 @@ void GroupCommitWriter::Run() {
 void GroupCommitWriter::WaitCompleted() {
   absl::MutexLock lock(&done_mu_);
   done_mu_.Await(absl::Condition(
-      +[](GroupCommitWriter* w)
-           ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->done_mu_) { return w->completing_ == 0; },
+      +[](GroupCommitWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->done_mu_) {
+        return w->completing_ == 0 && w->in_doubt_.empty();
+      },
       this));
 }
 
@@ -174,7 +182,8 @@ void GroupCommitWriter::CommitBatch(std::vector<Pending> batch) {
   ptrs.reserve(batch.size());
   for (const auto& p : batch) ptrs.push_back(&p.mutation);
   const absl::Time start = clock_->Now();
-  absl::StatusOr<std::vector<MutationOutcome>> outcomes = CommitWithRetry(ptrs);
+  uint64_t in_doubt = 0;
+  absl::StatusOr<std::vector<MutationOutcome>> outcomes = CommitWithRetry(ptrs, in_doubt);
   const absl::Duration took = clock_->Now() - start;
   const auto micros = static_cast<uint64_t>(absl::ToInt64Microseconds(took));
   {
@@ -183,12 +192,13 @@ void GroupCommitWriter::CommitBatch(std::vector<Pending> batch) {
     stats_.mutations += batch.size();
     stats_.commit_micros_total += micros;
     if (micros > stats_.commit_micros_max) stats_.commit_micros_max = micros;
-    if (!outcomes.ok()) ++stats_.failed_batches;
+    if (!outcomes.ok() && in_doubt == 0) ++stats_.failed_batches;
   }
   if (outcomes.ok() && outcomes->size() != batch.size()) {
     outcomes = absl::InternalError("store returned a wrong number of outcomes");
   }
   if (options_.on_commit) options_.on_commit(batch.size(), took, outcomes.ok());
+  if (in_doubt != 0) return HandToResolver(std::move(batch), in_doubt);
   // Nobody to tell (deferred writes without a callback: an Authorize's holds): the completer is
   // not woken for it, which would cost a thread switch per batch.
   if (std::none_of(batch.begin(), batch.end(), [](const Pending& p) { return bool(p.done); })) {
@@ -201,8 +211,72 @@ void GroupCommitWriter::CommitBatch(std::vector<Pending> batch) {
   committed_.push_back(Committed{std::move(batch), std::move(outcomes)});
 }
 
+void GroupCommitWriter::HandToResolver(std::vector<Pending> batch, uint64_t batch_id) {
+  absl::MutexLock lock(&done_mu_);
+  // Bounded: past this many unresolved batches, committing waits (as it did for every one).
+  done_mu_.Await(absl::Condition(
+      +[](GroupCommitWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->done_mu_) {
+        return w->in_doubt_.size() < w->options_.completing_batches_max;
+      },
+      this));
+  in_doubt_.push_back(InDoubt{std::move(batch), batch_id});
+}
+
+void GroupCommitWriter::Resolve() {
+  for (;;) {
+    std::vector<const Mutation*> ptrs;
+    uint64_t batch_id = 0;
+    {
+      absl::MutexLock lock(&done_mu_);
+      done_mu_.Await(absl::Condition(
+          +[](GroupCommitWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->done_mu_) {
+            return !w->in_doubt_.empty() || w->resolver_stopping_;
+          },
+          this));
+      if (in_doubt_.empty()) return;
+      // Only this thread removes entries, and a deque's push_back keeps references valid.
+      for (const Pending& p : in_doubt_.front().batch) ptrs.push_back(&p.mutation);
+      batch_id = in_doubt_.front().batch_id;
+    }
+    absl::StatusOr<std::vector<MutationOutcome>> answer = ResolveUntilKnown(ptrs, batch_id);
+    absl::MutexLock lock(&done_mu_);
+    ++completing_;
+    committed_.push_back(Committed{std::move(in_doubt_.front().batch), std::move(answer)});
+    in_doubt_.pop_front();
+  }
+}
+
+absl::StatusOr<std::vector<MutationOutcome>> GroupCommitWriter::ResolveUntilKnown(
+    const std::vector<const Mutation*>& ptrs, uint64_t batch_id) {
+  absl::Duration backoff = options_.retry_backoff;
+  for (;;) {
+    absl::StatusOr<std::optional<std::vector<MutationOutcome>>> known = ResolveOnce(ptrs, batch_id);
+    if (known.ok() && known->has_value()) {
+      absl::MutexLock lock(&mu_);
+      ++stats_.in_doubt_resolved;
+      return **known;
+    }
+    if (known.ok()) {
+      return absl::UnavailableError(
+          "durable store unavailable, nothing was recorded: the connection was lost during the "
+          "commit, which did not happen");
+    }
+    {
+      absl::MutexLock lock(&done_mu_);
+      if (resolver_stopping_ && clock_->Now() - stop_time_ > options_.commit_retry_for) {
+        return absl::DeadlineExceededError(
+            "the connection to the database was lost during this write's commit and the server "
+            "stopped before it could learn the outcome: it may or may not be recorded; retry "
+            "with the same idempotency key");
+      }
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+}
+
 absl::StatusOr<std::vector<MutationOutcome>> GroupCommitWriter::CommitWithRetry(
-    const std::vector<const Mutation*>& ptrs) {
+    const std::vector<const Mutation*>& ptrs, uint64_t& in_doubt) {
   const absl::Time deadline = clock_->Now() + options_.commit_retry_for;
   absl::Status last;
   for (int attempt = 0;; ++attempt) {
@@ -211,14 +285,19 @@ absl::StatusOr<std::vector<MutationOutcome>> GroupCommitWriter::CommitWithRetry(
     if (outcomes.ok()) return outcomes;
     last = outcomes.status();
     if (absl::IsUnknown(last)) {
-      // The commit may or may not have happened. Find out before answering anyone.
-      auto resolved = ResolveInDoubt(ptrs, batch_id);
-      if (resolved.ok()) {
+      // The commit may or may not have happened. Find out before answering anyone: now if the
+      // store can say, else off this thread (Resolve), so that later batches go on meanwhile.
+      auto known = ResolveOnce(ptrs, batch_id);
+      if (!known.ok()) {
+        in_doubt = batch_id;
+        return last;
+      }
+      if (known->has_value()) {
         absl::MutexLock lock(&mu_);
         ++stats_.in_doubt_resolved;
-        return resolved;
+        return **known;
       }
-      // NotFound: the batch did not commit; retry it.
+      // It did not commit: retry it.
     } else if (absl::IsAborted(last)) {
       // Refused by fencing: another process owns a tenant of the batch now. Not retried here;
       // the callers retry against the owner.
@@ -237,35 +316,25 @@ absl::StatusOr<std::vector<MutationOutcome>> GroupCommitWriter::CommitWithRetry(
       absl::StrCat("durable store unavailable, nothing was recorded: ", last.message()));
 }
 
-absl::StatusOr<std::vector<MutationOutcome>> GroupCommitWriter::ResolveInDoubt(
+absl::StatusOr<std::optional<std::vector<MutationOutcome>>> GroupCommitWriter::ResolveOnce(
     const std::vector<const Mutation*>& ptrs, uint64_t batch_id) {
-  // Nobody may be answered before the outcome is known, so this waits for the database as long
-  // as it takes; meanwhile the queue fills and new calls are shed with kResourceExhausted.
-  absl::Duration backoff = options_.retry_backoff;
-  for (;;) {
-    absl::StatusOr<bool> committed = store_->CommittedBatch(batch_id);
-    if (committed.ok() && !*committed) return absl::NotFoundError("batch not committed");
-    if (committed.ok()) {
-      // The batch committed. A mutation whose idempotency key was already stored was skipped:
-      // its stored response differs from ours (ours names new ids).
-      std::vector<MutationOutcome> out(ptrs.size());
-      bool complete = true;
-      for (size_t i = 0; i < ptrs.size() && complete; ++i) {
-        const auto& idem = ptrs[i]->idempotency;
-        if (!idem) continue;
-        auto stored = store_->GetIdempotency(idem->tenant_id, idem->key);
-        if (!stored.ok()) {
-          complete = false;
-        } else if (*stored && (*stored)->response != idem->response) {
-          out[i].committed = false;
-          out[i].existing = **stored;
-        }
-      }
-      if (complete) return out;
+  absl::StatusOr<bool> committed = store_->CommittedBatch(batch_id);
+  if (!committed.ok()) return committed.status();
+  if (!*committed) return std::nullopt;
+  // The batch committed. A mutation whose idempotency key was already stored was skipped: its
+  // stored response differs from ours (ours names new ids).
+  std::vector<MutationOutcome> out(ptrs.size());
+  for (size_t i = 0; i < ptrs.size(); ++i) {
+    const auto& idem = ptrs[i]->idempotency;
+    if (!idem) continue;
+    auto stored = store_->GetIdempotency(idem->tenant_id, idem->key);
+    if (!stored.ok()) return stored.status();
+    if (*stored && (*stored)->response != idem->response) {
+      out[i].committed = false;
+      out[i].existing = **stored;
     }
-    absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, absl::Seconds(1));
   }
+  return out;
 }
 
 }  // namespace tokenledger

@@ -6,10 +6,13 @@
 // load batches grow, which is where the throughput comes from.
 //
 // A commit whose answer was lost (the store's kUnknown: the connection dropped during COMMIT) is
-// resolved through the batch id written in the batch before anyone is answered. A batch that
-// cannot be committed within `commit_retry_for` fails with kUnavailable, as does one that fencing
-// refused (the store's kAborted); one the store refuses for good (any other error) fails with
-// kInternal. In each of these cases nothing of the batch is durable.
+// resolved through the batch id written in the batch before anyone of it is answered: at once
+// when the store can be asked, else by a resolver thread once it can, while later batches go on
+// (and fail kUnavailable within their window if the database stays away). Exclusive items wait
+// for it. A writer stopped before it could learn the outcome answers kDeadlineExceeded. A batch
+// that cannot be committed within `commit_retry_for` fails with kUnavailable, as does one that
+// fencing refused (the store's kAborted); one the store refuses for good (any other error) fails
+// with kInternal. In each of these cases nothing of the batch is durable.
 //
 // Thread-safe: Submit and RunExclusive may be called from any thread.
 #ifndef TOKENLEDGER_STORE_GROUP_COMMIT_H_
@@ -19,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <thread>
 #include <variant>
 #include <vector>
@@ -120,9 +124,21 @@ class GroupCommitWriter final : public Journal {
     return completing_ < options_.completing_batches_max;
   }
   void CommitBatch(std::vector<Pending> batch);
+  // Sets `in_doubt` to the batch id (and returns kUnknown) when the commit's outcome is unknown
+  // and the store cannot be asked now.
   absl::StatusOr<std::vector<MutationOutcome>> CommitWithRetry(
-      const std::vector<const Mutation*>& ptrs);
-  absl::StatusOr<std::vector<MutationOutcome>> ResolveInDoubt(
+      const std::vector<const Mutation*>& ptrs, uint64_t& in_doubt);
+  // The outcomes of a committed batch, none when it did not commit, or why the store cannot say.
+  absl::StatusOr<std::optional<std::vector<MutationOutcome>>> ResolveOnce(
+      const std::vector<const Mutation*>& ptrs, uint64_t batch_id);
+  // In-doubt batches, resolved in order on the resolver thread and then answered.
+  struct InDoubt {
+    std::vector<Pending> batch;
+    uint64_t batch_id = 0;
+  };
+  void HandToResolver(std::vector<Pending> batch, uint64_t batch_id);
+  void Resolve();
+  absl::StatusOr<std::vector<MutationOutcome>> ResolveUntilKnown(
       const std::vector<const Mutation*>& ptrs, uint64_t batch_id);
 
   LedgerStore* const store_;
@@ -140,6 +156,9 @@ class GroupCommitWriter final : public Journal {
   std::deque<Committed> committed_ ABSL_GUARDED_BY(done_mu_);
   size_t completing_ ABSL_GUARDED_BY(done_mu_) = 0;  // batches handed over, not yet answered
   bool writer_done_ ABSL_GUARDED_BY(done_mu_) = false;
+  std::deque<InDoubt> in_doubt_ ABSL_GUARDED_BY(done_mu_);
+  bool resolver_stopping_ ABSL_GUARDED_BY(done_mu_) = false;
+  absl::Time stop_time_ ABSL_GUARDED_BY(done_mu_);
 
   // Exclusive items run alone: no batch is taken while one waits, and it waits for the
   // batches being committed.
@@ -149,6 +168,7 @@ class GroupCommitWriter final : public Journal {
   std::atomic<uint64_t> next_batch_id_;
   std::vector<std::thread> threads_;
   std::thread completer_;
+  std::thread resolver_;
 };
 
 }  // namespace tokenledger

@@ -98,5 +98,55 @@ TEST(OutageTest, DatabaseOutageFailsDurableCallsAndTheDaemonRecoversByItself) {
   EXPECT_EQ(rresp.mismatches_size(), 0);
 }
 
+// The database shuts down between two durable calls (its connections get its last FATAL message
+// and are closed, and new ones are refused): a Debit is answered UNAVAILABLE within the writer's 5
+// s window, twice in a row, instead of waiting for its deadline; nothing of it is recorded, and
+// once the database is back the same key commits it once.
+TEST(OutageTest, ADebitAfterTheDatabaseWentAwayIsUnavailableWithinTheWindow) {
+  const int pg_port = UrlThroughPort(TestDatabaseUrl(), 0).second;
+  TcpProxy proxy(pg_port);
+  Daemon d;
+  d.database_url = UrlThroughPort(TestDatabaseUrl(), proxy.port()).first;
+  d.Start();
+  TenantKeys keys = MakeTenant(d);
+  auto budget = v1::BudgetService::NewStub(d.Channel());
+  auto gateway = v1::AuthorizationService::NewStub(d.Channel());
+  v1::UpsertAccountRequest up;
+  up.set_account_id("alice");
+  up.set_idempotency_key("up");
+  v1::UpsertAccountResponse upr;
+  ASSERT_TRUE(budget->UpsertAccount(Ctx(keys.hr).get(), up, &upr).ok());
+  auto debit = [&](const std::string& key) {
+    v1::DebitRequest req;
+    req.set_account_id("alice");
+    req.set_amount(7);
+    req.set_idempotency_key(key);
+    v1::DebitResponse resp;
+    return gateway->Debit(Ctx(keys.gateway, 30).get(), req, &resp);
+  };
+  ASSERT_TRUE(debit("d-before").ok());  // the writer's connection is open and idle
+
+  proxy.CutLikeAServerShutdown();
+  for (const char* key : {"d-during-1", "d-during-2"}) {
+    const absl::Time start = absl::Now();
+    const grpc::Status s = debit(key);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << key << ": " << s.error_message();
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << key;
+  }
+  proxy.Cut(false);
+  grpc::Status s;
+  for (int i = 0; i < 100; ++i) {
+    s = debit("d-during-1");
+    if (s.ok()) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::GetBalanceRequest breq;
+  breq.set_account_id("alice");
+  v1::Balance b;
+  ASSERT_TRUE(budget->GetBalance(Ctx(keys.hr).get(), breq, &b).ok());
+  EXPECT_EQ(b.spent(), 14);  // d-before and d-during-1, once each
+}
+
 }  // namespace
 }  // namespace tokenledger::testing

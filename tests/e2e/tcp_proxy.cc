@@ -7,6 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <string>
+#include <utility>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -49,6 +53,30 @@ void TcpProxy::Cut(bool cut) {
   for (int fd : fds_) shutdown(fd, SHUT_RDWR);  // the pumps see EOF and close
 }
 
+void TcpProxy::CutLikeAServerShutdown() {
+  cut_ = true;
+  // An ErrorResponse message of the PostgreSQL protocol: 'E', its length, then fields.
+  std::string fields;
+  for (const auto& [code, value] : {std::pair<char, std::string>{'S', "FATAL"},
+                                    {'V', "FATAL"},
+                                    {'C', "57P01"},
+                                    {'M', "terminating connection due to administrator command"}}) {
+    fields += code;
+    fields += value;
+    fields += '\0';
+  }
+  fields += '\0';
+  const uint32_t length = htonl(static_cast<uint32_t>(fields.size() + 4));
+  std::string message = "E";
+  message.append(reinterpret_cast<const char*>(&length), 4);
+  message += fields;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int fd : clients_) {
+    (void)!send(fd, message.data(), message.size(), MSG_NOSIGNAL);
+  }
+  for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+}
+
 void TcpProxy::AcceptLoop() {
   while (!stopping_) {
     pollfd p{listen_fd_, POLLIN, 0};
@@ -72,6 +100,7 @@ void TcpProxy::AcceptLoop() {
     std::lock_guard<std::mutex> lock(mu_);
     fds_.push_back(client);
     fds_.push_back(upstream);
+    clients_.push_back(client);
     threads_.emplace_back([this, client, upstream] { Pump(client, upstream); });
     threads_.emplace_back([this, client, upstream] { Pump(upstream, client); });
   }
@@ -84,7 +113,8 @@ void TcpProxy::Pump(int from, int to) {
     if (n <= 0 || cut_) break;
     ssize_t off = 0;
     while (off < n) {
-      const ssize_t w = write(to, buf + off, static_cast<size_t>(n - off));
+      // MSG_NOSIGNAL: a peer gone away is an error here, not a SIGPIPE for the test process.
+      const ssize_t w = send(to, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
       if (w <= 0) break;
       off += w;
     }

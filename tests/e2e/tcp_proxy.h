@@ -20,6 +20,10 @@ class TcpProxy {
   ~TcpProxy();
   int port() const { return port_; }
   void Cut(bool cut);
+  // Cut(true) as a PostgreSQL shutdown looks to its idle clients: each connection first gets the
+  // server's last message (FATAL 57P01, "terminating connection due to administrator command"),
+  // then its end. Call it while the connections are idle (between two messages).
+  void CutLikeAServerShutdown();
 
  private:
   void AcceptLoop();
@@ -31,7 +35,8 @@ class TcpProxy {
   std::atomic<bool> cut_{false};
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
-  std::vector<int> fds_;  // open sockets, closed on Cut(true) and at destruction
+  std::vector<int> fds_;      // open sockets, closed on Cut(true) and at destruction
+  std::vector<int> clients_;  // those of fds_ accepted from clients
   std::vector<std::thread> threads_;
   std::thread acceptor_;
 };

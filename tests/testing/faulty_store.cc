@@ -21,6 +21,11 @@ void FaultyStore::SetUnavailable(bool unavailable) {
   unavailable_ = unavailable;
 }
 
+void FaultyStore::GoAwayAfterNextCommit() {
+  absl::MutexLock lock(&mu_);
+  go_away_after_commit_ = true;
+}
+
 int64_t FaultyStore::commit_calls() const {
   absl::MutexLock lock(&mu_);
   return commit_calls_;
@@ -38,6 +43,17 @@ absl::Status FaultyStore::Reachable() const {
 }
 
 absl::StatusOr<std::vector<MutationOutcome>> FaultyStore::Commit(
+    absl::Span<const Mutation* const> batch, uint64_t batch_id) {
+  absl::StatusOr<std::vector<MutationOutcome>> result = CommitOnce(batch, batch_id);
+  absl::MutexLock lock(&mu_);
+  if (go_away_after_commit_) {
+    go_away_after_commit_ = false;
+    unavailable_ = true;
+  }
+  return result;
+}
+
+absl::StatusOr<std::vector<MutationOutcome>> FaultyStore::CommitOnce(
     absl::Span<const Mutation* const> batch, uint64_t batch_id) {
   bool in_doubt = false;
   {

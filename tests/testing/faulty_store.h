@@ -39,6 +39,9 @@ class FaultyStore final : public LedgerStore {
   void CommitThenReportInDoubt(int n);
   // While set, every call returns kUnavailable and reaches nothing.
   void SetUnavailable(bool unavailable);
+  // The store goes away (as SetUnavailable(true)) as the next Commit call returns, whatever it
+  // returns: the database lost with the answer of a commit.
+  void GoAwayAfterNextCommit();
 
   // Commit calls seen, and those that reached the inner store.
   int64_t commit_calls() const;
@@ -63,6 +66,9 @@ class FaultyStore final : public LedgerStore {
   absl::StatusOr<std::vector<AuditRecord>> ListAudit(const AuditQuery& q) override;
 
  private:
+  // Commit, but for GoAwayAfterNextCommit.
+  absl::StatusOr<std::vector<MutationOutcome>> CommitOnce(absl::Span<const Mutation* const> batch,
+                                                          uint64_t batch_id);
   // kUnavailable while SetUnavailable(true), else OK.
   absl::Status Reachable() const;
 
@@ -72,6 +78,7 @@ class FaultyStore final : public LedgerStore {
   int fail_commits_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status fail_status_ ABSL_GUARDED_BY(mu_);
   int in_doubt_commits_ ABSL_GUARDED_BY(mu_) = 0;
+  bool go_away_after_commit_ ABSL_GUARDED_BY(mu_) = false;
   int64_t commit_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t commits_forwarded_ ABSL_GUARDED_BY(mu_) = 0;
 };

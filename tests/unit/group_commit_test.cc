@@ -230,5 +230,101 @@ TEST(GroupCommitTest, TwoCommittersAnswerEveryCallAndExclusiveItemsRunAlone) {
   EXPECT_EQ(answered.load(), kCalls);
 }
 
+// ---- a commit in doubt while the database is away ----------------------------------------------
+
+// One call's answer, received on the writer's completing thread.
+struct Answer {
+  absl::Notification done;
+  absl::StatusOr<MutationOutcome> result = absl::UnknownError("not answered");
+  Journal::Done Callback() {
+    return [this](absl::StatusOr<MutationOutcome> r) {
+      result = std::move(r);
+      done.Notify();
+    };
+  }
+};
+
+WriterOptions ShortWindow() {
+  WriterOptions wo;
+  wo.commit_retry_for = absl::Milliseconds(300);
+  wo.retry_backoff = absl::Milliseconds(10);
+  return wo;
+}
+
+// The connection is lost during a batch's COMMIT (which happened) and the database stays away:
+// that batch's call waits for the outcome, while the calls after it are answered UNAVAILABLE
+// within their window instead of queueing behind it; once the database is back the first call
+// is answered with its commit, and only then does an exclusive item run.
+TEST(GroupCommitTest, AnInDoubtBatchWaitsForTheDatabaseWhileLaterCallsFailWithinTheirWindow) {
+  MemoryStore mem;
+  FaultyStore faulty(&mem);
+  GroupCommitWriter writer(&faulty, SystemClock::Default(), ShortWindow());
+  faulty.CommitThenReportInDoubt(1);
+  faulty.GoAwayAfterNextCommit();
+  Answer first;
+  ASSERT_TRUE(writer.Submit(NewTenant("a"), first.Callback()).ok());
+  absl::SleepFor(absl::Milliseconds(50));  // its commit is now in doubt, the store away
+
+  Answer second;
+  ASSERT_TRUE(writer.Submit(NewTenant("b"), second.Callback()).ok());
+  ASSERT_TRUE(second.done.WaitForNotificationWithTimeout(absl::Seconds(2)));  // window 300 ms
+  EXPECT_EQ(second.result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(first.done.HasBeenNotified());
+  std::atomic<bool> exclusive_ran{false};
+  ASSERT_TRUE(writer.RunExclusive([&](LedgerStore&) { exclusive_ran = true; }).ok());
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_FALSE(exclusive_ran.load());  // it waits for the outcome of the batch before it
+
+  faulty.SetUnavailable(false);
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(first.result.ok()) << first.result.status();
+  EXPECT_TRUE(first.result->committed);
+  EXPECT_EQ(writer.stats().in_doubt_resolved, 1u);
+  writer.Stop();
+  EXPECT_TRUE(exclusive_ran.load());
+  auto snap = mem.Load();
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->tenants.size(), 1u);  // "a" committed once; "b" never
+  EXPECT_EQ(snap->tenants[0].tenant_id, "a");
+}
+
+// The connection is lost before the COMMIT ran, and the database is away when the writer asks:
+// once it answers that the batch never committed, its call is UNAVAILABLE (nothing recorded).
+TEST(GroupCommitTest, AnInDoubtBatchThatDidNotCommitIsUnavailableOnceTheDatabaseSaysSo) {
+  MemoryStore mem;
+  FaultyStore faulty(&mem);
+  GroupCommitWriter writer(&faulty, SystemClock::Default(), ShortWindow());
+  faulty.FailNextCommits(1, absl::UnknownError("commit in doubt (injected)"));
+  faulty.GoAwayAfterNextCommit();
+  Answer first;
+  ASSERT_TRUE(writer.Submit(NewTenant("a"), first.Callback()).ok());
+  EXPECT_FALSE(first.done.WaitForNotificationWithTimeout(absl::Milliseconds(500)));
+  faulty.SetUnavailable(false);
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(first.result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(first.result.status().message()),
+              ::testing::HasSubstr("nothing was recorded"));
+  writer.Stop();
+  EXPECT_TRUE(mem.Load()->tenants.empty());
+}
+
+// A writer stopped while the database is still away cannot learn the outcome: the call is told
+// so (DEADLINE_EXCEEDED, retry with the same key), never that nothing was recorded.
+TEST(GroupCommitTest, StoppingWithAnUnresolvedBatchSaysTheOutcomeIsUnknown) {
+  MemoryStore mem;
+  FaultyStore faulty(&mem);
+  GroupCommitWriter writer(&faulty, SystemClock::Default(), ShortWindow());
+  faulty.CommitThenReportInDoubt(1);
+  faulty.GoAwayAfterNextCommit();
+  Answer first;
+  ASSERT_TRUE(writer.Submit(NewTenant("a"), first.Callback()).ok());
+  absl::SleepFor(absl::Milliseconds(50));
+  writer.Stop();
+  ASSERT_TRUE(first.done.HasBeenNotified());
+  EXPECT_EQ(first.result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(first.result.status().message()),
+              ::testing::HasSubstr("same idempotency key"));
+}
+
 }  // namespace
 }  // namespace tokenledger
