@@ -861,6 +861,47 @@ TEST_F(EngineTest, CommitInDoubtIsResolvedBeforeAnswering) {
   ExpectBooksBalance();
 }
 
+// The database goes away with a Debit's commit in doubt (it did commit): that Debit is answered
+// only once the outcome is known, and so is a retry under its key (it waits behind it); another
+// Debit is UNAVAILABLE within the writer's window meanwhile; once the database is back both are
+// answered with the commit, and a later retry replays it: spent once.
+TEST_F(EngineTest, ADebitInDoubtWhileTheStoreIsAwayIsAnsweredWithItsCommitAndRetriesReplayIt) {
+  CreateTenant();
+  ASSERT_TRUE(Upsert("alice").ok());
+  ASSERT_TRUE(Grant("alice", 1000, "g").ok());
+  faulty_.CommitThenReportInDoubt(1);
+  faulty_.GoAwayAfterNextCommit();
+  struct Call {
+    absl::Notification done;
+    absl::StatusOr<OpResult> result = absl::UnknownError("not answered");
+  } first, retry;
+  for (Call* c : {&first, &retry}) {
+    ledger_->Debit(kTenant, DebitArgs{.account_id = "alice", .amount = 40}, Key("d1"),
+                   [c](absl::StatusOr<OpResult> r) {
+                     c->result = std::move(r);
+                     c->done.Notify();
+                   });
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(Debit("alice", 5, "d2").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));  // the window is 200 ms here
+  EXPECT_FALSE(first.done.HasBeenNotified());
+  EXPECT_FALSE(retry.done.HasBeenNotified());
+
+  faulty_.SetUnavailable(false);
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(retry.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  ASSERT_TRUE(first.result.ok()) << first.result.status();
+  ASSERT_TRUE(retry.result.ok()) << retry.result.status();
+  EXPECT_EQ(retry.result->id, first.result->id);
+  auto later = Debit("alice", 40, "d1");
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(later->id, first.result->id);
+  EXPECT_EQ(Available("alice"), 960);
+  ExpectBooksBalance();
+}
+
 TEST_F(EngineTest, ReconcileFindsAndRepairsDrift) {
   CreateTenant();
   ASSERT_TRUE(Upsert("alice").ok());
