@@ -169,7 +169,7 @@ constexpr FlagSpec kFlags[] = {
        s.config.tls_client_ca_file = v;
        return NonEmpty("a file name", v);
      }},
-    {"node-id", "ID", "hostname:pid", "This daemon's name in tenant leases.", Kind::kString, 0, 0,
+    {"node-id", "ID", "host:port", "This daemon's name in tenant leases.", Kind::kString, 0, 0,
      [](State& s, const std::string& v, int64_t) {
        s.config.node_id = v;
        return CheckWord(v);
