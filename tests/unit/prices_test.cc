@@ -193,6 +193,20 @@ TEST_F(PricesTest, SetPriceRefusesBadInputNamingTheFieldAndChangesNothing) {
   EXPECT_EQ(p_->ledger->ListPrices(kTenant, "m")->prices.size(), 1u);
 }
 
+TEST_F(PricesTest, ASetPriceIsInTheAuditTrailWithTheKeyThatSetIt) {
+  CreateTenant();
+  ASSERT_TRUE(
+      SetPrice("gpt", kIn, kOut, 5000, 0, IdemArgs{"p-1", 1, "SetPrice", "k_admin_1"}).ok());
+  auto audit = p_->ledger->ListAudit(AuditQuery{.tenant_id = kTenant});
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_EQ((*audit)[0].action, "SetPrice");
+  EXPECT_EQ((*audit)[0].actor_key_id, "k_admin_1");
+  EXPECT_EQ((*audit)[0].target, "gpt");
+  EXPECT_THAT((*audit)[0].detail, HasSubstr("input 2500000, output 10000000"));
+  EXPECT_THAT((*audit)[0].detail, HasSubstr("effective at 5000"));
+}
+
 TEST_F(PricesTest, SetPriceReplaysItsAnswerUnderTheSameKey) {
   CreateTenant();
   const IdemArgs key{"price-1", 42};
