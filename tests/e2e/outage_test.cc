@@ -4,8 +4,11 @@
 // Authorize keeps answering from memory, durable calls fail UNAVAILABLE within their retry
 // window, a full queue sheds RESOURCE_EXHAUSTED, and the daemon recovers by itself.
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -16,21 +19,40 @@
 namespace tokenledger::testing {
 namespace {
 
-TEST(OutageTest, DatabaseOutageFailsDurableCallsAndTheDaemonRecoversByItself) {
-  const int pg_port = UrlThroughPort(TestDatabaseUrl(), 0).second;
-  TcpProxy proxy(pg_port);
-  Daemon d;
-  d.database_url = UrlThroughPort(TestDatabaseUrl(), proxy.port()).first;
-  d.extra_args = {"--write-queue-max", "4"};
-  d.Start();
-  TenantKeys keys = MakeTenant(d);
-  auto budget = v1::BudgetService::NewStub(d.Channel());
-  auto gateway = v1::AuthorizationService::NewStub(d.Channel());
-  v1::UpsertAccountRequest up;
-  up.set_account_id("alice");
-  up.set_idempotency_key("up");
-  v1::UpsertAccountResponse upr;
-  ASSERT_TRUE(budget->UpsertAccount(Ctx(keys.hr).get(), up, &upr).ok());
+// A daemon whose database is reached through a proxy the test can cut, serving a tenant with
+// the account "alice".
+class OutageTest : public ::testing::Test {
+ protected:
+  OutageTest() : proxy_(UrlThroughPort(TestDatabaseUrl(), 0).second) {
+    d_.database_url = UrlThroughPort(TestDatabaseUrl(), proxy_.port()).first;
+  }
+  void Start(std::vector<std::string> extra_args = {}) {
+    d_.extra_args = std::move(extra_args);
+    d_.Start();
+    keys_ = MakeTenant(d_);
+    budget_ = v1::BudgetService::NewStub(d_.Channel());
+    gateway_ = v1::AuthorizationService::NewStub(d_.Channel());
+    v1::UpsertAccountRequest up;
+    up.set_account_id("alice");
+    up.set_idempotency_key("up");
+    v1::UpsertAccountResponse upr;
+    ASSERT_TRUE(budget_->UpsertAccount(Ctx(keys_.hr).get(), up, &upr).ok());
+  }
+
+  TcpProxy proxy_;
+  Daemon d_;
+  TenantKeys keys_;
+  std::unique_ptr<v1::BudgetService::Stub> budget_;
+  std::unique_ptr<v1::AuthorizationService::Stub> gateway_;
+};
+
+TEST_F(OutageTest, DatabaseOutageFailsDurableCallsAndTheDaemonRecoversByItself) {
+  Start({"--write-queue-max", "4"});
+  TcpProxy& proxy = proxy_;
+  Daemon& d = d_;
+  TenantKeys& keys = keys_;
+  auto& budget = budget_;
+  auto& gateway = gateway_;
   auto grant = [&](const std::string& key, int deadline_s) {
     v1::GrantRequest req;
     req.set_account_id("alice");
@@ -102,20 +124,12 @@ TEST(OutageTest, DatabaseOutageFailsDurableCallsAndTheDaemonRecoversByItself) {
 // and are closed, and new ones are refused): a Debit is answered UNAVAILABLE within the writer's 5
 // s window, twice in a row, instead of waiting for its deadline; nothing of it is recorded, and
 // once the database is back the same key commits it once.
-TEST(OutageTest, ADebitAfterTheDatabaseWentAwayIsUnavailableWithinTheWindow) {
-  const int pg_port = UrlThroughPort(TestDatabaseUrl(), 0).second;
-  TcpProxy proxy(pg_port);
-  Daemon d;
-  d.database_url = UrlThroughPort(TestDatabaseUrl(), proxy.port()).first;
-  d.Start();
-  TenantKeys keys = MakeTenant(d);
-  auto budget = v1::BudgetService::NewStub(d.Channel());
-  auto gateway = v1::AuthorizationService::NewStub(d.Channel());
-  v1::UpsertAccountRequest up;
-  up.set_account_id("alice");
-  up.set_idempotency_key("up");
-  v1::UpsertAccountResponse upr;
-  ASSERT_TRUE(budget->UpsertAccount(Ctx(keys.hr).get(), up, &upr).ok());
+TEST_F(OutageTest, ADebitAfterTheDatabaseWentAwayIsUnavailableWithinTheWindow) {
+  Start();
+  TcpProxy& proxy = proxy_;
+  TenantKeys& keys = keys_;
+  auto& budget = budget_;
+  auto& gateway = gateway_;
   auto debit = [&](const std::string& key) {
     v1::DebitRequest req;
     req.set_account_id("alice");
