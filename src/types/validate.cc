@@ -152,8 +152,8 @@ absl::Status ValidatePolicy(const Policy& p) {
     const ModelLimit& l = p.model_limits[i];
     if (auto s = ValidateModelName("policy.model_limits", l.model); !s.ok()) return s;
     if (l.limit < 0 || l.limit > kAmountMax) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "policy.model_limits: the limit of '", l.model, "' must be between 0 and 2^62"));
+      return absl::InvalidArgumentError(absl::StrCat("policy.model_limits: the limit of '", l.model,
+                                                     "' must be between 0 and 2^62"));
     }
     for (size_t j = 0; j < i; ++j) {
       if (p.model_limits[j].model == l.model) {

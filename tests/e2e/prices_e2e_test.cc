@@ -82,8 +82,8 @@ TEST_F(PricesEndToEnd, AGatewaySendsTokensAndReadsWhatTheyCost) {
   FundAccount("alice", 10'000'000, 1'000'000);
   const int64_t effective = absl::ToUnixMicros(absl::Now()) - 1'000'000;
   v1::SetPriceResponse price;
-  ASSERT_TRUE(SetPrice(keys_.admin, "gpt-4o", 2'500'000, 10'000'000, 1'250'000, effective, &price)
-                  .ok());
+  ASSERT_TRUE(
+      SetPrice(keys_.admin, "gpt-4o", 2'500'000, 10'000'000, 1'250'000, effective, &price).ok());
   EXPECT_EQ(price.price().effective_at(), effective);
 
   // Authorize with an estimate: 1,234 input and at most 1,000 output tokens = 13,085 held.
@@ -142,8 +142,8 @@ TEST_F(PricesEndToEnd, BadRequestsAreRefusedAndTheBookOutlivesARestart) {
             grpc::StatusCode::PERMISSION_DENIED);
   // No price yet: FAILED_PRECONDITION naming the model, nothing recorded.
   v1::DebitResponse dresp;
-  grpc::Status s = auth_->Debit(Ctx(keys_.gateway).get(),
-                                UsageDebit("bob", "gpt-4o", "d-1", 1000, 0), &dresp);
+  grpc::Status s =
+      auth_->Debit(Ctx(keys_.gateway).get(), UsageDebit("bob", "gpt-4o", "d-1", 1000, 0), &dresp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("gpt-4o"));
   // An amount and usage together: INVALID_ARGUMENT naming amount.

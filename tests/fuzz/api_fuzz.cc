@@ -78,8 +78,8 @@ struct Rpc {
 };
 
 std::vector<Rpc> AllRpcs() {
-  const std::set<std::string> read_only = {"Check",          "GetBalance",      "ListTransfers",
-                                           "Reconcile",      "GetServerStats",  "ListAuditEvents",
+  const std::set<std::string> read_only = {"Check",     "GetBalance",     "ListTransfers",
+                                           "Reconcile", "GetServerStats", "ListAuditEvents",
                                            "ListPrices"};
   std::vector<Rpc> out;
   for (const char* name :
