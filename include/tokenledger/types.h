@@ -165,7 +165,9 @@ struct HoldRecord {
   int64_t expires_at_us = 0;
   HoldStatus status = HoldStatus::kOpen;
   std::string idempotency_key;
-  std::string model;  // the Authorize's model (counted against its model limit while open)
+  // The model whose limit the hold counts against while open (empty: none), as every row of the
+  // hold carries it.
+  std::string model;
   // The Authorize that placed the hold: its request fingerprint and encoded answer, replayed for
   // a retry with the same key. Written with the hold's first row; empty on status updates (an
   // update never overwrites them).

@@ -51,9 +51,7 @@ Policy ToPolicy(const v1::Policy& p) {
              .daily_limit = p.daily_limit(),
              .overdraft_limit = p.overdraft_limit()};
   for (const auto& [model, limit] : p.model_limits()) out.model_limits.push_back({model, limit});
-  std::sort(out.model_limits.begin(), out.model_limits.end(),
-            [](const ModelLimit& a, const ModelLimit& b) { return a.model < b.model; });
-  return out;
+  return out;  // in no order: the engine keeps them sorted (AccountState::SetPolicy)
 }
 
 std::optional<TokenUsage> ToUsage(bool present, const v1::TokenUsage& u) {

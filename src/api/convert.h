@@ -72,7 +72,7 @@ v1::DenyReason ToProto(DenyReason r);
 v1::TransferKind ToProto(TransferKind k);
 
 void FillPolicy(const Policy& p, v1::Policy* out);
-// The policy on the wire as the engine takes it: model limits sorted by model.
+// The policy on the wire as the engine takes it.
 Policy ToPolicy(const v1::Policy& p);
 // A request's usage (none when the field is absent).
 std::optional<TokenUsage> ToUsage(bool present, const v1::TokenUsage& u);

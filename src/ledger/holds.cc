@@ -203,6 +203,7 @@ absl::Status Holds::PlaceHold(TenantState& t, AccountState& a, const AuthorizeAr
   // valid reservation here and is written with its capture or release.
   const bool delayed = cx_.options.hold_journal_delay > absl::ZeroDuration();
   int64_t segment = 0;
+  std::string limited = LimitedModel(a, args.model);
   if (!delayed) {
     segment = journal_.CurrentSegment(t, now_us);
     Mutation m;
@@ -214,7 +215,7 @@ absl::Status Holds::PlaceHold(TenantState& t, AccountState& a, const AuthorizeAr
                                  .expires_at_us = result.expires_at_us,
                                  .status = HoldStatus::kOpen,
                                  .idempotency_key = idem.key,
-                                 .model = args.model,
+                                 .model = limited,
                                  .fingerprint = idem.fingerprint,
                                  .response = response,
                                  .segment = segment});
@@ -224,7 +225,6 @@ absl::Status Holds::PlaceHold(TenantState& t, AccountState& a, const AuthorizeAr
                                hold_id);
   }
   AddHeld(t, a, result.amount);
-  std::string limited = LimitedModel(a, args.model);
   AddModelHeld(a, limited, result.amount);
   ++t.open_holds;
   t.expiry.emplace(std::make_pair(result.expires_at_us, hold_id), segment);

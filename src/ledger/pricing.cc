@@ -13,16 +13,15 @@ using u128 = unsigned __int128;
 
 bool EarlierThan(const PriceRecord& p, int64_t at_us) { return p.effective_at_us < at_us; }
 
-}  // namespace
-
-absl::StatusOr<int64_t> PriceTokens(const PriceRecord& price, const TokenUsage& usage,
-                                    absl::string_view field) {
+// PriceTokens, naming `model` in its messages.
+absl::StatusOr<int64_t> Charge(const PriceRecord& price, absl::string_view model,
+                               const TokenUsage& usage, absl::string_view field) {
   if (usage.input_tokens < 0 || usage.output_tokens < 0 || usage.cached_input_tokens < 0) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": token counts must not be negative"));
   }
   if (price.input_per_million < 0 || price.output_per_million < 0 ||
       price.cached_input_per_million < 0) {
-    return absl::InternalError(absl::StrCat("price of '", price.model, "' is negative"));
+    return absl::InternalError(absl::StrCat("price of '", model, "' is negative"));
   }
   // Each product is below 2^63 x 2^63 = 2^126 and the sum of three below 2^128: no overflow.
   const u128 total = static_cast<u128>(usage.input_tokens) * price.input_per_million +
@@ -31,9 +30,16 @@ absl::StatusOr<int64_t> PriceTokens(const PriceRecord& price, const TokenUsage& 
   const u128 amount = (total + 999'999) / 1'000'000;
   if (amount > static_cast<u128>(kAmountMax)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": the priced amount of '", price.model, "' passes 2^62"));
+        absl::StrCat(field, ": the priced amount of '", model, "' passes 2^62"));
   }
   return static_cast<int64_t>(amount);
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> PriceTokens(const PriceRecord& price, const TokenUsage& usage,
+                                    absl::string_view field) {
+  return Charge(price, price.model, usage, field);
 }
 
 bool PriceBook::Add(const PriceRecord& price) {
@@ -92,11 +98,10 @@ absl::StatusOr<Priced> PriceBook::Price(absl::string_view model, const TokenUsag
     return Priced{*amount, p->effective_at_us};
   }
   if (unit == "tokens") {
-    const PriceRecord one_per_token{.model = std::string(model),
-                                    .input_per_million = 1'000'000,
+    const PriceRecord one_per_token{.input_per_million = 1'000'000,
                                     .output_per_million = 1'000'000,
                                     .cached_input_per_million = 1'000'000};
-    absl::StatusOr<int64_t> amount = PriceTokens(one_per_token, usage, field);
+    absl::StatusOr<int64_t> amount = Charge(one_per_token, model, usage, field);
     if (!amount.ok()) return amount.status();
     return Priced{*amount, std::nullopt};
   }

@@ -107,9 +107,6 @@ Attempt OneRoundTrip(PgConn& writer, absl::Span<const Mutation* const> batch, ui
     if (!s.ok()) return Answer(s);
     std::optional<pqxx::nontransaction> txn;
     try {
-      if (pg_internal::ClosedByServer(writer.conn)) {
-        throw pqxx::broken_connection("the server closed the connection while it was idle");
-      }
       txn.emplace(writer.conn);
     } catch (...) {
       // Nothing was sent: a connection found dead here is simply opened again.
@@ -188,12 +185,7 @@ absl::StatusOr<std::vector<MutationOutcome>> PgStore::Commit(
   // Another attempt only when the connection broke before COMMIT was sent: the server then
   // rolled the transaction back, so nothing of the batch is durable and repeating it is safe.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    if (writer == nullptr || writer->broken) {
-      writer.reset();
-      absl::StatusOr<std::unique_ptr<PgConn>> conn = Connect(/*writer=*/true);
-      if (!conn.ok()) return conn.status();
-      writer = std::move(*conn);
-    }
+    if (absl::Status s = UsableWriter(writer); !s.ok()) return s;
     Attempt a = fast ? OneRoundTrip(*writer, batch, batch_id, *fence, prune_now)
                      : InTransaction(*writer, batch, batch_id, *fence, prune_now);
     if (a.next == Attempt::kAnswer) {
@@ -234,18 +226,26 @@ void PgStore::ReleaseWriterSlot(size_t slot) {
   writer_busy_[slot] = false;
 }
 
+absl::Status PgStore::UsableWriter(std::unique_ptr<PgConn>& writer) {
+  // A connection the server closed while it was idle is replaced before anything is sent on it:
+  // sent there, a batch's fate would read as in doubt although the server cannot have run it.
+  if (writer != nullptr && !writer->broken && !pg_internal::ClosedByServer(writer->conn)) {
+    return absl::OkStatus();
+  }
+  writer.reset();
+  absl::StatusOr<std::unique_ptr<PgConn>> conn = Connect(/*writer=*/true);
+  if (!conn.ok()) return conn.status();
+  writer = std::move(*conn);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> PgStore::CommittedBatch(uint64_t batch_id) {
   const size_t slot = AcquireWriterSlot();
   absl::Cleanup release = [this, slot] { ReleaseWriterSlot(slot); };
   std::unique_ptr<PgConn>& writer = writers_[slot];
   absl::Status last = absl::UnavailableError("database unavailable");
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (writer == nullptr || writer->broken) {
-      writer.reset();
-      absl::StatusOr<std::unique_ptr<PgConn>> conn = Connect(/*writer=*/true);
-      if (!conn.ok()) return conn.status();
-      writer = std::move(*conn);
-    }
+    if (absl::Status s = UsableWriter(writer); !s.ok()) return s;
     Failure failure;
     try {
       pqxx::nontransaction txn(writer->conn);

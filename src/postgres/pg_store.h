@@ -142,6 +142,9 @@ class PgStore final : public LedgerStore, public LeaseStore {
 
   // Opens a connection with this store's session settings and prepared statements.
   absl::StatusOr<std::unique_ptr<PgConn>> Connect(bool writer);
+  // `writer`, or a new connection in its place when it is missing, broken or closed by the
+  // server; kUnavailable when none can be opened.
+  absl::Status UsableWriter(std::unique_ptr<PgConn>& writer);
   // Takes a free read connection (opening one if the pool is not full), or waits for one.
   absl::StatusOr<std::unique_ptr<PgConn>> AcquireReader();
   // Returns a read connection to the pool; a broken one (or nullptr) only frees its place.
